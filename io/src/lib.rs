@@ -1,0 +1,1 @@
+//! IO adapters that run the harpoon core for real.
