@@ -1,0 +1,400 @@
+//! The per-container state machine of an agent representation.
+//!
+//! A [`ContainerRecord`] is what the scheduler believes about one container
+//! on one agent: its last reported status (or none yet, for a create in
+//! flight), and at most one command of ours that is pending. Three kinds of
+//! input move it: a status from the event stream, the agent's answer to our
+//! command, and the pending timeout. [`ContainerRecord::apply`] is the whole
+//! transition function; a snapshot test prints it for every state and input.
+//!
+//! The event stream is the only authority on what runs. An accepted command
+//! only moves a pending command from "in flight" to "accepted"; the stream
+//! confirms it: `created` (or any status) confirms a create, `running`,
+//! `failed` or `finished` a start, `failed` or `finished` a stop, `deleted`
+//! a destroy. The only answers taken as facts are those that say a command
+//! *cannot* take effect: a 409 on stop means the container is already
+//! stopped, and a 404 on stop or destroy means it is gone.
+
+use std::sync::Arc;
+
+use crate::ids::CommandId;
+use crate::scheduler::CommandError;
+use crate::time::Instant;
+use crate::wire::{ContainerConfig, ContainerStatus, ProcessState};
+
+/// What a command does, without its payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Action {
+    /// Create the container.
+    Create,
+    /// Start its process.
+    Start,
+    /// Stop its process.
+    Stop,
+    /// Delete the container.
+    Destroy,
+}
+
+impl Action {
+    /// A lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Start => "start",
+            Action::Stop => "stop",
+            Action::Destroy => "destroy",
+        }
+    }
+
+    /// True for stop and destroy, the steps of removing a container.
+    pub fn is_removal(self) -> bool {
+        matches!(self, Action::Stop | Action::Destroy)
+    }
+}
+
+/// Whether the agent has answered a pending command yet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Sent, no answer yet.
+    InFlight,
+    /// Accepted (or its answer lost), awaiting confirmation by the stream.
+    Accepted,
+}
+
+/// The one command of ours pending on a container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// The command's id.
+    pub command: CommandId,
+    /// What it does.
+    pub action: Action,
+    /// Answered yet or not.
+    pub phase: Phase,
+    /// When it was issued; the pending timeout counts from here.
+    pub issued_at: Instant,
+}
+
+/// Consecutive failures of one kind of command on a container, and when the
+/// next attempt may be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// The kind of command that failed.
+    pub action: Action,
+    /// How many times in a row.
+    pub failures: u32,
+    /// No new attempt before this.
+    pub until: Instant,
+}
+
+/// What the scheduler believes about one container on one agent.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ContainerRecord {
+    /// Last status the stream reported; `None` while a create is unconfirmed.
+    pub status: Option<ContainerStatus>,
+    /// The config the container runs (shared with the registry when equal).
+    pub config: Arc<ContainerConfig>,
+    /// Last reported process state.
+    pub process_state: ProcessState,
+    /// Our command pending on it, if any.
+    pub pending: Option<Pending>,
+    /// Back-off after failed commands, if any.
+    pub backoff: Option<Backoff>,
+}
+
+/// An input to the per-container state machine.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecordInput {
+    /// The stream reported this status.
+    Status(ContainerStatus),
+    /// The agent accepted the pending command.
+    Accepted,
+    /// The agent refused the pending command, or it could not be delivered.
+    Refused(CommandError),
+    /// The pending command was not confirmed within the pending timeout.
+    PendingTimeout,
+}
+
+/// What a transition means for the rest of the scheduler.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// The record is gone: the container no longer exists (or never did).
+    pub forget: bool,
+    /// The pending command took effect.
+    pub confirmed: bool,
+    /// The pending command failed; back off before trying it again.
+    pub failed: Option<Action>,
+}
+
+impl ContainerRecord {
+    /// A record for a container the stream reported.
+    pub fn reported(status: ContainerStatus, config: Arc<ContainerConfig>) -> ContainerRecord {
+        ContainerRecord {
+            status: Some(status),
+            config,
+            process_state: ProcessState::default(),
+            pending: None,
+            backoff: None,
+        }
+    }
+
+    /// A record for a container we are about to create.
+    pub fn creating(config: Arc<ContainerConfig>, pending: Pending) -> ContainerRecord {
+        ContainerRecord {
+            status: None,
+            config,
+            process_state: ProcessState::default(),
+            pending: Some(pending),
+            backoff: None,
+        }
+    }
+
+    /// The transition function: applies `input` and says what it meant.
+    pub fn apply(&mut self, input: &RecordInput) -> Outcome {
+        use Action::*;
+        use ContainerStatus::*;
+        let mut outcome = Outcome::default();
+        let pending = self.pending.map(|p| p.action);
+        match input {
+            RecordInput::Status(Deleted) => {
+                outcome.forget = true;
+                match pending {
+                    Some(Destroy) | Some(Stop) => outcome.confirmed = true,
+                    Some(action) => outcome.failed = Some(action),
+                    None => {}
+                }
+                self.pending = None;
+            }
+            RecordInput::Status(status) => {
+                self.status = Some(*status);
+                let confirms = match pending {
+                    Some(Create) => true,
+                    Some(Start) => matches!(status, Running | Failed | Finished),
+                    Some(Stop) => status.is_stopped(),
+                    Some(Destroy) | None => false,
+                };
+                if confirms {
+                    outcome.confirmed = true;
+                    self.pending = None;
+                }
+            }
+            RecordInput::Accepted => {
+                if let Some(p) = &mut self.pending {
+                    p.phase = Phase::Accepted;
+                }
+            }
+            RecordInput::Refused(error) => {
+                let Some(action) = pending else {
+                    return outcome;
+                };
+                self.refused(action, error, &mut outcome);
+            }
+            RecordInput::PendingTimeout => {
+                let Some(action) = pending else {
+                    return outcome;
+                };
+                self.pending = None;
+                outcome.failed = Some(action);
+                // A create never seen by the stream did not happen, as far
+                // as anyone can tell: forget it so the task can be placed
+                // again (a late appearance is resolved as a duplicate).
+                outcome.forget = self.status.is_none();
+            }
+        }
+        outcome
+    }
+
+    fn refused(&mut self, action: Action, error: &CommandError, outcome: &mut Outcome) {
+        use Action::*;
+        use CommandError::*;
+        match (action, error) {
+            // The answer is lost or says the container exists: the stream
+            // will tell whether the command took effect.
+            (_, TimedOut) | (Create, Conflict(_)) => {
+                if let Some(p) = &mut self.pending {
+                    p.phase = Phase::Accepted;
+                }
+                return;
+            }
+            // Not running: as good as stopped.
+            (Stop, AlreadyStopped | Conflict(_)) => {
+                outcome.confirmed = true;
+                if matches!(
+                    self.status,
+                    Some(ContainerStatus::Running | ContainerStatus::Created)
+                ) {
+                    self.status = Some(ContainerStatus::Finished);
+                }
+            }
+            // The agent does not know the container: it is gone.
+            (Stop | Destroy, NotFound) => {
+                outcome.confirmed = true;
+                outcome.forget = true;
+            }
+            _ => {
+                outcome.failed = Some(action);
+                outcome.forget = self.status.is_none();
+            }
+        }
+        self.pending = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fmt::Write;
+
+    use super::*;
+
+    type State = (Option<ContainerStatus>, Option<(Action, Phase)>);
+
+    fn states() -> Vec<State> {
+        use ContainerStatus::*;
+        let statuses = [
+            None,
+            Some(Created),
+            Some(Running),
+            Some(Failed),
+            Some(Finished),
+        ];
+        let mut pendings = vec![None];
+        for action in [Action::Create, Action::Start, Action::Stop, Action::Destroy] {
+            for phase in [Phase::InFlight, Phase::Accepted] {
+                pendings.push(Some((action, phase)));
+            }
+        }
+        let mut states = Vec::new();
+        for status in statuses {
+            for pending in &pendings {
+                states.push((status, *pending));
+            }
+        }
+        states
+    }
+
+    fn inputs() -> Vec<RecordInput> {
+        use ContainerStatus::*;
+        let mut inputs: Vec<_> = [Created, Running, Failed, Finished, Deleted]
+            .into_iter()
+            .map(RecordInput::Status)
+            .collect();
+        inputs.push(RecordInput::Accepted);
+        for error in [
+            CommandError::NotFound,
+            CommandError::Conflict("exists".into()),
+            CommandError::AlreadyStopped,
+            CommandError::ServerError("boom".into()),
+            CommandError::Unreachable("refused".into()),
+            CommandError::TimedOut,
+        ] {
+            inputs.push(RecordInput::Refused(error));
+        }
+        inputs.push(RecordInput::PendingTimeout);
+        inputs
+    }
+
+    fn describe(record: &ContainerRecord) -> String {
+        let status = record.status.map_or("unseen", |s| s.as_str());
+        match record.pending {
+            None => status.to_owned(),
+            Some(p) => format!(
+                "{status}+{}/{}",
+                p.action.name(),
+                match p.phase {
+                    Phase::InFlight => "sent",
+                    Phase::Accepted => "accepted",
+                }
+            ),
+        }
+    }
+
+    fn input_name(input: &RecordInput) -> String {
+        match input {
+            RecordInput::Status(status) => format!("event {status}"),
+            RecordInput::Accepted => "answer ok".to_owned(),
+            RecordInput::Refused(error) => format!(
+                "answer {}",
+                match error {
+                    CommandError::NotFound => "404",
+                    CommandError::Conflict(_) => "409",
+                    CommandError::AlreadyStopped => "409-stopped",
+                    CommandError::ServerError(_) => "500",
+                    CommandError::Unreachable(_) => "unreachable",
+                    CommandError::TimedOut => "timeout",
+                }
+            ),
+            RecordInput::PendingTimeout => "pending timeout".to_owned(),
+        }
+    }
+
+    /// The full transition table: every state × every input. A change in
+    /// behaviour shows up as a reviewed diff of this snapshot.
+    #[test]
+    fn transition_table() {
+        let mut table = String::new();
+        for (status, pending) in states() {
+            for input in inputs() {
+                let mut record = ContainerRecord {
+                    status,
+                    config: Arc::default(),
+                    process_state: ProcessState::default(),
+                    pending: pending.map(|(action, phase)| Pending {
+                        command: CommandId(1),
+                        action,
+                        phase,
+                        issued_at: Instant::ZERO,
+                    }),
+                    backoff: None,
+                };
+                let before = describe(&record);
+                let outcome = record.apply(&input);
+                let after = if outcome.forget {
+                    "forgotten".to_owned()
+                } else {
+                    describe(&record)
+                };
+                let mut notes = Vec::new();
+                if outcome.confirmed {
+                    notes.push("confirmed".to_owned());
+                }
+                if let Some(action) = outcome.failed {
+                    notes.push(format!("{} failed", action.name()));
+                }
+                writeln!(
+                    table,
+                    "{before:<24} {:<18} -> {after:<24} {}",
+                    input_name(&input),
+                    notes.join(", ")
+                )
+                .unwrap();
+            }
+        }
+        insta::assert_snapshot!(table);
+    }
+
+    #[test]
+    fn a_stream_status_never_leaves_a_confirmed_command_pending() {
+        for (status, pending) in states() {
+            for input in inputs() {
+                let mut record = ContainerRecord {
+                    status,
+                    config: Arc::default(),
+                    process_state: ProcessState::default(),
+                    pending: pending.map(|(action, phase)| Pending {
+                        command: CommandId(1),
+                        action,
+                        phase,
+                        issued_at: Instant::ZERO,
+                    }),
+                    backoff: None,
+                };
+                let outcome = record.apply(&input);
+                if outcome.confirmed || outcome.failed.is_some() {
+                    assert!(
+                        record.pending.is_none() || outcome.forget,
+                        "{status:?} {pending:?} {input:?}"
+                    );
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,276 @@
+//! Placement algorithms: which agent gets a task.
+//!
+//! The transformer builds a [`Cluster`] from what it knows of every agent
+//! that may take work (connected and synchronised), counting placements
+//! still pending as used, and asks an [`Algorithm`] for each task through
+//! [`place`], which reserves the chosen capacity so that the next task sees
+//! it. Capacity is kept in integer units (milli-cores, MB) so that sums are
+//! exact and "never overcommits" is a property a test can check.
+
+mod bin_pack;
+mod least_used;
+mod random_fit;
+mod spread;
+mod unplaced;
+
+#[cfg(test)]
+mod properties;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use rand_chacha::ChaCha8Rng;
+
+use crate::ids::AgentId;
+use crate::wire::{ContainerConfig, JobHash};
+
+pub use bin_pack::BinPack;
+pub use least_used::LeastUsed;
+pub use random_fit::RandomFit;
+pub use spread::Spread;
+
+/// Converts cores to milli-cores, the unit capacity is counted in.
+pub fn cpu_millis(cores: f64) -> u64 {
+    if cores.is_finite() && cores > 0.0 {
+        (cores * 1000.0).round() as u64
+    } else {
+        0
+    }
+}
+
+/// What one task needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Demand {
+    /// The job the task belongs to (for spreading).
+    pub job: JobHash,
+    /// CPU in milli-cores.
+    pub cpu_millis: u64,
+    /// Memory in MB.
+    pub mem_mb: u64,
+    /// Host paths the agent must offer.
+    pub volumes: BTreeSet<String>,
+}
+
+impl Demand {
+    /// The demand of one task of `job` with `config`.
+    pub fn of(job: &JobHash, config: &ContainerConfig) -> Demand {
+        Demand {
+            job: job.clone(),
+            cpu_millis: cpu_millis(config.resources.cpu),
+            mem_mb: config.resources.mem,
+            volumes: config.storage.volumes.get().values().cloned().collect(),
+        }
+    }
+}
+
+/// One agent as placement sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentSlot {
+    /// The agent.
+    pub id: AgentId,
+    /// CPU the agent has, in milli-cores.
+    pub cpu_total_millis: u64,
+    /// Memory the agent has, in MB.
+    pub mem_total_mb: u64,
+    /// CPU promised to containers, known or pending, in milli-cores.
+    pub cpu_used_millis: u64,
+    /// Memory promised to containers, known or pending, in MB.
+    pub mem_used_mb: u64,
+    /// Host paths offered as volumes.
+    pub volumes: BTreeSet<String>,
+    /// Containers on the agent, known or pending.
+    pub containers: u32,
+    /// Of those, how many belong to each job.
+    pub job_instances: BTreeMap<JobHash, u32>,
+}
+
+impl AgentSlot {
+    /// Free CPU in milli-cores (zero if overcommitted by someone else).
+    pub fn cpu_free_millis(&self) -> u64 {
+        self.cpu_total_millis.saturating_sub(self.cpu_used_millis)
+    }
+
+    /// Free memory in MB (zero if overcommitted by someone else).
+    pub fn mem_free_mb(&self) -> u64 {
+        self.mem_total_mb.saturating_sub(self.mem_used_mb)
+    }
+
+    /// Whether the task fits in what is free and the agent offers its
+    /// volumes.
+    pub fn fits(&self, demand: &Demand) -> bool {
+        demand.cpu_millis <= self.cpu_free_millis()
+            && demand.mem_mb <= self.mem_free_mb()
+            && demand.volumes.is_subset(&self.volumes)
+    }
+}
+
+/// Every agent that may take work, sorted by id so that a deterministic
+/// algorithm's answer does not depend on the order agents were listed in.
+#[derive(Clone, Debug, Default)]
+pub struct Cluster {
+    agents: Vec<AgentSlot>,
+}
+
+impl Cluster {
+    /// A cluster of these agents (in any order).
+    pub fn new(mut agents: Vec<AgentSlot>) -> Cluster {
+        agents.sort_by(|a, b| a.id.cmp(&b.id));
+        agents.dedup_by(|a, b| a.id == b.id);
+        Cluster { agents }
+    }
+
+    /// The agents, sorted by id.
+    pub fn agents(&self) -> &[AgentSlot] {
+        &self.agents
+    }
+
+    /// Records that `demand` was placed on agent `index`.
+    pub fn reserve(&mut self, index: usize, demand: &Demand) {
+        let slot = &mut self.agents[index];
+        slot.cpu_used_millis += demand.cpu_millis;
+        slot.mem_used_mb += demand.mem_mb;
+        slot.containers += 1;
+        *slot.job_instances.entry(demand.job.clone()).or_default() += 1;
+    }
+
+    /// Why no agent can take `demand`, in words a person can act on, e.g.
+    /// `needs 2.0 cpu; largest free is 1.5 on a3`.
+    pub fn unplaced_reason(&self, demand: &Demand) -> Unplaced {
+        unplaced::reason(self, demand)
+    }
+
+    /// The index of the agent that fits `demand` with the least `key`, the
+    /// lowest index among equals, or `None` when no agent fits.
+    ///
+    /// The algorithms are all "the best agent that fits" for some order, so
+    /// they share this one scan: it allocates nothing, visits each agent
+    /// once, and breaks ties by index (that is, by id) so that the answer
+    /// never depends on anything but the agents' state.
+    fn least_fitting_by<K: Ord>(
+        &self,
+        demand: &Demand,
+        mut key: impl FnMut(&AgentSlot) -> K,
+    ) -> Option<usize> {
+        self.agents
+            .iter()
+            .enumerate()
+            .filter(|(_, agent)| agent.fits(demand))
+            .min_by_key(|&(index, agent)| (key(agent), index))
+            .map(|(index, _)| index)
+    }
+}
+
+/// A task no agent can take, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Unplaced {
+    /// For a person: what the task needs and what the best agent lacks.
+    pub reason: String,
+}
+
+impl fmt::Display for Unplaced {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.reason)
+    }
+}
+
+/// A placement algorithm: picks an agent that fits, or none.
+pub trait Algorithm: fmt::Debug + Send {
+    /// The algorithm's name, as in [`AlgorithmKind`].
+    fn name(&self) -> &'static str;
+
+    /// The index (into [`Cluster::agents`]) of the agent to place `demand`
+    /// on, or `None` when no agent fits. Must only return an agent that
+    /// [`AgentSlot::fits`], and must return one whenever any agent fits.
+    /// Draws randomness, if any, from `rng` only.
+    fn choose(&mut self, demand: &Demand, cluster: &Cluster, rng: &mut ChaCha8Rng)
+    -> Option<usize>;
+}
+
+/// Places one task: asks the algorithm, reserves the capacity, and returns
+/// the chosen agent, or why no agent can take the task.
+pub fn place(
+    algorithm: &mut dyn Algorithm,
+    demand: &Demand,
+    cluster: &mut Cluster,
+    rng: &mut ChaCha8Rng,
+) -> Result<AgentId, Unplaced> {
+    match algorithm.choose(demand, cluster, rng) {
+        Some(index) => {
+            debug_assert!(
+                cluster.agents()[index].fits(demand),
+                "{} overcommitted",
+                algorithm.name()
+            );
+            cluster.reserve(index, demand);
+            Ok(cluster.agents()[index].id.clone())
+        }
+        None => Err(cluster.unplaced_reason(demand)),
+    }
+}
+
+/// The algorithms there are, by name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AlgorithmKind {
+    /// `random-fit`: a seeded random choice among the agents that fit.
+    RandomFit,
+    /// `least-used`: the agent with the fewest containers.
+    #[default]
+    LeastUsed,
+    /// `bin-pack`: best fit, the agent left with the least free capacity.
+    BinPack,
+    /// `spread`: the agent with the fewest instances of the task's job.
+    Spread,
+}
+
+impl AlgorithmKind {
+    /// Every algorithm.
+    pub const ALL: [AlgorithmKind; 4] = [
+        AlgorithmKind::RandomFit,
+        AlgorithmKind::LeastUsed,
+        AlgorithmKind::BinPack,
+        AlgorithmKind::Spread,
+    ];
+
+    /// The name used in flags and scenario files.
+    pub fn name(self) -> &'static str {
+        match self {
+            AlgorithmKind::RandomFit => "random-fit",
+            AlgorithmKind::LeastUsed => "least-used",
+            AlgorithmKind::BinPack => "bin-pack",
+            AlgorithmKind::Spread => "spread",
+        }
+    }
+
+    /// A fresh instance of the algorithm.
+    pub fn build(self) -> Box<dyn Algorithm> {
+        match self {
+            AlgorithmKind::RandomFit => Box::new(RandomFit),
+            AlgorithmKind::LeastUsed => Box::new(LeastUsed),
+            AlgorithmKind::BinPack => Box::new(BinPack),
+            AlgorithmKind::Spread => Box::new(Spread),
+        }
+    }
+}
+
+impl fmt::Display for AlgorithmKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for AlgorithmKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<AlgorithmKind, String> {
+        AlgorithmKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == text)
+            .ok_or_else(|| {
+                format!(
+                    "unknown algorithm {text:?} (use random-fit, least-used, bin-pack or spread)"
+                )
+            })
+    }
+}

@@ -1,0 +1,470 @@
+//! The scheduler's handling of agents: discovery, streams, command answers
+//! and the timers that watch them.
+
+use std::collections::BTreeSet;
+
+use rand::RngExt;
+
+use super::{CommandError, Output, Scheduler, TimerReason};
+use crate::agent::{Action, AgentRepresentation, Backoff, Change, Link, Outcome, RecordInput};
+use crate::ids::{AgentId, CommandId};
+use crate::time::Duration;
+use crate::transformer::TaskBackoff;
+use crate::wire::{ContainerStatus, StateEvent};
+
+impl Scheduler {
+    pub(super) fn on_agents_discovered(&mut self, listed: BTreeSet<AgentId>) {
+        self.discovered = true;
+        let gone: Vec<AgentId> = self
+            .agents
+            .keys()
+            .filter(|id| !listed.contains(*id))
+            .cloned()
+            .collect();
+        for id in gone {
+            self.agents.remove(&id);
+            self.commands.retain(|_, (agent, _)| *agent != id);
+            self.timers
+                .retain(|reason| timer_agent(reason) != Some(&id));
+            self.outputs
+                .push_back(Output::CloseStream { agent: id.clone() });
+            self.trace(id.as_str(), "no longer discovered: forgotten".to_owned());
+            self.reconcile_needed = true;
+        }
+        for id in listed {
+            if self.agents.contains_key(&id) {
+                continue;
+            }
+            self.trace(id.as_str(), "discovered: opening its stream".to_owned());
+            let rep = AgentRepresentation::new(id.clone(), self.now);
+            self.agents.insert(id.clone(), rep);
+            self.open_stream(&id);
+            self.timers.set(
+                self.now + self.config.abandon_timeout,
+                TimerReason::Abandon { agent: id },
+            );
+            self.reconcile_needed = true;
+        }
+    }
+
+    fn open_stream(&mut self, id: &AgentId) {
+        let Some(rep) = self.agents.get_mut(id) else {
+            return;
+        };
+        rep.connection.link = Link::Connecting;
+        rep.connection.last_heard = self.now;
+        self.outputs
+            .push_back(Output::OpenStream { agent: id.clone() });
+        self.timers.set(
+            self.now + self.config.stream_silence_timeout,
+            TimerReason::StreamSilence { agent: id.clone() },
+        );
+    }
+
+    pub(super) fn on_stream_opened(&mut self, id: &AgentId) {
+        let Some(rep) = self.agents.get_mut(id) else {
+            return;
+        };
+        if rep.connection.link != Link::Connecting {
+            return;
+        }
+        rep.connection.link = Link::Open { synced: false };
+        rep.connection.last_heard = self.now;
+        self.metrics.agent_connections_opened += 1;
+        self.trace(
+            id.as_str(),
+            "stream open; waiting for its first event".to_owned(),
+        );
+    }
+
+    pub(super) fn on_stream_event(&mut self, id: &AgentId, event: StateEvent) {
+        let Some(rep) = self.agents.get_mut(id) else {
+            return;
+        };
+        let Link::Open { synced } = rep.connection.link else {
+            return;
+        };
+        self.metrics.events_received += 1;
+        rep.connection.last_heard = self.now;
+        let transformer = &self.transformer;
+        let changes = rep.apply_event(event, !synced, |container, config| {
+            transformer
+                .shared_config(container, &config)
+                .unwrap_or(config)
+        });
+        if !synced {
+            let was_abandoned = rep.connection.abandoned;
+            rep.connection.link = Link::Open { synced: true };
+            rep.connection.unsynced_since = None;
+            rep.connection.failures = 0;
+            rep.connection.abandoned = false;
+            let count = rep.containers.len();
+            let note = if was_abandoned {
+                " (it had been abandoned)"
+            } else {
+                ""
+            };
+            self.trace(
+                id.as_str(),
+                format!("synced: first event lists {count} containers{note}"),
+            );
+        }
+        for change in changes {
+            self.after_change(id, change);
+        }
+        self.reconcile_needed = true;
+    }
+
+    pub(super) fn on_stream_closed(&mut self, id: &AgentId, reason: &str) {
+        let Some(rep) = self.agents.get_mut(id) else {
+            return;
+        };
+        if !rep.connection.is_live() {
+            return;
+        }
+        let was_synced = rep.connection.is_synced();
+        if was_synced {
+            rep.connection.unsynced_since = Some(self.now);
+            self.metrics.agent_connections_lost += 1;
+        }
+        rep.connection.failures += 1;
+        let failures = rep.connection.failures;
+        let delay = jittered_backoff(
+            &mut self.rng,
+            self.config.reconnect_backoff_min,
+            self.config.reconnect_backoff_max,
+            failures,
+        );
+        let retry_at = self.now + delay;
+        let rep = self.agents.get_mut(id).expect("checked above");
+        rep.connection.link = Link::Down { retry_at };
+        self.timers
+            .set(retry_at, TimerReason::Reconnect { agent: id.clone() });
+        if let Some(deadline) = rep.connection.abandon_deadline(self.config.abandon_timeout) {
+            self.timers
+                .set(deadline, TimerReason::Abandon { agent: id.clone() });
+        }
+        self.trace(
+            id.as_str(),
+            format!("stream down ({reason}); reconnecting in {delay}"),
+        );
+        self.reconcile_needed = true;
+    }
+
+    pub(super) fn on_command_result(
+        &mut self,
+        id: &AgentId,
+        command: CommandId,
+        result: Result<(), CommandError>,
+    ) {
+        let Some((agent, container)) = self.commands.remove(&command) else {
+            // Answered after it timed out, or its agent was forgotten.
+            return;
+        };
+        debug_assert_eq!(&agent, id, "command answered by another agent");
+        let Some(record) = self
+            .agents
+            .get_mut(&agent)
+            .and_then(|rep| rep.containers.get_mut(&container))
+        else {
+            return;
+        };
+        let Some(pending) = record.pending.filter(|p| p.command == command) else {
+            return;
+        };
+        let input = match &result {
+            Ok(()) => RecordInput::Accepted,
+            Err(error) => RecordInput::Refused(error.clone()),
+        };
+        let outcome = record.apply(&input);
+        if let Err(error) = &result {
+            self.trace(
+                container.as_str(),
+                format!("{} on {agent}: {error}", pending.action.name()),
+            );
+        }
+        if outcome.forget {
+            self.agents
+                .get_mut(&agent)
+                .map(|rep| rep.containers.remove(&container));
+        }
+        self.after_change(
+            &agent,
+            Change {
+                container,
+                outcome,
+                pending: Some(pending),
+            },
+        );
+        if !matches!(result, Ok(()) | Err(CommandError::TimedOut)) {
+            self.reconcile_needed = true;
+        }
+    }
+
+    /// Bookkeeping after a container's transition: metrics, back-off.
+    pub(super) fn after_change(&mut self, agent: &AgentId, change: Change) {
+        let Change {
+            container,
+            outcome,
+            pending,
+        } = change;
+        let Outcome {
+            forget,
+            confirmed,
+            failed,
+        } = outcome;
+        if confirmed {
+            self.metrics.commands_confirmed += 1;
+        }
+        if let Some(p) = pending
+            && (confirmed || failed.is_some() || forget)
+        {
+            self.commands.remove(&p.command);
+        }
+        let record = self
+            .agents
+            .get_mut(agent)
+            .and_then(|rep| rep.containers.get_mut(&container));
+        if let Some(record) = record {
+            if record.status == Some(ContainerStatus::Running) {
+                record.backoff = None;
+                self.transformer.task_backoff.remove(&container);
+            } else if confirmed {
+                record.backoff = record
+                    .backoff
+                    .filter(|b| b.action != pending.map_or(b.action, |p| p.action));
+            }
+        }
+        let Some(action) = failed else { return };
+        self.metrics.commands_failed += 1;
+        if action == Action::Create || forget {
+            let failures = self
+                .transformer
+                .task_backoff
+                .get(&container)
+                .map_or(0, |b| b.failures)
+                + 1;
+            let until = self.now + self.backoff_delay(failures);
+            self.transformer
+                .task_backoff
+                .insert(container.clone(), TaskBackoff { failures, until });
+            self.timers.set(
+                until,
+                TimerReason::TaskBackoff {
+                    container: container.clone(),
+                },
+            );
+            self.trace(
+                container.as_str(),
+                format!(
+                    "{} failed {failures}x; placing again not before {until}",
+                    action.name()
+                ),
+            );
+            return;
+        }
+        let record = self
+            .agents
+            .get(agent)
+            .and_then(|rep| rep.containers.get(&container));
+        if let Some(record) = record {
+            let failures = record
+                .backoff
+                .filter(|b| b.action == action)
+                .map_or(0, |b| b.failures)
+                + 1;
+            let until = self.now + self.backoff_delay(failures);
+            if let Some(record) = self
+                .agents
+                .get_mut(agent)
+                .and_then(|rep| rep.containers.get_mut(&container))
+            {
+                record.backoff = Some(Backoff {
+                    action,
+                    failures,
+                    until,
+                });
+            }
+            self.timers.set(
+                until,
+                TimerReason::TaskBackoff {
+                    container: container.clone(),
+                },
+            );
+            self.trace(
+                container.as_str(),
+                format!(
+                    "{} failed {failures}x on {agent}; next try not before {until}",
+                    action.name()
+                ),
+            );
+        }
+    }
+
+    fn backoff_delay(&mut self, failures: u32) -> Duration {
+        jittered_backoff(
+            &mut self.rng,
+            self.config.task_backoff_min,
+            self.config.task_backoff_max,
+            failures,
+        )
+    }
+
+    /// Fires every timer due by now.
+    pub(super) fn fire_timers(&mut self) {
+        while let Some(reason) = self.timers.pop_due(self.now) {
+            self.fire(reason);
+        }
+    }
+
+    fn fire(&mut self, reason: TimerReason) {
+        let now = self.now;
+        match reason {
+            TimerReason::Tick => {
+                self.timers.set(now + self.config.tick, TimerReason::Tick);
+                self.reconcile_needed = true;
+            }
+            TimerReason::TaskBackoff { .. } | TimerReason::PersistRetry => {
+                self.reconcile_needed = true
+            }
+            TimerReason::Reconnect { agent } => {
+                let due = self.agents.get(&agent).is_some_and(
+                    |rep| matches!(rep.connection.link, Link::Down { retry_at } if retry_at <= now),
+                );
+                if due {
+                    self.trace(agent.as_str(), "reopening its stream".to_owned());
+                    self.open_stream(&agent);
+                }
+            }
+            TimerReason::StreamSilence { agent } => {
+                let Some(rep) = self.agents.get(&agent) else {
+                    return;
+                };
+                if !rep.connection.is_live() {
+                    return;
+                }
+                let deadline = rep.connection.last_heard + self.config.stream_silence_timeout;
+                if now < deadline {
+                    self.timers
+                        .set(deadline, TimerReason::StreamSilence { agent });
+                    return;
+                }
+                self.outputs.push_back(Output::CloseStream {
+                    agent: agent.clone(),
+                });
+                let silence = self.config.stream_silence_timeout;
+                self.on_stream_closed(&agent, &format!("silent for {silence}"));
+            }
+            TimerReason::Abandon { agent } => {
+                let abandon_timeout = self.config.abandon_timeout;
+                let Some(rep) = self.agents.get_mut(&agent) else {
+                    return;
+                };
+                let Some(deadline) = rep.connection.abandon_deadline(abandon_timeout) else {
+                    return;
+                };
+                if rep.connection.is_synced() || now < deadline {
+                    return;
+                }
+                rep.connection.abandoned = true;
+                let lost = rep.forget_containers();
+                self.metrics.agents_abandoned += 1;
+                self.commands.retain(|_, (id, _)| *id != agent);
+                self.trace(
+                    agent.as_str(),
+                    format!(
+                        "abandoned after {abandon_timeout} unsynced: {} containers count as lost",
+                        lost.len()
+                    ),
+                );
+                self.reconcile_needed = true;
+            }
+            TimerReason::PendingTimeout {
+                agent,
+                container,
+                command,
+            } => {
+                let synced = self
+                    .agents
+                    .get(&agent)
+                    .is_some_and(|rep| rep.connection.is_synced());
+                let Some(record) = self
+                    .agents
+                    .get_mut(&agent)
+                    .and_then(|rep| rep.containers.get_mut(&container))
+                else {
+                    return;
+                };
+                let Some(pending) = record.pending.filter(|p| p.command == command) else {
+                    return;
+                };
+                if !synced {
+                    // Its stream is down: the first event after reconnecting
+                    // will settle the command; until then, keep waiting.
+                    self.timers.set(
+                        now + self.config.pending_timeout,
+                        TimerReason::PendingTimeout {
+                            agent,
+                            container,
+                            command,
+                        },
+                    );
+                    return;
+                }
+                let outcome = record.apply(&RecordInput::PendingTimeout);
+                if outcome.forget {
+                    self.agents
+                        .get_mut(&agent)
+                        .map(|rep| rep.containers.remove(&container));
+                }
+                let timeout = self.config.pending_timeout;
+                self.trace(
+                    container.as_str(),
+                    format!(
+                        "{} {command} on {agent} unconfirmed after {timeout}",
+                        pending.action.name()
+                    ),
+                );
+                self.after_change(
+                    &agent,
+                    Change {
+                        container,
+                        outcome,
+                        pending: Some(pending),
+                    },
+                );
+                self.reconcile_needed = true;
+            }
+        }
+    }
+
+    pub(super) fn next_command_id(&mut self) -> CommandId {
+        self.next_command += 1;
+        CommandId(self.next_command)
+    }
+}
+
+/// Exponential back-off with "equal jitter": half the delay is fixed, half
+/// drawn at random, so that agents that failed together do not retry
+/// together.
+fn jittered_backoff(
+    rng: &mut rand_chacha::ChaCha8Rng,
+    min: Duration,
+    max: Duration,
+    failures: u32,
+) -> Duration {
+    let exponent = failures.saturating_sub(1).min(20);
+    let full = min.saturating_mul(1u64 << exponent).min(max).as_millis();
+    let half = full / 2;
+    Duration::from_millis(half + rng.random_range(0..=full - half))
+}
+
+fn timer_agent(reason: &TimerReason) -> Option<&AgentId> {
+    match reason {
+        TimerReason::PendingTimeout { agent, .. }
+        | TimerReason::Reconnect { agent }
+        | TimerReason::Abandon { agent }
+        | TimerReason::StreamSilence { agent } => Some(agent),
+        TimerReason::Tick | TimerReason::TaskBackoff { .. } | TimerReason::PersistRetry => None,
+    }
+}

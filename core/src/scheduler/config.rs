@@ -1,0 +1,59 @@
+//! The scheduler's settings.
+
+use crate::algorithm::AlgorithmKind;
+use crate::time::Duration;
+
+/// Settings of a [`crate::Scheduler`]; [`Default`] gives the daemon's
+/// defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchedulerConfig {
+    /// The placement algorithm.
+    pub algorithm: AlgorithmKind,
+    /// How long an agent's stream may stay down before its containers count
+    /// as lost and their tasks are placed elsewhere.
+    pub abandon_timeout: Duration,
+    /// How long a command may stay unconfirmed by the event stream before it
+    /// counts as failed and may be reissued.
+    pub pending_timeout: Duration,
+    /// Reconcile period when nothing else happens.
+    pub tick: Duration,
+    /// How long an open (or opening) stream may stay silent, without events
+    /// or keep-alives, before it counts as broken.
+    pub stream_silence_timeout: Duration,
+    /// First delay before reopening a broken stream; doubles per failure.
+    pub reconnect_backoff_min: Duration,
+    /// Longest delay between attempts to reopen a stream.
+    pub reconnect_backoff_max: Duration,
+    /// First delay before retrying a failed command on a task; doubles per
+    /// consecutive failure.
+    pub task_backoff_min: Duration,
+    /// Longest delay between retries of a failing task.
+    pub task_backoff_max: Duration,
+    /// At most this many commands are issued by one reconcile; the rest wait
+    /// for the next one, which follows at once.
+    pub max_commands_per_reconcile: usize,
+    /// A failed registry write is retried this many times (with backoff)
+    /// before the requests it held are answered 500 and rolled back.
+    pub max_persist_attempts: u32,
+    /// Whether to emit [`crate::Output::Trace`] outputs.
+    pub trace: bool,
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> SchedulerConfig {
+        SchedulerConfig {
+            algorithm: AlgorithmKind::default(),
+            abandon_timeout: Duration::from_secs(20),
+            pending_timeout: Duration::from_secs(20),
+            tick: Duration::from_secs(3),
+            stream_silence_timeout: Duration::from_secs(15),
+            reconnect_backoff_min: Duration::from_millis(250),
+            reconnect_backoff_max: Duration::from_secs(10),
+            task_backoff_min: Duration::from_secs(1),
+            task_backoff_max: Duration::from_secs(60),
+            max_commands_per_reconcile: 1000,
+            max_persist_attempts: 5,
+            trace: true,
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Everything the scheduler asks its driver to do.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use crate::ids::{AgentId, CommandId, RequestId};
+use crate::time::Instant;
+use crate::wire::{ContainerConfig, ContainerId, JobConfig, JobHash};
+
+/// One output, drained with [`crate::Scheduler::poll_output`].
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Send a command to an agent and report the outcome with
+    /// [`crate::Input::CommandResult`].
+    Command(AgentCommand),
+    /// Open the agent's event stream (`GET /containers` as
+    /// `text/event-stream`); report [`crate::Input::StreamOpened`], then
+    /// events, or [`crate::Input::StreamClosed`] when it fails.
+    OpenStream {
+        /// Whose stream.
+        agent: AgentId,
+    },
+    /// Close the agent's event stream, if open; report nothing more from it.
+    CloseStream {
+        /// Whose stream.
+        agent: AgentId,
+    },
+    /// Write the registry durably, replacing what was written before, and
+    /// report [`crate::Input::PersistCompleted`] or
+    /// [`crate::Input::PersistFailed`] with the same sequence number. At most
+    /// one write is outstanding at a time.
+    Persist {
+        /// Increases with every write.
+        sequence: u64,
+        /// The whole registry to write.
+        jobs: Arc<BTreeMap<JobHash, Arc<JobConfig>>>,
+    },
+    /// Answer a user request.
+    Reply {
+        /// The request answered.
+        request: RequestId,
+        /// The answer, in the wire format's RPC shape.
+        reply: Reply,
+    },
+    /// A decision, for logs and simulation traces.
+    Trace(Trace),
+}
+
+/// A command for one container on one agent.
+#[derive(Clone, Debug)]
+pub struct AgentCommand {
+    /// Echo in [`crate::Input::CommandResult`].
+    pub id: CommandId,
+    /// The agent to send it to.
+    pub agent: AgentId,
+    /// The container it is about.
+    pub container: ContainerId,
+    /// What to do.
+    pub action: CommandAction,
+}
+
+/// What a command does, with the agent API request that carries it.
+#[derive(Clone, Debug)]
+pub enum CommandAction {
+    /// `PUT /containers/{id}` with the config.
+    Create(Arc<ContainerConfig>),
+    /// `POST /containers/{id}/start`.
+    Start,
+    /// `POST /containers/{id}/stop`.
+    Stop,
+    /// `DELETE /containers/{id}`.
+    Destroy,
+}
+
+impl CommandAction {
+    /// A short lower-case name: `create`, `start`, `stop`, `destroy`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CommandAction::Create(_) => "create",
+            CommandAction::Start => "start",
+            CommandAction::Stop => "stop",
+            CommandAction::Destroy => "destroy",
+        }
+    }
+}
+
+/// The answer to a user request: the HTTP status and the `msg` of the wire
+/// format's `{"status_code","msg"}` body.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Reply {
+    /// 202 accepted, 400 invalid, 404 not scheduled, 409 already scheduled,
+    /// 500 the registry could not be written, 503 not ready.
+    pub status_code: u16,
+    /// What happened, for a person.
+    pub msg: String,
+}
+
+/// One traced decision: when, about what, what happened and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trace {
+    /// When it was decided.
+    pub at: Instant,
+    /// What it is about: an agent, a container, a job or `registry`.
+    pub subject: String,
+    /// What happened and why, for a person.
+    pub message: String,
+}
+
+impl fmt::Display for Trace {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:>10} {} {}",
+            self.at.to_string(),
+            self.subject,
+            self.message
+        )
+    }
+}

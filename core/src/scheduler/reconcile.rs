@@ -1,0 +1,129 @@
+//! The scheduler's reconcile step: run the transformer and issue its plan.
+
+use std::sync::Arc;
+
+use super::{AgentCommand, CommandAction, Output, Scheduler, TimerReason, Trace};
+use crate::agent::{Action, ContainerRecord, Pending, Phase};
+use crate::transformer::ReconcileInput;
+
+impl Scheduler {
+    /// Diffs desired against actual state and issues the commands that move
+    /// one towards the other.
+    pub(super) fn reconcile(&mut self) {
+        self.reconcile_needed = false;
+        if !self.registry.is_loaded() || !self.discovered {
+            return;
+        }
+        self.metrics.reconciles += 1;
+        if !self.placement_gate_open {
+            let waiting: Vec<_> = self
+                .agents
+                .values()
+                .filter(|agent| !agent.connection.is_synced() && !agent.connection.abandoned)
+                .map(|agent| agent.id.as_str().to_owned())
+                .collect();
+            if waiting.is_empty() {
+                self.placement_gate_open = true;
+                self.trace(
+                    "transformer",
+                    "every agent synced or abandoned: placement starts".to_owned(),
+                );
+            }
+        }
+        let plan = self.transformer.reconcile(
+            ReconcileInput {
+                now: self.now,
+                config: &self.config,
+                desired: self.registry.durable(),
+                agents: &self.agents,
+                placement_allowed: self.placement_gate_open,
+            },
+            self.algorithm.as_mut(),
+            &mut self.rng,
+        );
+        for planned in plan.commands {
+            let id = self.next_command_id();
+            let action = match &planned.action {
+                CommandAction::Create(_) => Action::Create,
+                CommandAction::Start => Action::Start,
+                CommandAction::Stop => Action::Stop,
+                CommandAction::Destroy => Action::Destroy,
+            };
+            let pending = Pending {
+                command: id,
+                action,
+                phase: Phase::InFlight,
+                issued_at: self.now,
+            };
+            let rep = self
+                .agents
+                .get_mut(&planned.agent)
+                .expect("planned for a known agent");
+            match &planned.action {
+                CommandAction::Create(config) => {
+                    self.metrics.tasks_placed += 1;
+                    let record = ContainerRecord::creating(Arc::clone(config), pending);
+                    let previous = rep.containers.insert(planned.container.clone(), record);
+                    debug_assert!(
+                        previous.is_none(),
+                        "placed {} where it exists",
+                        planned.container
+                    );
+                }
+                _ => {
+                    let record = rep
+                        .containers
+                        .get_mut(&planned.container)
+                        .expect("planned for a known container");
+                    debug_assert!(
+                        record.pending.is_none() || action == Action::Stop,
+                        "two commands pending on {}",
+                        planned.container
+                    );
+                    record.pending = Some(pending);
+                }
+            }
+            self.metrics.commands_issued += 1;
+            self.commands
+                .insert(id, (planned.agent.clone(), planned.container.clone()));
+            self.timers.set(
+                self.now + self.config.pending_timeout,
+                TimerReason::PendingTimeout {
+                    agent: planned.agent.clone(),
+                    container: planned.container.clone(),
+                    command: id,
+                },
+            );
+            self.trace(
+                planned.container.as_str(),
+                format!(
+                    "{} {id} on {}: {}",
+                    planned.action.name(),
+                    planned.agent,
+                    planned.why
+                ),
+            );
+            self.outputs.push_back(Output::Command(AgentCommand {
+                id,
+                agent: planned.agent,
+                container: planned.container,
+                action: planned.action,
+            }));
+        }
+        self.metrics.tasks_unplaced += plan.unplaced_attempts;
+        if plan.more {
+            self.reconcile_needed = true;
+        }
+    }
+
+    /// Emits a trace output, if tracing is on.
+    pub(super) fn trace(&mut self, subject: &str, message: String) {
+        if self.config.trace {
+            self.outputs.push_back(Output::Trace(Trace {
+                at: self.now,
+                subject: subject.to_owned(),
+                message,
+            }));
+        }
+    }
+}

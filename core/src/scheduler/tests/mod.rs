@@ -1,0 +1,6 @@
+//! Scripted tests that drive the [`Scheduler`] directly through races, with
+//! a small hand-driven harness in place of agents and disk.
+
+mod harness;
+mod races;
+mod requests;

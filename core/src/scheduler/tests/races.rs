@@ -1,0 +1,383 @@
+//! Scripted races between the scheduler, its agents and time.
+
+use super::harness::*;
+use crate::scheduler::{CommandAction, CommandError};
+use crate::time::Duration;
+use crate::wire::{ContainerStatus, HostResources};
+
+/// Plays every agent in `agents` until no command is outstanding; returns
+/// every command issued meanwhile.
+fn settle(h: &mut Harness, agents: &[(&str, HostResources)]) {
+    for _ in 0..100 {
+        let commands = h.take_commands();
+        if commands.is_empty() {
+            return;
+        }
+        for (name, resources) in agents {
+            play_agent(h, name, resources.clone(), &commands);
+        }
+    }
+    panic!("commands never settled");
+}
+
+fn started(agents: &[&str]) -> Harness {
+    let mut h = Harness::new(config());
+    h.start(vec![], agents);
+    for name in agents {
+        h.sync(name, resources(4.0, 4096), vec![]);
+    }
+    h
+}
+
+fn schedule_durably(h: &mut Harness, job: crate::wire::JobConfig) {
+    h.schedule(job);
+    h.persist_all();
+    h.take_replies();
+}
+
+#[test]
+fn schedule_then_unschedule_runs_then_removes_every_task() {
+    let mut h = started(&["a", "b"]);
+    let agents = [("a", resources(4.0, 4096)), ("b", resources(4.0, 4096))];
+    let web = job("web", 4, 0.5, 64);
+    schedule_durably(&mut h, web.clone());
+    settle(&mut h, &agents);
+    let known = h.known_instances();
+    assert_eq!(known.len(), 4);
+    assert!(known.values().all(|agents| agents.len() == 1));
+    assert_eq!(
+        h.issued_summary()
+            .iter()
+            .filter(|line| line.starts_with("start"))
+            .count(),
+        4
+    );
+    h.unschedule(web.hash());
+    h.persist_all();
+    settle(&mut h, &agents);
+    assert!(h.known_instances().is_empty(), "{:?}", h.known_instances());
+    insta::assert_snapshot!(h.issued_summary().join("\n"));
+}
+
+#[test]
+fn a_lost_start_is_reissued_after_the_pending_timeout() {
+    let mut h = started(&["a"]);
+    let web = job("web", 1, 0.5, 64);
+    schedule_durably(&mut h, web.clone());
+    let create = h.take_commands().remove(0);
+    play_agent(&mut h, "a", resources(4.0, 4096), &[create]);
+    let start = h.take_commands().remove(0);
+    assert!(matches!(start.action, CommandAction::Start));
+    // The agent accepts the start, but the process never comes up: the
+    // instance stays in `created`.
+    h.answer(&start, Ok(()));
+    h.advance(Duration::from_secs(19));
+    assert!(
+        h.take_commands().is_empty(),
+        "no reissue before the pending timeout"
+    );
+    h.advance(Duration::from_secs(2));
+    let again = h.take_commands();
+    assert_eq!(again.len(), 1, "{:?}", again);
+    assert!(matches!(again[0].action, CommandAction::Start));
+    // Over ten minutes of lost starts, back-off keeps the count low.
+    for _ in 0..60 {
+        for command in h.take_commands() {
+            h.answer(&command, Ok(()));
+        }
+        h.advance(Duration::from_secs(10));
+    }
+    let starts = h
+        .issued_summary()
+        .iter()
+        .filter(|l| l.starts_with("start"))
+        .count();
+    assert!(starts <= 20, "{starts} starts in ten minutes");
+}
+
+#[test]
+fn an_agent_back_before_the_abandon_timeout_moves_nothing() {
+    let mut h = started(&["a", "b"]);
+    let agents = [("a", resources(4.0, 4096)), ("b", resources(4.0, 4096))];
+    let web = job("web", 2, 0.5, 64);
+    schedule_durably(&mut h, web.clone());
+    settle(&mut h, &agents);
+    let before = h.issued.len();
+    let running_on_a: Vec<_> = h
+        .scheduler
+        .agents()
+        .find(|v| v.id.as_str() == "a")
+        .unwrap()
+        .containers
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(running_on_a.len(), 1);
+    h.close_stream("a");
+    h.advance(Duration::from_secs(15));
+    // Reconnect attempts were made; the agent answers with what it runs.
+    assert!(
+        h.log
+            .iter()
+            .filter(|o| matches!(o, crate::Output::OpenStream { .. }))
+            .count()
+            >= 3
+    );
+    let instances = running_on_a
+        .iter()
+        .map(|id| instance(id, ContainerStatus::Running, &web.container))
+        .collect();
+    h.sync("a", resources(4.0, 4096), instances);
+    h.advance(Duration::from_secs(60));
+    assert_eq!(
+        h.issued.len(),
+        before,
+        "nothing moved: {:?}",
+        &h.issued_summary()[before..]
+    );
+}
+
+#[test]
+fn an_agent_lost_past_the_abandon_timeout_has_its_tasks_moved_and_duplicates_removed_on_return() {
+    let mut h = started(&["a", "b"]);
+    let agents = [("a", resources(4.0, 4096)), ("b", resources(4.0, 4096))];
+    let web = job("web", 2, 0.5, 64);
+    schedule_durably(&mut h, web.clone());
+    settle(&mut h, &agents);
+    let on_a: Vec<_> = h
+        .scheduler
+        .agents()
+        .find(|v| v.id.as_str() == "a")
+        .unwrap()
+        .containers
+        .keys()
+        .cloned()
+        .collect();
+    h.close_stream("a");
+    h.advance(Duration::from_secs(21));
+    let moved = h.take_commands();
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!(moved[0].agent.as_str(), "b");
+    assert_eq!(moved[0].container, on_a[0]);
+    play_agent(&mut h, "b", resources(4.0, 4096), &moved);
+    settle(&mut h, &[("b", resources(4.0, 4096))]);
+    // The agent returns with its old container still running.
+    let old = vec![instance(&on_a[0], ContainerStatus::Running, &web.container)];
+    h.sync("a", resources(4.0, 4096), old);
+    let removal = h.take_commands();
+    assert_eq!(
+        removal.len(),
+        1,
+        "exactly one duplicate removed: {removal:?}"
+    );
+    assert!(matches!(removal[0].action, CommandAction::Stop));
+    play_agent(
+        &mut h,
+        removal[0].agent.as_str(),
+        resources(4.0, 4096),
+        &removal,
+    );
+    settle(&mut h, &agents);
+    let known = h.known_instances();
+    assert_eq!(known.len(), 2);
+    assert!(known.values().all(|a| a.len() == 1), "{known:?}");
+}
+
+#[test]
+fn a_duplicate_on_two_agents_keeps_exactly_one() {
+    let mut h = Harness::new(config());
+    let web = job("web", 1, 0.5, 64);
+    let id = web.hash().container_id(0);
+    h.start(vec![web.clone()], &["a", "b"]);
+    h.sync(
+        "a",
+        resources(4.0, 4096),
+        vec![instance(&id, ContainerStatus::Running, &web.container)],
+    );
+    h.sync(
+        "b",
+        resources(4.0, 4096),
+        vec![instance(&id, ContainerStatus::Running, &web.container)],
+    );
+    let commands = h.take_commands();
+    assert_eq!(
+        commands.iter().map(summary).collect::<Vec<_>>(),
+        vec![format!("stop {id}@b")]
+    );
+    play_agent(&mut h, "b", resources(4.0, 4096), &commands);
+    settle(
+        &mut h,
+        &[("a", resources(4.0, 4096)), ("b", resources(4.0, 4096))],
+    );
+    assert_eq!(h.known_instances()[id.as_str()], vec!["a".to_owned()]);
+}
+
+#[test]
+fn a_failing_start_backs_off() {
+    let mut h = started(&["a"]);
+    let web = job("web", 1, 0.5, 64);
+    schedule_durably(&mut h, web);
+    let create = h.take_commands();
+    play_agent(&mut h, "a", resources(4.0, 4096), &create);
+    // Every start fails with a server error for two minutes.
+    for _ in 0..1200 {
+        for command in h.take_commands() {
+            assert!(matches!(command.action, CommandAction::Start));
+            h.answer(
+                &command,
+                Err(CommandError::ServerError("exec: no such file".into())),
+            );
+        }
+        h.advance(Duration::from_millis(100));
+    }
+    let starts = h
+        .issued_summary()
+        .iter()
+        .filter(|l| l.starts_with("start"))
+        .count();
+    // 1s, 2s, 4s, ... capped at 60s (with jitter): about eight in two minutes.
+    assert!((4..=12).contains(&starts), "{starts} starts in two minutes");
+}
+
+#[test]
+fn an_unschedule_during_failing_starts_removes_the_task_promptly() {
+    let mut h = started(&["a"]);
+    let web = job("web", 1, 0.5, 64);
+    schedule_durably(&mut h, web.clone());
+    let create = h.take_commands();
+    play_agent(&mut h, "a", resources(4.0, 4096), &create);
+    for _ in 0..300 {
+        for command in h.take_commands() {
+            h.answer(
+                &command,
+                Err(CommandError::ServerError("exec: no such file".into())),
+            );
+        }
+        h.advance(Duration::from_millis(100));
+    }
+    h.unschedule(web.hash());
+    h.persist_all();
+    let commands = h.take_commands();
+    assert_eq!(
+        commands.iter().map(summary).collect::<Vec<_>>(),
+        vec![format!("destroy {}@a", web.hash().container_id(0))]
+    );
+}
+
+#[test]
+fn an_unschedule_supersedes_an_accepted_start() {
+    let mut h = started(&["a"]);
+    let web = job("web", 1, 0.5, 64);
+    schedule_durably(&mut h, web.clone());
+    let create = h.take_commands();
+    play_agent(&mut h, "a", resources(4.0, 4096), &create);
+    let start = h.take_commands().remove(0);
+    h.answer(&start, Ok(()));
+    h.unschedule(web.hash());
+    h.persist_all();
+    let commands = h.take_commands();
+    assert_eq!(
+        commands.iter().map(summary).collect::<Vec<_>>(),
+        vec![format!("stop {}@a", web.hash().container_id(0))]
+    );
+}
+
+#[test]
+fn after_a_restart_nothing_is_placed_until_every_agent_synced_or_was_abandoned() {
+    let web = job("web", 3, 0.5, 64);
+    let ids: Vec<_> = (0..3).map(|i| web.hash().container_id(i)).collect();
+    let mut h = Harness::new(config());
+    h.start(vec![web.clone()], &["a", "b", "c"]);
+    h.sync(
+        "a",
+        resources(4.0, 4096),
+        vec![instance(&ids[0], ContainerStatus::Running, &web.container)],
+    );
+    h.sync(
+        "b",
+        resources(4.0, 4096),
+        vec![instance(&ids[1], ContainerStatus::Running, &web.container)],
+    );
+    h.advance(Duration::from_secs(5));
+    assert!(
+        h.take_commands().is_empty(),
+        "c has not reported: placing now could duplicate its task"
+    );
+    h.sync(
+        "c",
+        resources(4.0, 4096),
+        vec![instance(&ids[2], ContainerStatus::Running, &web.container)],
+    );
+    h.advance(Duration::from_secs(60));
+    assert!(
+        h.issued.is_empty(),
+        "every task was already running: {:?}",
+        h.issued_summary()
+    );
+}
+
+#[test]
+fn after_a_restart_an_agent_that_never_answers_is_abandoned_then_its_tasks_move() {
+    let web = job("web", 2, 0.5, 64);
+    let ids: Vec<_> = (0..2).map(|i| web.hash().container_id(i)).collect();
+    let mut h = Harness::new(config());
+    h.start(vec![web.clone()], &["a", "b"]);
+    h.sync(
+        "a",
+        resources(4.0, 4096),
+        vec![instance(&ids[0], ContainerStatus::Running, &web.container)],
+    );
+    for _ in 0..19 {
+        h.advance(Duration::from_secs(1));
+        let early: Vec<_> = h.take_commands().iter().map(summary).collect();
+        assert!(early.is_empty(), "placed before b was abandoned: {early:?}");
+        // b's stream attempts all fail.
+        h.close_stream("b");
+    }
+    h.advance(Duration::from_secs(2));
+    let commands = h.take_commands();
+    assert_eq!(
+        commands.iter().map(summary).collect::<Vec<_>>(),
+        vec![format!("create {}@a", ids[1])]
+    );
+}
+
+#[test]
+fn a_silent_stream_counts_as_broken() {
+    let mut h = started(&["a"]);
+    h.mute("a");
+    h.advance(Duration::from_secs(14));
+    assert!(
+        !h.log
+            .iter()
+            .any(|o| matches!(o, crate::Output::CloseStream { .. }))
+    );
+    h.advance(Duration::from_secs(2));
+    assert!(
+        h.log
+            .iter()
+            .any(|o| matches!(o, crate::Output::CloseStream { .. })),
+        "15s of silence closes the stream"
+    );
+    assert_eq!(h.scheduler.metrics().agent_connections_lost, 1);
+}
+
+#[test]
+fn the_same_inputs_give_the_same_outputs() {
+    fn run() -> String {
+        let mut h = started(&["a", "b", "c"]);
+        let agents = [
+            ("a", resources(4.0, 4096)),
+            ("b", resources(4.0, 4096)),
+            ("c", resources(2.0, 1024)),
+        ];
+        schedule_durably(&mut h, job("web", 7, 0.5, 64));
+        schedule_durably(&mut h, job("db", 2, 1.0, 512));
+        settle(&mut h, &agents);
+        h.close_stream("b");
+        h.advance(Duration::from_secs(30));
+        settle(&mut h, &agents);
+        format!("{:?}", h.log)
+    }
+    assert_eq!(run(), run());
+}
