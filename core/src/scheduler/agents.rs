@@ -324,9 +324,9 @@ impl Scheduler {
                 self.timers.set(now + self.config.tick, TimerReason::Tick);
                 self.reconcile_needed = true;
             }
-            TimerReason::TaskBackoff { .. } | TimerReason::PersistRetry => {
-                self.reconcile_needed = true
-            }
+            TimerReason::TaskBackoff { .. }
+            | TimerReason::PersistRetry
+            | TimerReason::ContinueReconcile => self.reconcile_needed = true,
             TimerReason::Reconnect { agent } => {
                 let due = self.agents.get(&agent).is_some_and(
                     |rep| matches!(rep.connection.link, Link::Down { retry_at } if retry_at <= now),
@@ -465,6 +465,9 @@ fn timer_agent(reason: &TimerReason) -> Option<&AgentId> {
         | TimerReason::Reconnect { agent }
         | TimerReason::Abandon { agent }
         | TimerReason::StreamSilence { agent } => Some(agent),
-        TimerReason::Tick | TimerReason::TaskBackoff { .. } | TimerReason::PersistRetry => None,
+        TimerReason::Tick
+        | TimerReason::ContinueReconcile
+        | TimerReason::TaskBackoff { .. }
+        | TimerReason::PersistRetry => None,
     }
 }

@@ -112,7 +112,9 @@ impl Scheduler {
         }
         self.metrics.tasks_unplaced += plan.unplaced_attempts;
         if plan.more {
-            self.reconcile_needed = true;
+            // Yield to the driver between batches, so that other inputs are
+            // not kept waiting behind a large reconcile; it calls back at once.
+            self.timers.set(self.now, TimerReason::ContinueReconcile);
         }
     }
 

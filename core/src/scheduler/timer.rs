@@ -17,6 +17,8 @@ use crate::wire::ContainerId;
 pub enum TimerReason {
     /// The periodic reconcile.
     Tick,
+    /// Continue a reconcile that the command budget cut short.
+    ContinueReconcile,
     /// A command may be unconfirmed for too long.
     PendingTimeout {
         /// Where the command went.
@@ -54,6 +56,9 @@ impl fmt::Display for TimerReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TimerReason::Tick => f.write_str("periodic reconcile"),
+            TimerReason::ContinueReconcile => {
+                f.write_str("continue a reconcile cut short by the command budget")
+            }
             TimerReason::PendingTimeout {
                 agent,
                 container,

@@ -381,3 +381,30 @@ fn the_same_inputs_give_the_same_outputs() {
     }
     assert_eq!(run(), run());
 }
+
+#[test]
+fn commands_per_reconcile_are_bounded_and_the_rest_follow_at_once() {
+    let mut h = Harness::new(crate::SchedulerConfig {
+        max_commands_per_reconcile: 10,
+        ..config()
+    });
+    h.start(vec![], &["a"]);
+    h.sync("a", resources(64.0, 65536), vec![]);
+    h.schedule(job("web", 25, 0.1, 16));
+    h.persist_all();
+    assert_eq!(
+        h.take_commands().len(),
+        10,
+        "one reconcile issues at most 10"
+    );
+    let (deadline, reason) = h.scheduler.poll_timeout().expect("always a deadline");
+    assert_eq!(
+        (deadline, reason.clone()),
+        (h.now, crate::TimerReason::ContinueReconcile)
+    );
+    h.input(crate::Input::TimePassed);
+    h.input(crate::Input::TimePassed);
+    let creates: Vec<_> = h.issued.clone();
+    let ids: std::collections::BTreeSet<_> = creates.iter().map(|c| c.container.clone()).collect();
+    assert_eq!(ids.len(), 25, "no task placed twice");
+}
