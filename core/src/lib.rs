@@ -9,12 +9,14 @@
 //! - [`transformer`]: diffs desired against actual state and plans commands.
 //! - [`algorithm`]: placement algorithms.
 //! - [`metrics`]: the counters the daemon exports.
+//! - [`backoff`]: exponential back-off with seeded jitter, for every retry.
 //! - [`wire`]: the Harpoon v0 wire types, their validation and job hashes.
 //! - [`time`], [`ids`]: the core's own time and identifier types; the core
 //!   reads no clock.
 
 pub mod agent;
 pub mod algorithm;
+pub mod backoff;
 pub mod ids;
 pub mod metrics;
 pub mod registry;

@@ -28,7 +28,7 @@ use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
 use crate::algorithm::{self, AgentSlot, Algorithm, Cluster, Demand, Unplaced};
 use crate::ids::AgentId;
 use crate::registry::Jobs;
-use crate::scheduler::{CommandAction, SchedulerConfig};
+use crate::scheduler::{CommandAction, InFlight, SchedulerConfig};
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
@@ -90,12 +90,16 @@ pub struct ReconcileInput<'a> {
     /// Whether new tasks may be placed (false until every agent known at
     /// start has synced or been abandoned).
     pub placement_allowed: bool,
+    /// Commands sent and not yet answered.
+    pub in_flight: &'a InFlight,
 }
 
 struct Instance<'a> {
     agent: &'a AgentId,
     record: &'a ContainerRecord,
     synced: bool,
+    /// A command for it is unanswered: nothing more goes to it until then.
+    busy: bool,
 }
 
 impl Transformer {
@@ -113,6 +117,7 @@ impl Transformer {
             desired,
             agents,
             placement_allowed,
+            in_flight,
         } = input;
         let mut actual: BTreeMap<&ContainerId, Vec<Instance<'_>>> = BTreeMap::new();
         for agent in agents.values() {
@@ -122,6 +127,7 @@ impl Transformer {
                     agent: &agent.id,
                     record,
                     synced,
+                    busy: in_flight.on(&agent.id, id),
                 });
             }
         }
@@ -141,7 +147,9 @@ impl Transformer {
                 let id = hash.container_id(index);
                 match actual.remove(&id) {
                     None => {
-                        if !placement_allowed {
+                        // A command for this task is unanswered (a create
+                        // given up on, say): wait for its answer first.
+                        if !placement_allowed || in_flight.any_for(&id) {
                             continue;
                         }
                         if let Some(backoff) = self.task_backoff.get(&id)
@@ -238,9 +246,9 @@ impl Transformer {
         let mut rest = instances.into_iter();
         let keeper = rest.next().expect("at least one instance");
         let record = keeper.record;
-        if keeper.synced
+        let idle = keeper.synced && !keeper.busy && record.pending.is_none();
+        if idle
             && record.status == Some(ContainerStatus::Created)
-            && record.pending.is_none()
             && !backing_off(record, now, false)
         {
             plan.commands.push(PlannedCommand {
@@ -266,7 +274,7 @@ fn removal(
     instance: &Instance<'_>,
     why: &str,
 ) -> Option<PlannedCommand> {
-    if !instance.synced {
+    if !instance.synced || instance.busy {
         return None;
     }
     let record = instance.record;

@@ -3,8 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use rand::RngExt;
-
 use super::{CommandError, Output, Scheduler, TimerReason};
 use crate::agent::{Action, AgentRepresentation, Backoff, Change, Link, Outcome, RecordInput};
 use crate::ids::{AgentId, CommandId};
@@ -23,7 +21,7 @@ impl Scheduler {
             .collect();
         for id in gone {
             self.agents.remove(&id);
-            self.commands.retain(|_, (agent, _)| *agent != id);
+            self.in_flight.forget_agent(&id);
             self.timers
                 .retain(|reason| timer_agent(reason) != Some(&id));
             self.outputs
@@ -129,7 +127,7 @@ impl Scheduler {
         }
         rep.connection.failures += 1;
         let failures = rep.connection.failures;
-        let delay = jittered_backoff(
+        let delay = crate::backoff::jittered(
             &mut self.rng,
             self.config.reconnect_backoff_min,
             self.config.reconnect_backoff_max,
@@ -157,10 +155,12 @@ impl Scheduler {
         command: CommandId,
         result: Result<(), CommandError>,
     ) {
-        let Some((agent, container)) = self.commands.remove(&command) else {
+        let Some((agent, container)) = self.in_flight.remove(command) else {
             // Answered after it timed out, or its agent was forgotten.
             return;
         };
+        // The container is free for its next command.
+        self.reconcile_needed = true;
         debug_assert_eq!(&agent, id, "command answered by another agent");
         let Some(record) = self
             .agents
@@ -196,9 +196,6 @@ impl Scheduler {
                 pending: Some(pending),
             },
         );
-        if !matches!(result, Ok(()) | Err(CommandError::TimedOut)) {
-            self.reconcile_needed = true;
-        }
     }
 
     /// Bookkeeping after a container's transition: metrics, back-off.
@@ -215,11 +212,6 @@ impl Scheduler {
         } = outcome;
         if confirmed {
             self.metrics.commands_confirmed += 1;
-        }
-        if let Some(p) = pending
-            && (confirmed || failed.is_some() || forget)
-        {
-            self.commands.remove(&p.command);
         }
         let record = self
             .agents
@@ -302,7 +294,7 @@ impl Scheduler {
     }
 
     fn backoff_delay(&mut self, failures: u32) -> Duration {
-        jittered_backoff(
+        crate::backoff::jittered(
             &mut self.rng,
             self.config.task_backoff_min,
             self.config.task_backoff_max,
@@ -369,7 +361,7 @@ impl Scheduler {
                 rep.connection.abandoned = true;
                 let lost = rep.forget_containers();
                 self.metrics.agents_abandoned += 1;
-                self.commands.retain(|_, (id, _)| *id != agent);
+                self.in_flight.forget_agent(&agent);
                 self.trace(
                     agent.as_str(),
                     format!(
@@ -388,6 +380,32 @@ impl Scheduler {
                     .agents
                     .get(&agent)
                     .is_some_and(|rep| rep.connection.is_synced());
+                let pending = self
+                    .agents
+                    .get(&agent)
+                    .and_then(|rep| rep.containers.get(&container))
+                    .and_then(|record| record.pending)
+                    .filter(|p| p.command == command);
+                if !synced {
+                    // Its stream is down: the first event after reconnecting
+                    // will settle the command; until then, keep waiting.
+                    if pending.is_some() || self.in_flight.contains(command) {
+                        let deadline = now + self.config.pending_timeout;
+                        let reason = TimerReason::PendingTimeout {
+                            agent,
+                            container,
+                            command,
+                        };
+                        self.timers.set(deadline, reason);
+                    }
+                    return;
+                }
+                if self.in_flight.remove(command).is_some() {
+                    // The driver never reported an answer: count it as lost,
+                    // so the container is not blocked forever.
+                    self.reconcile_needed = true;
+                }
+                let Some(pending) = pending else { return };
                 let Some(record) = self
                     .agents
                     .get_mut(&agent)
@@ -395,22 +413,6 @@ impl Scheduler {
                 else {
                     return;
                 };
-                let Some(pending) = record.pending.filter(|p| p.command == command) else {
-                    return;
-                };
-                if !synced {
-                    // Its stream is down: the first event after reconnecting
-                    // will settle the command; until then, keep waiting.
-                    self.timers.set(
-                        now + self.config.pending_timeout,
-                        TimerReason::PendingTimeout {
-                            agent,
-                            container,
-                            command,
-                        },
-                    );
-                    return;
-                }
                 let outcome = record.apply(&RecordInput::PendingTimeout);
                 if outcome.forget {
                     self.agents
@@ -442,21 +444,6 @@ impl Scheduler {
         self.next_command += 1;
         CommandId(self.next_command)
     }
-}
-
-/// Exponential back-off with "equal jitter": half the delay is fixed, half
-/// drawn at random, so that agents that failed together do not retry
-/// together.
-fn jittered_backoff(
-    rng: &mut rand_chacha::ChaCha8Rng,
-    min: Duration,
-    max: Duration,
-    failures: u32,
-) -> Duration {
-    let exponent = failures.saturating_sub(1).min(20);
-    let full = min.saturating_mul(1u64 << exponent).min(max).as_millis();
-    let half = full / 2;
-    Duration::from_millis(half + rng.random_range(0..=full - half))
 }
 
 fn timer_agent(reason: &TimerReason) -> Option<&AgentId> {

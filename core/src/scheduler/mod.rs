@@ -27,6 +27,7 @@
 
 mod agents;
 mod config;
+mod in_flight;
 mod input;
 mod output;
 mod reconcile;
@@ -40,7 +41,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::agent::{AgentRepresentation, ContainerRecord};
 use crate::algorithm::{Algorithm, Unplaced};
-use crate::ids::{AgentId, CommandId};
+use crate::ids::AgentId;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
 use crate::time::Instant;
@@ -48,6 +49,7 @@ use crate::transformer::Transformer;
 use crate::wire::{ContainerId, HostResources, JobConfig, JobHash};
 
 pub use config::SchedulerConfig;
+pub use in_flight::InFlight;
 pub use input::{CommandError, Input, UnscheduleTarget};
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace};
 pub use timer::TimerReason;
@@ -64,8 +66,8 @@ pub struct Scheduler {
     registry: Registry,
     agents: BTreeMap<AgentId, AgentRepresentation>,
     transformer: Transformer,
-    /// Commands sent and not yet answered or timed out: where they went.
-    commands: BTreeMap<CommandId, (AgentId, ContainerId)>,
+    /// Commands sent and not yet answered.
+    in_flight: InFlight,
     next_command: u64,
     timers: Timers,
     outputs: VecDeque<Output>,
@@ -112,7 +114,7 @@ impl Scheduler {
             registry: Registry::default(),
             agents: BTreeMap::new(),
             transformer: Transformer::default(),
-            commands: BTreeMap::new(),
+            in_flight: InFlight::default(),
             next_command: 0,
             timers,
             outputs: VecDeque::new(),
@@ -232,13 +234,13 @@ impl Scheduler {
 
     /// Commands sent and not yet answered.
     pub fn commands_in_flight(&self) -> usize {
-        self.commands.len()
+        self.in_flight.len()
     }
 
     /// Whether the scheduler is waiting for nothing: no command unanswered
     /// or unconfirmed, no registry write or reply outstanding.
     pub fn is_settled(&self) -> bool {
-        self.commands.is_empty()
+        self.in_flight.is_empty()
             && self.registry.waiting_replies() == 0
             && self.agents.values().all(|agent| {
                 agent

@@ -36,6 +36,7 @@ impl Scheduler {
                 config: &self.config,
                 desired: self.registry.durable(),
                 agents: &self.agents,
+                in_flight: &self.in_flight,
                 placement_allowed: self.placement_gate_open,
             },
             self.algorithm.as_mut(),
@@ -84,8 +85,8 @@ impl Scheduler {
                 }
             }
             self.metrics.commands_issued += 1;
-            self.commands
-                .insert(id, (planned.agent.clone(), planned.container.clone()));
+            self.in_flight
+                .insert(id, planned.agent.clone(), planned.container.clone());
             self.timers.set(
                 self.now + self.config.pending_timeout,
                 TimerReason::PendingTimeout {

@@ -408,3 +408,55 @@ fn commands_per_reconcile_are_bounded_and_the_rest_follow_at_once() {
     let ids: std::collections::BTreeSet<_> = creates.iter().map(|c| c.container.clone()).collect();
     assert_eq!(ids.len(), 25, "no task placed twice");
 }
+
+#[test]
+fn no_second_command_while_the_first_is_unanswered_even_if_confirmed() {
+    let mut h = started(&["a"]);
+    let web = job("web", 1, 0.5, 64);
+    schedule_durably(&mut h, web.clone());
+    let create = h.take_commands().remove(0);
+    // The stream confirms the create before its answer arrives.
+    h.send_event(
+        "a",
+        resources(4.0, 4096),
+        vec![instance(
+            &create.container,
+            ContainerStatus::Created,
+            &web.container,
+        )],
+    );
+    h.advance(Duration::from_secs(5));
+    assert!(
+        h.take_commands().is_empty(),
+        "the start waits for the create's answer"
+    );
+    h.answer(&create, Ok(()));
+    let start = h.take_commands();
+    assert_eq!(
+        start.iter().map(summary).collect::<Vec<_>>(),
+        vec![format!("start {}@a", create.container)]
+    );
+}
+
+#[test]
+fn an_instance_that_could_not_start_counts_as_present() {
+    // As in the original: the agent's restart policy, not the scheduler,
+    // restarts processes; a task whose start failed is present (`failed`,
+    // with `err`), and is neither replaced nor started again.
+    let mut h = started(&["a"]);
+    let web = job("web", 1, 0.5, 64);
+    let id = web.hash().container_id(0);
+    schedule_durably(&mut h, web.clone());
+    let create = h.take_commands();
+    play_agent(&mut h, "a", resources(4.0, 4096), &create);
+    let start = h.take_commands().remove(0);
+    h.answer(
+        &start,
+        Err(CommandError::ServerError("exec: no such file".into())),
+    );
+    let mut failed = instance(&id, ContainerStatus::Failed, &web.container);
+    failed.process_state.err = Some("exec: no such file".into());
+    h.send_event("a", resources(4.0, 4096), vec![failed]);
+    h.advance(Duration::from_secs(300));
+    assert_eq!(h.issued.len(), 2, "{:?}", h.issued_summary());
+}
