@@ -1,0 +1,344 @@
+//! Expectations of a scenario: checked at their time, over the whole run,
+//! or at its end. Counts come from the simulated world itself (what the
+//! agents really run), over the agents discovery lists at that moment.
+
+use std::collections::BTreeMap;
+
+use harpoon_core::wire::{ContainerStatus, JobHash};
+use harpoon_core::{AgentId, Duration, Instant};
+
+use crate::invariants::Invariant;
+use crate::report::Verdict;
+use crate::scenario::{Expectation, ExpectationKind};
+use crate::world::World;
+
+/// Verdicts so far and what is tracked on the way.
+#[derive(Clone, Debug)]
+pub(crate) struct ExpectationState {
+    entries: Vec<(Expectation, Option<Verdict>)>,
+    /// Since when the world has been converged, if it is now.
+    converged_since: Option<Instant>,
+    /// The last reason it was not converged, for the report.
+    last_divergence: Option<String>,
+    /// Whether any expectation needs convergence tracked.
+    pub(crate) tracks_convergence: bool,
+}
+
+impl ExpectationState {
+    pub(crate) fn new(expectations: &[Expectation]) -> ExpectationState {
+        ExpectationState {
+            entries: expectations.iter().map(|e| (e.clone(), None)).collect(),
+            converged_since: None,
+            last_divergence: None,
+            tracks_convergence: expectations
+                .iter()
+                .any(|e| matches!(e.kind, ExpectationKind::ConvergedWithin(_))),
+        }
+    }
+
+    /// The expectations checked at a time: (index, time).
+    pub(crate) fn timed(&self) -> Vec<(usize, Duration)> {
+        self.entries
+            .iter()
+            .enumerate()
+            .filter_map(|(index, (expectation, _))| match &expectation.kind {
+                ExpectationKind::Running { at, .. }
+                | ExpectationKind::Placed { at, .. }
+                | ExpectationKind::Unplaced { at, .. }
+                | ExpectationKind::PlacedOn { at, .. } => Some((index, *at)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+impl World<'_> {
+    fn hash_of(&self, job: &str) -> JobHash {
+        self.scenario.jobs[job].config.hash()
+    }
+
+    /// Every instance on every agent discovery lists: (agent, id, status).
+    pub(crate) fn listed_instances(
+        &self,
+    ) -> impl Iterator<Item = (&AgentId, &str, ContainerStatus)> {
+        self.discovered.iter().flat_map(move |id| {
+            self.agents.get(id).into_iter().flat_map(move |sim| {
+                sim.instances()
+                    .map(move |(container, status)| (id, container, status))
+            })
+        })
+    }
+
+    fn instances_of_job(
+        &self,
+        job: &str,
+    ) -> impl Iterator<Item = (&AgentId, &str, ContainerStatus)> {
+        let prefix = format!("{}-", self.hash_of(job));
+        self.listed_instances().filter(move |(_, container, _)| {
+            container.starts_with(&prefix)
+                && container[prefix.len()..]
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+        })
+    }
+
+    /// Checks a timed expectation now.
+    pub(crate) fn check_expectation(&mut self, index: usize) {
+        let kind = self.expectations.entries[index].0.kind.clone();
+        let (actual, wanted) = match &kind {
+            ExpectationKind::Running { job, count, .. } => (
+                self.instances_of_job(job)
+                    .filter(|(_, _, status)| *status == ContainerStatus::Running)
+                    .count() as u64,
+                *count,
+            ),
+            ExpectationKind::Placed { job, count, .. } => {
+                (self.instances_of_job(job).count() as u64, *count)
+            }
+            ExpectationKind::PlacedOn {
+                agent, job, count, ..
+            } => {
+                let agent = AgentId::new(agent);
+                let actual = match job {
+                    Some(job) => self
+                        .instances_of_job(job)
+                        .filter(|(on, _, _)| **on == agent)
+                        .count(),
+                    None => self
+                        .listed_instances()
+                        .filter(|(on, _, _)| **on == agent)
+                        .count(),
+                };
+                (actual as u64, *count)
+            }
+            ExpectationKind::Unplaced { job, count, .. } => {
+                let Some(scheduler) = &self.scheduler else {
+                    self.set_verdict(
+                        index,
+                        false,
+                        "the scheduler is down at that time".to_owned(),
+                    );
+                    return;
+                };
+                let hash = self.hash_of(job);
+                let prefix = format!("{hash}-");
+                let actual = scheduler
+                    .unplaced()
+                    .keys()
+                    .filter(|id| id.as_str().starts_with(&prefix))
+                    .count() as u64;
+                (actual, *count)
+            }
+            _ => return,
+        };
+        let detail = format!("found {actual}");
+        self.tracer
+            .line(self.now, "check", &format!("{kind}: {detail}"));
+        self.set_verdict(index, actual == wanted, detail);
+    }
+
+    fn set_verdict(&mut self, index: usize, held: bool, detail: String) {
+        let (expectation, verdict) = &mut self.expectations.entries[index];
+        *verdict = Some(Verdict {
+            what: expectation.kind.to_string(),
+            line: Some(expectation.line),
+            held,
+            detail,
+        });
+    }
+
+    /// Why the world is not converged now, or `None` when it is: desired
+    /// (the registry) equals actual (one instance per wanted task on the
+    /// listed agents, no unwanted instance) and nothing is pending. A
+    /// scheduler that has not yet heard from every listed agent (just
+    /// restarted) cannot know that, so it is not converged either.
+    pub(crate) fn divergence(&self) -> Option<String> {
+        let Some(scheduler) = &self.scheduler else {
+            return Some("the scheduler is down".to_owned());
+        };
+        if let Some((command, sent)) = self.commands.iter().next() {
+            return Some(format!(
+                "command {command} {} {} is in flight",
+                sent.action, sent.container
+            ));
+        }
+        if !self.requests.is_empty() {
+            return Some("a user request awaits its answer".to_owned());
+        }
+        if let Some(agent) = self
+            .discovered
+            .iter()
+            .find(|agent| !self.heard_from.contains(*agent))
+        {
+            return Some(format!("the scheduler has not heard from {agent} yet"));
+        }
+        if !scheduler.is_settled() {
+            return Some("the scheduler is not settled (something pending)".to_owned());
+        }
+        let jobs = scheduler.jobs();
+        let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
+        for (agent, container, _) in self.listed_instances() {
+            let wanted = container
+                .rsplit_once('-')
+                .and_then(|(hash, index)| {
+                    Some((jobs.get(&JobHash::new(hash))?, index.parse::<u32>().ok()?))
+                })
+                .is_some_and(|(job, index)| index < job.task_count());
+            if !wanted {
+                return Some(format!("unwanted instance {container} on {agent}"));
+            }
+            let count = seen.entry(container).or_default();
+            *count += 1;
+            if *count > 1 {
+                return Some(format!("{container} has {count} instances"));
+            }
+        }
+        let tasks: u64 = jobs.values().map(|job| u64::from(job.task_count())).sum();
+        if seen.len() as u64 != tasks {
+            let missing = jobs
+                .iter()
+                .flat_map(|(hash, job)| (0..job.task_count()).map(move |i| hash.container_id(i)))
+                .find(|id| !seen.contains_key(id.as_str()))
+                .map_or_else(String::new, |id| id.as_str().to_owned());
+            return Some(format!(
+                "{} of {tasks} tasks have an instance; {missing} has none",
+                seen.len()
+            ));
+        }
+        None
+    }
+
+    /// Tracks what is checked over the whole run.
+    pub(crate) fn track_expectations(&mut self) {
+        if self.expectations.tracks_convergence && self.now >= self.last_action_at {
+            match self.divergence() {
+                None => {
+                    if self.expectations.converged_since.is_none() {
+                        self.expectations.converged_since = Some(self.now);
+                        self.tracer
+                            .line(self.now, "check", "the world is converged");
+                    }
+                }
+                Some(reason) => {
+                    if self.expectations.converged_since.take().is_some() {
+                        self.tracer.line(
+                            self.now,
+                            "check",
+                            &format!("the world diverges: {reason}"),
+                        );
+                    }
+                    self.expectations.last_divergence = Some(reason);
+                }
+            }
+        }
+        for index in 0..self.expectations.entries.len() {
+            let ExpectationKind::InstancesAtMost { job, count } =
+                &self.expectations.entries[index].0.kind
+            else {
+                continue;
+            };
+            let (job, limit) = (job.clone(), *count);
+            if self.expectations.entries[index]
+                .1
+                .as_ref()
+                .is_some_and(|v| !v.held)
+            {
+                continue;
+            }
+            let actual = self.instances_of_job(&job).count() as u64;
+            if actual > limit {
+                let detail = format!("{actual} instances at {}", self.now);
+                self.set_verdict(index, false, detail);
+            }
+        }
+    }
+
+    /// Every verdict: expectations in file order, then invariants.
+    pub(crate) fn final_verdicts(&mut self) -> Vec<Verdict> {
+        let mut verdicts = Vec::new();
+        for index in 0..self.expectations.entries.len() {
+            let (expectation, verdict) = &self.expectations.entries[index];
+            let what = expectation.kind.to_string();
+            let line = Some(expectation.line);
+            let verdict = match (&expectation.kind, verdict) {
+                (_, Some(verdict)) => verdict.clone(),
+                (ExpectationKind::ConvergedWithin(within), None) => {
+                    let deadline = self.last_action_at + *within;
+                    match self.expectations.converged_since {
+                        Some(since) if since <= deadline => Verdict {
+                            what,
+                            line,
+                            held: true,
+                            detail: format!("converged at {since} (deadline {deadline})"),
+                        },
+                        Some(since) => Verdict {
+                            what,
+                            line,
+                            held: false,
+                            detail: format!(
+                                "converged only at {since}, after the deadline {deadline}"
+                            ),
+                        },
+                        None => Verdict {
+                            what,
+                            line,
+                            held: false,
+                            detail: format!(
+                                "not converged at the end ({})",
+                                self.expectations
+                                    .last_divergence
+                                    .as_deref()
+                                    .unwrap_or("never checked")
+                            ),
+                        },
+                    }
+                }
+                (ExpectationKind::CommandsAtMost(limit), None) => Verdict {
+                    what,
+                    line,
+                    held: self.commands_issued <= *limit,
+                    detail: format!("{} commands issued", self.commands_issued),
+                },
+                (ExpectationKind::CommandsAtLeast(floor), None) => Verdict {
+                    what,
+                    line,
+                    held: self.commands_issued >= *floor,
+                    detail: format!("{} commands issued", self.commands_issued),
+                },
+                (ExpectationKind::InstancesAtMost { .. }, None) => Verdict {
+                    what,
+                    line,
+                    held: true,
+                    detail: "never exceeded".to_owned(),
+                },
+                (_, None) => Verdict {
+                    what,
+                    line,
+                    held: false,
+                    detail: "never checked: its time is after the end of the run".to_owned(),
+                },
+            };
+            verdicts.push(verdict);
+        }
+        for invariant in Invariant::ALL {
+            if invariant == Invariant::Determinism {
+                continue;
+            }
+            verdicts.push(match self.invariants.breaches(invariant) {
+                None => Verdict {
+                    what: format!("invariant: {}", invariant.describe()),
+                    line: None,
+                    held: true,
+                    detail: String::new(),
+                },
+                Some((count, examples)) => Verdict {
+                    what: format!("invariant: {}", invariant.describe()),
+                    line: None,
+                    held: false,
+                    detail: format!("broken {count} times; {}", examples.join("; ")),
+                },
+            });
+        }
+        verdicts
+    }
+}

@@ -1,0 +1,295 @@
+//! `harpoon-sim`: run a scenario, check a folder of them, or swarm over
+//! generated worlds. See `sim/SIM.md`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use clap::{Parser, Subcommand};
+use harpoon_sim::swarm::{self, SeedOutcome, reproduce_command};
+use harpoon_sim::{run_checked, scenario};
+
+/// Deterministic simulator of the harpoon scheduler.
+#[derive(Parser)]
+#[command(name = "harpoon-sim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run one scenario file; exit 0 only when every expectation and
+    /// invariant held.
+    Run {
+        /// The scenario file.
+        file: PathBuf,
+        /// Seed of the run (default: the file's `seed`).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Print the trace, one line per event (routine lines left out).
+        #[arg(long)]
+        trace: bool,
+        /// With --trace: print routine lines too (keep-alives, ticks).
+        #[arg(long)]
+        trace_all: bool,
+    },
+    /// Run every scenario in a folder and print a table of results.
+    Check {
+        /// The folder (default: scenarios/).
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+    },
+    /// Generate worlds from seeds, run them with every invariant and
+    /// convergence checked, and print each failing seed.
+    Swarm {
+        /// How many seeds.
+        #[arg(long)]
+        seeds: u64,
+        /// The first seed.
+        #[arg(long, default_value_t = 0)]
+        start: u64,
+        /// Print each seed's world, trace and verdicts (use with few seeds).
+        #[arg(long)]
+        trace: bool,
+        /// Write each failing world as a scenario file into this folder.
+        #[arg(long)]
+        save: Option<PathBuf>,
+        /// Threads to run on (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            file,
+            seed,
+            trace,
+            trace_all,
+        } => run(&file, seed, trace || trace_all, trace_all),
+        Command::Check { dir } => check(&dir),
+        Command::Swarm {
+            seeds,
+            start,
+            trace,
+            save,
+            threads,
+        } => swarm_command(seeds, start, trace, save.as_deref(), threads),
+    }
+}
+
+fn run(file: &Path, seed: Option<u64>, trace: bool, trace_all: bool) -> ExitCode {
+    let scenario = match scenario::load(file) {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = seed.unwrap_or(scenario.seed);
+    let report = run_checked(&scenario, seed, trace);
+    if trace {
+        print!("{}", report.trace_text(trace_all));
+    }
+    println!(
+        "scenario {:?} ({}, seed {seed})",
+        scenario.name,
+        file.display()
+    );
+    print!("{}", report.render());
+    if report.passed() {
+        println!("PASS");
+        ExitCode::SUCCESS
+    } else {
+        println!(
+            "FAIL; reproduce with: harpoon-sim run {} --seed {seed} --trace",
+            file.display()
+        );
+        ExitCode::FAILURE
+    }
+}
+
+fn check(dir: &Path) -> ExitCode {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "toml"))
+            .collect(),
+        Err(error) => {
+            eprintln!("error: cannot read {}: {error}", dir.display());
+            return ExitCode::from(2);
+        }
+    };
+    files.sort();
+    let mut failed = 0;
+    println!(
+        "{:<6} {:<44} {:<18} scenario",
+        "result", "file", "trace hash"
+    );
+    for file in &files {
+        let name = file
+            .file_name()
+            .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+        match scenario::load(file) {
+            Err(error) => {
+                failed += 1;
+                println!("{:<6} {name:<44} {:<18} {error}", "ERROR", "-");
+            }
+            Ok(scenario) => {
+                let report = run_checked(&scenario, scenario.seed, false);
+                let result = if report.passed() { "pass" } else { "FAIL" };
+                println!(
+                    "{result:<6} {name:<44} {:016x}   {}",
+                    report.trace_hash, scenario.name
+                );
+                if !report.passed() {
+                    failed += 1;
+                    for verdict in report.failures() {
+                        println!("         {}: {}", verdict.what, verdict.detail);
+                    }
+                    println!(
+                        "         reproduce: harpoon-sim run {} --seed {} --trace",
+                        file.display(),
+                        scenario.seed
+                    );
+                }
+            }
+        }
+    }
+    println!("{} scenarios, {failed} failed", files.len());
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn swarm_command(
+    seeds: u64,
+    start: u64,
+    trace: bool,
+    save: Option<&Path>,
+    threads: Option<usize>,
+) -> ExitCode {
+    let threads = threads
+        .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
+        .unwrap_or(1);
+    let progress = progress::Progress::new(seeds);
+    let outcomes = swarm::run_seeds(start, seeds, threads, trace, &|outcome: &SeedOutcome| {
+        progress.seed_done(outcome.report.passed());
+    });
+    progress.finish();
+    let mut failing = 0;
+    for outcome in &outcomes {
+        if trace {
+            println!("== seed {}: world\n{}", outcome.seed, outcome.world);
+            println!("== seed {}: trace", outcome.seed);
+            print!("{}", outcome.report.trace_text(false));
+            println!("== seed {}: verdicts", outcome.seed);
+            print!("{}", outcome.report.render());
+        }
+        if outcome.report.passed() {
+            continue;
+        }
+        failing += 1;
+        let first = outcome
+            .report
+            .failures()
+            .next()
+            .map_or_else(String::new, |verdict| {
+                format!("{}: {}", verdict.what, verdict.detail)
+            });
+        println!("seed {} FAILED: {first}", outcome.seed);
+        println!("  reproduce: {}", reproduce_command(outcome.seed));
+        if let Some(dir) = save {
+            let path = dir.join(format!("swarm-seed-{}.toml", outcome.seed));
+            let written =
+                std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, &outcome.world));
+            match written {
+                Ok(()) => println!("  saved: {}", path.display()),
+                Err(error) => eprintln!("error: cannot write {}: {error}", path.display()),
+            }
+        }
+    }
+    println!(
+        "swarm: {seeds} seeds from {start}, {failing} failing{}",
+        progress.rate_summary()
+    );
+    if failing == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The swarm's progress display and throughput figure.
+///
+/// This is the one place that reads the wall clock: to show seeds per
+/// minute to a person. Nothing here reaches a simulated output: runs take
+/// their time from the event queue and report only through their own
+/// outcomes, which this module merely counts.
+mod progress {
+    #![allow(clippy::disallowed_types, clippy::disallowed_methods)]
+
+    use std::io::IsTerminal as _;
+
+    use super::{AtomicU64, Ordering};
+
+    pub struct Progress {
+        total: u64,
+        done: AtomicU64,
+        failed: AtomicU64,
+        started: std::time::Instant,
+        show: bool,
+    }
+
+    impl Progress {
+        pub fn new(total: u64) -> Progress {
+            Progress {
+                total,
+                done: AtomicU64::new(0),
+                failed: AtomicU64::new(0),
+                started: std::time::Instant::now(),
+                show: std::io::stderr().is_terminal(),
+            }
+        }
+
+        pub fn seed_done(&self, passed: bool) {
+            let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+            if !passed {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+            }
+            if self.show {
+                eprint!(
+                    "\r{done}/{} seeds, {} failing, {:.0} seeds/minute   ",
+                    self.total,
+                    self.failed.load(Ordering::Relaxed),
+                    self.per_minute(done)
+                );
+            }
+        }
+
+        pub fn finish(&self) {
+            if self.show {
+                eprintln!();
+            }
+        }
+
+        fn per_minute(&self, done: u64) -> f64 {
+            let seconds = self.started.elapsed().as_secs_f64().max(1e-3);
+            done as f64 * 60.0 / seconds
+        }
+
+        pub fn rate_summary(&self) -> String {
+            let done = self.done.load(Ordering::Relaxed);
+            format!(
+                " ({:.0} seeds/minute over {:.1}s)",
+                self.per_minute(done),
+                self.started.elapsed().as_secs_f64()
+            )
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! Timeline entries: user actions and faults, applied to the world.
+
+use harpoon_core::{AgentId, Input};
+
+use crate::network::StreamPayload;
+use crate::scenario::Action;
+use crate::world::World;
+
+impl World<'_> {
+    /// Carries out one timeline action.
+    pub(crate) fn act(&mut self, action: &Action) {
+        self.tracer.line(self.now, "timeline", &action.to_string());
+        match action {
+            Action::Schedule(job) => self.user_request(job, true),
+            Action::Unschedule(job) => self.user_request(job, false),
+            Action::Crash(name) => {
+                let agent = AgentId::new(name);
+                self.break_stream(&agent, "connection reset: the agent crashed");
+                if let Some(sim) = self.agents.get_mut(&agent) {
+                    sim.crash();
+                }
+            }
+            Action::Restart(name) => {
+                if let Some(sim) = self.agents.get_mut(&AgentId::new(name)) {
+                    sim.restart();
+                }
+            }
+            Action::Wipe(name) => {
+                let agent = AgentId::new(name);
+                self.break_stream(&agent, "connection reset: the machine was replaced");
+                if let Some(sim) = self.agents.get_mut(&agent) {
+                    sim.wipe();
+                }
+            }
+            Action::Partition(names) => {
+                for name in names {
+                    self.network.partition(&AgentId::new(name));
+                }
+            }
+            Action::Heal(names) => {
+                for name in names {
+                    let agent = AgentId::new(name);
+                    // What TCP held back during the partition now arrives,
+                    // in order; sessions the driver closed meanwhile hear it
+                    // no more.
+                    for (session, payload) in self.network.heal(&agent) {
+                        self.send_stream(&agent, session, payload);
+                    }
+                }
+            }
+            Action::DropStream(name) => {
+                self.break_stream(&AgentId::new(name), "connection reset: the stream dropped");
+            }
+            Action::Slow { agent, latency } => {
+                self.network.set_latency(&AgentId::new(agent), *latency);
+            }
+            Action::FailStarts { agent, duration } => {
+                let until = self.now + *duration;
+                if let Some(sim) = self.agents.get_mut(&AgentId::new(agent)) {
+                    sim.fail_starts_until(until);
+                }
+            }
+            Action::SchedulerCrash { down } => self.crash_scheduler(*down),
+            Action::AddAgent(spec) => {
+                self.add_agent(spec.clone());
+                self.input(Input::AgentsDiscovered {
+                    agents: self.discovered.clone(),
+                });
+            }
+            Action::RemoveAgent(name) => {
+                self.discovered.remove(&AgentId::new(name));
+                self.input(Input::AgentsDiscovered {
+                    agents: self.discovered.clone(),
+                });
+            }
+        }
+    }
+
+    /// Ends the agent's stream session from the agent's side; the driver
+    /// hears of it one latency later (or after a partition heals).
+    fn break_stream(&mut self, agent: &AgentId, reason: &str) {
+        if let Some(session) = self.agents.get_mut(agent).and_then(|sim| sim.stream.take()) {
+            self.send_stream(agent, session, StreamPayload::Closed(reason.to_owned()));
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! Every scenario in `scenarios/`: its expectations and invariants hold, it
+//! is deterministic (two runs, one trace hash), and its trace is kept as an
+//! insta snapshot so that a behaviour change shows up as a reviewed diff.
+
+use std::path::{Path, PathBuf};
+
+use harpoon_sim::{run_checked, scenario};
+
+fn scenarios_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios")
+}
+
+/// Runs one scenario file and snapshots its trace and verdicts.
+fn check(file: &str) {
+    let path = scenarios_dir().join(file);
+    let scenario = scenario::load(&path).unwrap_or_else(|error| panic!("{error}"));
+    let report = run_checked(&scenario, scenario.seed, true);
+    let snapshot = format!("{}\n{}", report.trace_text(false), report.render());
+    let name = file.trim_end_matches(".toml");
+    insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+        insta::assert_snapshot!(name, snapshot);
+    });
+    assert!(
+        report.passed(),
+        "scenario {file} failed:\n{}\nreproduce: harpoon-sim run scenarios/{file} --seed {} --trace",
+        report.render(),
+        scenario.seed
+    );
+}
+
+macro_rules! scenarios {
+    ($($test:ident => $file:literal,)*) => {
+        $(
+            #[test]
+            fn $test() {
+                check($file);
+            }
+        )*
+
+        /// A scenario file without a test here would silently not run.
+        #[test]
+        fn every_scenario_file_has_a_test() {
+            let listed = [$($file),*];
+            let mut files: Vec<String> = std::fs::read_dir(scenarios_dir())
+                .unwrap()
+                .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|name| name.ends_with(".toml"))
+                .collect();
+            files.sort();
+            for file in &files {
+                assert!(listed.contains(&file.as_str()), "add {file} to the scenarios! list in sim/tests/scenarios.rs");
+            }
+            assert!(files.len() >= 15, "the project keeps at least 15 scenarios");
+        }
+    };
+}
+
+scenarios! {
+    schedule_and_unschedule => "01-schedule-and-unschedule.toml",
+    scale_across_agents => "02-scale-across-agents.toml",
+    not_enough_capacity => "03-not-enough-capacity.toml",
+    volume_constraints => "04-volume-constraints.toml",
+    algorithm_least_used => "05-algorithm-least-used.toml",
+    algorithm_spread => "06-algorithm-spread.toml",
+    algorithm_bin_pack => "07-algorithm-bin-pack.toml",
+    algorithm_random_fit => "08-algorithm-random-fit.toml",
+    agent_crash_restart_before_abandon => "09-agent-crash-restart-before-abandon.toml",
+    agent_crash_past_abandon => "10-agent-crash-past-abandon.toml",
+    agent_wipe => "11-agent-wipe.toml",
+    partition_and_heal => "12-partition-and-heal.toml",
+    stream_drop => "13-stream-drop.toml",
+    slow_agent_past_pending_timeout => "14-slow-agent-past-pending-timeout.toml",
+    failing_starts_back_off => "15-failing-starts-back-off.toml",
+    unschedule_during_failing_starts => "16-unschedule-during-failing-starts.toml",
+    scheduler_crash_during_scheduling => "17-scheduler-crash-during-scheduling.toml",
+    jobs_that_exit => "18-jobs-that-exit.toml",
+    restart_policy => "19-restart-policy.toml",
+    remove_agent => "20-remove-agent.toml",
+}
