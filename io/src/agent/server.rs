@@ -1,0 +1,168 @@
+//! The public face of the agent: [`Agent`] and [`serve`]. Accepts HTTP/1
+//! connections, hands requests to the routes, and shuts down cleanly.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::actor;
+use super::error::AgentError;
+use super::handle::{AgentHandle, Message};
+use super::options::AgentOptions;
+use super::routes::{self, Context};
+use super::state::AgentState;
+
+/// Messages waiting for the state task; senders wait when it is full.
+const INBOX_LEN: usize = 256;
+
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long shutdown waits for open connections to finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// Pause after a failed accept (e.g. out of file descriptors), rather than
+/// spinning on the error.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
+
+/// A Harpoon agent whose state has been recovered from its data directory,
+/// ready to [`serve`](Agent::serve). Several agents may run in one process,
+/// each with its own data directory and port range.
+#[derive(Debug)]
+pub struct Agent {
+    state: AgentState,
+    inbox: mpsc::Receiver<Message>,
+    handle: AgentHandle,
+    options: Arc<AgentOptions>,
+}
+
+impl Agent {
+    /// Opens (creating if needed) the data directory and recovers the
+    /// containers recorded there: running processes are adopted, and those
+    /// that ended meanwhile are reported `failed`. Must be called within a
+    /// tokio runtime.
+    pub async fn open(mut options: AgentOptions) -> Result<Agent, AgentError> {
+        let data_dir_error = |path: &std::path::Path| {
+            let path = path.to_path_buf();
+            move |source| AgentError::DataDir { path, source }
+        };
+        tokio::fs::create_dir_all(&options.data_dir)
+            .await
+            .map_err(data_dir_error(&options.data_dir))?;
+        // Absolute, so that processes and records do not depend on the
+        // directory the agent was started from.
+        options.data_dir = tokio::fs::canonicalize(&options.data_dir)
+            .await
+            .map_err(data_dir_error(&options.data_dir))?;
+        let options = Arc::new(options);
+        let (sender, inbox) = mpsc::channel(INBOX_LEN);
+        let state = AgentState::open(options.clone(), sender.clone())?;
+        Ok(Agent {
+            state,
+            inbox,
+            handle: AgentHandle::new(sender),
+            options,
+        })
+    }
+
+    /// Serves the agent API on `listener` until `shutdown` completes. Then
+    /// it stops accepting, ends the event and log streams, waits briefly for
+    /// open requests, and returns; container processes keep running, for
+    /// the next agent on the same data directory to adopt.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<(), AgentError> {
+        let token = CancellationToken::new();
+        let mut state_task = tokio::spawn(actor::run(self.state, self.inbox, token.clone()));
+        let context = Arc::new(Context {
+            handle: self.handle,
+            log_streams: Arc::new(Semaphore::new(self.options.subscribers_max)),
+            options: self.options,
+            shutdown: token.clone(),
+        });
+        let server = tokio::spawn(accept_loop(listener, context, token.clone()));
+        let result = tokio::select! {
+            () = shutdown => {
+                tracing::info!("shutting down");
+                token.cancel();
+                (&mut state_task).await
+            }
+            // The state task only ends on shutdown, so this is a panic.
+            result = &mut state_task => {
+                token.cancel();
+                result
+            }
+        };
+        let _ = server.await;
+        result.map_err(|error| AgentError::StateTask(error.to_string()))
+    }
+}
+
+/// Opens an agent with `options` and serves it on `listener` until
+/// `shutdown` completes; see [`Agent::open`] and [`Agent::serve`].
+pub async fn serve(
+    listener: TcpListener,
+    options: AgentOptions,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), AgentError> {
+    Agent::open(options).await?.serve(listener, shutdown).await
+}
+
+async fn accept_loop(listener: TcpListener, context: Arc<Context>, shutdown: CancellationToken) {
+    let graceful = GracefulShutdown::new();
+    let connections = Arc::new(Semaphore::new(context.options.connections_max.max(1)));
+    loop {
+        let permit = tokio::select! {
+            () = shutdown.cancelled() => break,
+            permit = connections.clone().acquire_owned() => match permit {
+                Ok(permit) => permit,
+                Err(_) => break, // Never closed; nothing sensible to do if it were.
+            },
+        };
+        let (stream, peer) = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(ACCEPT_ERROR_PAUSE).await;
+                    continue;
+                }
+            },
+        };
+        let context = context.clone();
+        let service = service_fn(move |request| {
+            let context = context.clone();
+            async move { Ok::<_, Infallible>(routes::route(request, context).await) }
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace");
+    }
+}

@@ -1,0 +1,273 @@
+//! Shared by the `agent_*` end-to-end tests: starts `harpoon-agent` on an
+//! ephemeral port with its own data directory, and drives it over plain
+//! HTTP/1.1 on a `TcpStream`, so that the tests control every byte sent
+//! (bodies that are not JSON, oversized ones) and read streams as they come.
+//!
+//! Each test crate uses a part of this module.
+#![allow(dead_code)]
+
+pub mod http;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use http::{EventStream, Response};
+
+/// How long any awaited condition may take before the test fails.
+pub const DEADLINE: Duration = Duration::from_secs(15);
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(name: &str) -> TempDir {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!(
+            "harpoon-agent-test-{}-{n}-{name}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    /// Removes the directory, unless the test failed: then its data
+    /// directory and agent logs are kept for a person to look at.
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("keeping {} for inspection", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// Packs `files` (path, content; all executable) as a .tar.gz in `dir` and
+/// returns its `file://` URL.
+pub fn artifact(dir: &Path, name: &str, files: &[(&str, &str)]) -> String {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, content) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        builder
+            .append_data(&mut header, path, content.as_bytes())
+            .unwrap();
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, &tar).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, gzip.finish().unwrap()).unwrap();
+    format!("file://{}", path.display())
+}
+
+/// Prints its port variable and a line on stderr, then sleeps: a service.
+pub const SLEEPER: &str =
+    "#!/bin/sh\necho \"started PORT_HTTP=$PORT_HTTP\"\necho 'to stderr' >&2\nexec sleep 20\n";
+
+/// Exits with the code given as its first argument.
+pub const EXITER: &str = "#!/bin/sh\necho \"exiting with $1\"\nexit \"$1\"\n";
+
+/// Ignores SIGTERM (and so do its children), so only SIGKILL stops it.
+pub const STUBBORN: &str = "#!/bin/sh\ntrap '' TERM\necho ready\nwhile :; do sleep 0.05; done\n";
+
+/// Writes its pid to `$PIDFILE`, then sleeps as that same process.
+pub const PIDFILE: &str = "#!/bin/sh\necho $$ > \"$PIDFILE\"\necho 'pid written'\nexec sleep 20\n";
+
+/// A valid container config running `exec` in `/bin` of `artifact_url`.
+pub fn config(artifact_url: &str, exec: &[&str]) -> Value {
+    json!({
+        "product": "demo",
+        "environment": "test",
+        "job": "web",
+        "artifact_url": artifact_url,
+        "ports": {},
+        "env": {},
+        "command": { "working_dir": "/bin", "exec": exec },
+        "resources": { "mem": 64, "cpu": 0.5 },
+        "grace": { "startup": "1s", "shutdown": "1s" },
+        "restart": "no",
+        "health_checks": [],
+        "storage": { "tmp": {}, "volumes": {} }
+    })
+}
+
+/// Polls `check` until it returns `Some`, failing the test after
+/// [`DEADLINE`] with `what` and the last value seen.
+pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = Instant::now() + DEADLINE;
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if Instant::now() > deadline => {
+                panic!("timed out waiting for {what}; last: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+/// A running `harpoon-agent`, killed when dropped.
+pub struct Agent {
+    child: Child,
+    pub address: String,
+    pub data_dir: PathBuf,
+    stderr_path: PathBuf,
+}
+
+impl Agent {
+    /// Starts an agent on `data_dir` with test-friendly flags (4 cpu, 4096
+    /// MB, a short keep-alive and back-off) plus `extra` flags.
+    pub fn start(data_dir: &Path, extra: &[&str]) -> Agent {
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let first_port = 40_000 + (n % 200) * 100;
+        let port_range = format!("{first_port}-{}", first_port + 99);
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--port-range",
+            &port_range,
+            "--keepalive-interval",
+            "200ms",
+            "--restart-backoff",
+            "100ms",
+            "--restart-backoff-max",
+            "400ms",
+        ];
+        for (flag, default) in [("--cpu", "4"), ("--mem", "4096")] {
+            if !extra.contains(&flag) {
+                args.extend([flag, default]);
+            }
+        }
+        args.extend_from_slice(extra);
+        let data = data_dir.join("data");
+        let stderr_path = data_dir.join(format!("agent-{n}.log"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_harpoon-agent"))
+            .args(&args)
+            .arg("--data-dir")
+            .arg(&data)
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("starting harpoon-agent");
+        let mut first_line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first_line)
+            .unwrap();
+        let Some(address) = first_line.trim().strip_prefix("listening on ") else {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+            panic!("agent did not start: {first_line:?}\n{log}");
+        };
+        Agent {
+            address: address.to_owned(),
+            child,
+            data_dir: data,
+            stderr_path,
+        }
+    }
+
+    /// Kills the agent at once (SIGKILL): no shutdown, as in a crash.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Asks the agent to shut down (SIGTERM) and waits for it to exit,
+    /// returning whether it exited successfully.
+    pub fn terminate(&mut self) -> bool {
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        wait_until("the agent to exit", || match self.child.try_wait() {
+            Ok(Some(status)) => Ok(status.success()),
+            Ok(None) => Err("still running".to_owned()),
+            Err(error) => Err(error.to_string()),
+        })
+    }
+
+    /// The agent's log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Response {
+        http::request(&self.address, method, &format!("/api/v0{path}"), &[], body)
+    }
+
+    pub fn put(&self, id: &str, config: &Value) -> Response {
+        self.request(
+            "PUT",
+            &format!("/containers/{id}"),
+            Some(config.to_string().as_bytes()),
+        )
+    }
+
+    pub fn start_container(&self, id: &str) -> Response {
+        self.request("POST", &format!("/containers/{id}/start"), None)
+    }
+
+    pub fn stop_container(&self, id: &str) -> Response {
+        self.request("POST", &format!("/containers/{id}/stop"), None)
+    }
+
+    pub fn delete(&self, id: &str) -> Response {
+        self.request("DELETE", &format!("/containers/{id}"), None)
+    }
+
+    /// The container's instance, or the status code if it cannot be read.
+    pub fn instance(&self, id: &str) -> Result<Value, String> {
+        let response = self.request("GET", &format!("/containers/{id}"), None);
+        if response.status != 200 {
+            return Err(format!(
+                "GET answered {}: {}",
+                response.status, response.body
+            ));
+        }
+        Ok(response.json())
+    }
+
+    /// Waits until container `id` has `status` and `check` holds for its
+    /// instance, and returns the instance.
+    pub fn wait_for(&self, id: &str, status: &str, check: impl Fn(&Value) -> bool) -> Value {
+        wait_until(&format!("{id} to be {status}"), || {
+            let instance = self.instance(id)?;
+            if instance["status"] == status && check(&instance) {
+                Ok(instance)
+            } else {
+                Err(instance.to_string())
+            }
+        })
+    }
+
+    pub fn resources(&self) -> Value {
+        self.request("GET", "/resources", None).json()
+    }
+
+    pub fn events(&self) -> EventStream {
+        EventStream::open(&self.address, "/api/v0/containers")
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- agent log ---\n{}", self.log());
+        }
+    }
+}
