@@ -1,7 +1,15 @@
 //! IO adapters that run the harpoon core for real.
 //!
+//! - [`daemon`]: `harpoon-scheduler`, which runs the sans-IO
+//!   [`harpoon_core::Scheduler`] with tokio and hyper: the scheduler API,
+//!   agent streams and commands, the registry file, discovery.
 //! - [`agent`]: `harpoon-agent`, a Harpoon agent (agent API v0) that runs
 //!   real processes on the local machine, as a library that can be embedded
-//!   in-process; `src/bin/harpoon-agent.rs` is its command-line wrapper.
+//!   in-process (the daemon's `--local-agents` does).
+//! - [`ctl`]: `harpoonctl`, the command-line client of the scheduler API.
+//!
+//! `src/bin/` holds the three command-line wrappers.
 
 pub mod agent;
+pub mod ctl;
+pub mod daemon;

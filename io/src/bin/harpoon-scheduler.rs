@@ -1,0 +1,157 @@
+//! `harpoon-scheduler`: the scheduler daemon. See `--help`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use harpoon_core::SchedulerConfig;
+use harpoon_core::algorithm::AlgorithmKind;
+use harpoon_core::wire::WireDuration;
+use harpoon_io::daemon::{self, ApiOptions, DaemonOptions, Discovery, LocalAgents};
+
+/// The harpoon scheduler: keeps the registry of jobs, watches agents and
+/// places tasks on them. Speaks the Harpoon v0 scheduler API.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to serve the scheduler API on.
+    #[arg(long, default_value = daemon::DEFAULT_LISTEN)]
+    listen: String,
+    /// An agent's URL (repeatable), e.g. http://10.0.0.7:3333.
+    #[arg(long = "agent", value_name = "URL")]
+    agents: Vec<String>,
+    /// A file listing agent URLs, one a line; re-read on SIGHUP.
+    #[arg(long, value_name = "PATH")]
+    agents_file: Option<PathBuf>,
+    /// The registry file.
+    #[arg(
+        long = "persist",
+        value_name = "PATH",
+        default_value = "./harpoon-registry.json"
+    )]
+    persist: PathBuf,
+    /// Start this many agents in this process, on loopback ports, sharing
+    /// the machine's resources.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    local_agents: usize,
+    /// Where local agents keep their containers (default: a new temporary
+    /// directory).
+    #[arg(long, value_name = "PATH")]
+    data_dir: Option<PathBuf>,
+    /// Placement algorithm: random-fit, least-used, bin-pack or spread.
+    #[arg(long, default_value = "least-used")]
+    algorithm: AlgorithmKind,
+    /// How long an agent may be unreachable before its tasks move.
+    #[arg(long, default_value = "20s")]
+    abandon_timeout: WireDuration,
+    /// How long a command may stay unconfirmed before it may be reissued.
+    #[arg(long, default_value = "20s")]
+    pending_timeout: WireDuration,
+    /// Bearer token every API request must carry.
+    #[arg(long, env = "HARPOON_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Log filter, e.g. info, debug, harpoon::core=debug.
+    #[arg(long, default_value = "info", env = "HARPOON_LOG")]
+    log_level: String,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log_level)
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("harpoon-scheduler: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("harpoon-scheduler: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    let (listener, addr) = daemon::bind(&args.listen).await?;
+    let mut fixed: Vec<String> = args
+        .agents
+        .iter()
+        .map(|url| daemon::normalize_agent_url(url))
+        .collect();
+    let local = if args.local_agents > 0 {
+        let data_dir = match &args.data_dir {
+            Some(dir) => dir.clone(),
+            None => {
+                std::env::temp_dir().join(format!("harpoon-local-agents-{}", std::process::id()))
+            }
+        };
+        let local = LocalAgents::start(args.local_agents, &data_dir).await?;
+        for url in &local.urls {
+            println!("local agent {url} (data in {})", data_dir.display());
+        }
+        fixed.extend(local.urls.iter().cloned());
+        Some(local)
+    } else {
+        None
+    };
+    let options = DaemonOptions {
+        scheduler: SchedulerConfig {
+            algorithm: args.algorithm,
+            abandon_timeout: args.abandon_timeout.to_duration(),
+            pending_timeout: args.pending_timeout.to_duration(),
+            ..SchedulerConfig::default()
+        },
+        // Jitter should differ between scheduler processes; determinism is
+        // the simulator's business, not the daemon's.
+        seed: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64)
+            ^ u64::from(std::process::id()),
+        registry_path: args.persist.clone(),
+        discovery: Discovery {
+            fixed,
+            agents_file: args.agents_file.clone(),
+        },
+        api: ApiOptions {
+            token: args.token.clone(),
+            ..ApiOptions::default()
+        },
+        ..DaemonOptions::default()
+    };
+    println!("harpoon-scheduler listening on http://{addr}");
+    let result = daemon::serve(listener, options, Box::pin(shutdown_signal())).await;
+    if let Some(local) = local {
+        local.stop().await;
+    }
+    result?;
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut interrupt), Ok(mut terminate)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        tracing::warn!("cannot listen for SIGINT/SIGTERM; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = interrupt.recv() => tracing::info!("SIGINT"),
+        _ = terminate.recv() => tracing::info!("SIGTERM"),
+    }
+}

@@ -1,0 +1,308 @@
+//! The one task that owns the scheduler core.
+//!
+//! Everything else talks to it over one bounded channel: HTTP handlers send
+//! requests and questions with a oneshot for the answer; stream, command and
+//! persistence workers send the core's inputs. The task feeds each message
+//! to the core, drains its outputs (spawning workers for commands, streams
+//! and writes), and otherwise sleeps until the core's next deadline. No lock
+//! is shared with anyone.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use harpoon_core::wire::{ContainerInstance, JobConfig, JobHash, StateEvent};
+use harpoon_core::{AgentCommand, AgentId, Input, Output, Reply, RequestId, Scheduler};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::task::{AbortHandle, JoinSet};
+use tracing::{debug, info, warn};
+
+use super::agent_client::AgentClient;
+use super::messages::{CoreMessage, MetricsSnapshot, Query};
+use super::persist;
+
+/// How the core task runs.
+#[derive(Debug)]
+pub struct CoreTask {
+    pub(crate) scheduler: Scheduler,
+    pub(crate) epoch: tokio::time::Instant,
+    pub(crate) receiver: mpsc::Receiver<CoreMessage>,
+    /// For workers to report back.
+    pub(crate) sender: mpsc::Sender<CoreMessage>,
+    pub(crate) client: AgentClient,
+    pub(crate) registry_path: PathBuf,
+    /// Commands in flight at once per agent.
+    pub(crate) commands_per_agent: usize,
+}
+
+struct Driver {
+    scheduler: Scheduler,
+    epoch: tokio::time::Instant,
+    sender: mpsc::Sender<CoreMessage>,
+    client: AgentClient,
+    registry_path: PathBuf,
+    commands_per_agent: usize,
+    replies: BTreeMap<RequestId, oneshot::Sender<Reply>>,
+    next_request: u64,
+    streams: BTreeMap<AgentId, (u64, AbortHandle)>,
+    next_generation: u64,
+    agent_limits: BTreeMap<AgentId, Arc<Semaphore>>,
+    workers: JoinSet<()>,
+    writes: JoinSet<()>,
+}
+
+impl CoreTask {
+    /// Runs until every sender is gone (the daemon is shutting down), then
+    /// waits for the registry write under way, if any.
+    pub async fn run(self, initial_jobs: Vec<JobConfig>) {
+        let CoreTask {
+            scheduler,
+            epoch,
+            mut receiver,
+            sender,
+            client,
+            registry_path,
+            commands_per_agent,
+        } = self;
+        let mut driver = Driver {
+            scheduler,
+            epoch,
+            sender,
+            client,
+            registry_path,
+            commands_per_agent,
+            replies: BTreeMap::new(),
+            next_request: 0,
+            streams: BTreeMap::new(),
+            next_generation: 0,
+            agent_limits: BTreeMap::new(),
+            workers: JoinSet::new(),
+            writes: JoinSet::new(),
+        };
+        driver.feed(Input::RegistryLoaded { jobs: initial_jobs });
+        loop {
+            let deadline = driver
+                .scheduler
+                .poll_timeout()
+                .map(|(at, _)| driver.epoch + std::time::Duration::from_millis(at.as_millis()));
+            let message = tokio::select! {
+                message = receiver.recv() => message,
+                () = sleep_until(deadline) => {
+                    driver.feed(Input::TimePassed);
+                    continue;
+                }
+                Some(_) = driver.workers.join_next(), if !driver.workers.is_empty() => continue,
+            };
+            match message {
+                Some(CoreMessage::Shutdown) | None => break,
+                Some(message) => driver.on_message(message),
+            }
+        }
+        info!("core task stopping: finishing the registry write under way");
+        while driver.writes.join_next().await.is_some() {}
+        for (_, (_, handle)) in std::mem::take(&mut driver.streams) {
+            handle.abort();
+        }
+        driver.workers.abort_all();
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Driver {
+    fn now(&self) -> harpoon_core::Instant {
+        let elapsed = tokio::time::Instant::now().saturating_duration_since(self.epoch);
+        harpoon_core::Instant::from_millis(u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn feed(&mut self, input: Input) {
+        let now = self.now();
+        self.scheduler.handle(now, input);
+        while let Some(output) = self.scheduler.poll_output() {
+            self.carry_out(output);
+        }
+    }
+
+    fn on_message(&mut self, message: CoreMessage) {
+        match message {
+            CoreMessage::Input(input) => self.feed(input),
+            CoreMessage::Stream { generation, input } => {
+                let agent = match &input {
+                    Input::StreamOpened { agent }
+                    | Input::StreamEvent { agent, .. }
+                    | Input::StreamKeepAlive { agent }
+                    | Input::StreamClosed { agent, .. } => agent,
+                    _ => return,
+                };
+                let current = self
+                    .streams
+                    .get(agent)
+                    .is_some_and(|(g, _)| *g == generation);
+                if current {
+                    if matches!(input, Input::StreamClosed { .. }) {
+                        self.streams.remove(agent);
+                    }
+                    self.feed(input);
+                }
+            }
+            CoreMessage::Schedule { job, reply } => {
+                let request = self.remember(reply);
+                self.feed(Input::Schedule { request, job });
+            }
+            CoreMessage::Unschedule { target, reply } => {
+                let request = self.remember(reply);
+                self.feed(Input::Unschedule { request, target });
+            }
+            CoreMessage::Query(query) => self.answer(query),
+            CoreMessage::Shutdown => {}
+        }
+    }
+
+    fn remember(&mut self, reply: oneshot::Sender<Reply>) -> RequestId {
+        self.next_request += 1;
+        let request = RequestId(self.next_request);
+        self.replies.insert(request, reply);
+        request
+    }
+
+    fn carry_out(&mut self, output: Output) {
+        match output {
+            Output::Command(command) => self.send_command(command),
+            Output::OpenStream { agent } => {
+                if let Some((_, old)) = self.streams.remove(&agent) {
+                    old.abort();
+                }
+                self.next_generation += 1;
+                let generation = self.next_generation;
+                let client = self.client.clone();
+                let sender = self.sender.clone();
+                let stream_agent = agent.clone();
+                let handle = self
+                    .workers
+                    .spawn(async move { client.stream(stream_agent, generation, sender).await });
+                self.streams.insert(agent, (generation, handle));
+            }
+            Output::CloseStream { agent } => {
+                if let Some((_, handle)) = self.streams.remove(&agent) {
+                    handle.abort();
+                }
+            }
+            Output::Persist { sequence, jobs } => {
+                let path = self.registry_path.clone();
+                let sender = self.sender.clone();
+                self.writes.spawn(async move {
+                    let written =
+                        tokio::task::spawn_blocking(move || persist::store(&path, &jobs)).await;
+                    let input = match written {
+                        Ok(Ok(())) => Input::PersistCompleted { sequence },
+                        Ok(Err(error)) => Input::PersistFailed {
+                            sequence,
+                            error: error.to_string(),
+                        },
+                        Err(error) => Input::PersistFailed {
+                            sequence,
+                            error: error.to_string(),
+                        },
+                    };
+                    let _ = sender.send(CoreMessage::Input(input)).await;
+                });
+            }
+            Output::Reply { request, reply } => {
+                if let Some(waiter) = self.replies.remove(&request) {
+                    // The client may have gone away; its request still took effect.
+                    let _ = waiter.send(reply);
+                }
+            }
+            Output::Trace(trace) => {
+                debug!(target: "harpoon::core", at = %trace.at, subject = %trace.subject, "{}", trace.message)
+            }
+        }
+    }
+
+    fn send_command(&mut self, command: AgentCommand) {
+        let limit = Arc::clone(
+            self.agent_limits
+                .entry(command.agent.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(self.commands_per_agent))),
+        );
+        let client = self.client.clone();
+        let sender = self.sender.clone();
+        self.workers.spawn(async move {
+            let Ok(_permit) = limit.acquire_owned().await else { return };
+            let result = client.command(&command.agent, &command.container, &command.action).await;
+            if let Err(error) = &result {
+                warn!(agent = %command.agent, container = %command.container, action = command.action.name(), %error, "command failed");
+            }
+            let input = Input::CommandResult { agent: command.agent, command: command.id, result };
+            let _ = sender.send(CoreMessage::Input(input)).await;
+        });
+    }
+
+    fn answer(&mut self, query: Query) {
+        match query {
+            Query::Registry(reply) => {
+                let jobs: BTreeMap<JobHash, Arc<JobConfig>> = self.scheduler.jobs().clone();
+                let _ = reply.send(Arc::new(jobs));
+            }
+            Query::Proxy(reply) => {
+                let mut proxy = BTreeMap::new();
+                for view in self.scheduler.agents() {
+                    let containers = view
+                        .containers
+                        .iter()
+                        .filter_map(|(id, record)| {
+                            let instance = ContainerInstance {
+                                container_id: id.to_string(),
+                                status: record.status?,
+                                config: Arc::clone(&record.config),
+                                process_state: record.process_state.clone(),
+                            };
+                            Some((id.to_string(), instance))
+                        })
+                        .collect();
+                    proxy.insert(
+                        view.id.to_string(),
+                        StateEvent {
+                            resources: view.resources.clone(),
+                            containers,
+                        },
+                    );
+                }
+                let _ = reply.send(proxy);
+            }
+            Query::Metrics(reply) => {
+                let mut snapshot = MetricsSnapshot {
+                    counters: self.scheduler.metrics().clone(),
+                    tasks_desired: self
+                        .scheduler
+                        .jobs()
+                        .values()
+                        .map(|job| u64::from(job.task_count()))
+                        .sum(),
+                    tasks_unplaced: self.scheduler.unplaced().len() as u64,
+                    ..MetricsSnapshot::default()
+                };
+                for view in self.scheduler.agents() {
+                    snapshot.agents_known += 1;
+                    if view.state == harpoon_core::agent::ConnectionState::Synced {
+                        snapshot.agents_connected += 1;
+                    }
+                    for record in view.containers.values() {
+                        if record.status == Some(harpoon_core::wire::ContainerStatus::Running) {
+                            snapshot.tasks_running += 1;
+                        }
+                        if record.pending.is_some() {
+                            snapshot.tasks_pending += 1;
+                        }
+                    }
+                }
+                let _ = reply.send(snapshot);
+            }
+        }
+    }
+}

@@ -1,0 +1,199 @@
+//! The scheduler API (`/api/v0/...` and `/metrics`), served with hyper.
+//!
+//! Every RPC-style answer, errors included, has the wire format's body
+//! `{"status_code": <HTTP status>, "msg": "<text>"}`. Request bodies are
+//! bounded (413 past the limit), slow clients time out, and when a bearer
+//! token is configured every request without it is answered 401.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use harpoon_core::wire::{JobConfig, JobHash, RpcReply};
+use harpoon_core::{Reply, UnscheduleTarget};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+use serde::Serialize;
+
+use super::messages::{CoreHandle, CoreMessage, Query};
+use super::metrics;
+
+/// Limits and settings of the API server.
+#[derive(Clone, Debug)]
+pub struct ApiOptions {
+    /// Largest request body; larger ones get 413.
+    pub max_body_bytes: usize,
+    /// How long a client may take to send its request head.
+    pub header_timeout: Duration,
+    /// How long a client may take to send its body.
+    pub body_timeout: Duration,
+    /// Bearer token every request must carry, if set.
+    pub token: Option<String>,
+}
+
+impl Default for ApiOptions {
+    fn default() -> ApiOptions {
+        ApiOptions {
+            max_body_bytes: 1 << 20,
+            header_timeout: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(30),
+            token: None,
+        }
+    }
+}
+
+type ApiResponse = Response<Full<Bytes>>;
+
+/// Answers one request.
+pub async fn handle(
+    request: Request<Incoming>,
+    core: CoreHandle,
+    options: std::sync::Arc<ApiOptions>,
+    peer: SocketAddr,
+) -> Result<ApiResponse, Infallible> {
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let response = route(request, &core, &options).await;
+    tracing::info!(%peer, %method, %path, status = response.status().as_u16(), "request");
+    Ok(response)
+}
+
+async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptions) -> ApiResponse {
+    if let Some(token) = &options.token {
+        let expected = format!("Bearer {token}");
+        let given = request
+            .headers()
+            .get(hyper::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return rpc(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong bearer token (set it with --token or HARPOON_TOKEN)",
+            );
+        }
+    }
+    let method = request.method().clone();
+    let path = request.uri().path().trim_end_matches('/').to_owned();
+    let rpc_method = method == Method::PUT || method == Method::POST;
+    match (path.as_str(), &method) {
+        ("/api/v0/schedule", _) if rpc_method => match read_job(request, options).await {
+            Ok(job) => forward(core, |reply| CoreMessage::Schedule { job, reply }).await,
+            Err(response) => response,
+        },
+        ("/api/v0/unschedule", _) if rpc_method => match read_job(request, options).await {
+            Ok(job) => {
+                let target = UnscheduleTarget::Config(job);
+                forward(core, |reply| CoreMessage::Unschedule { target, reply }).await
+            }
+            Err(response) => response,
+        },
+        (path, _) if rpc_method && path.starts_with("/api/v0/unschedule/") => {
+            let hash = &path["/api/v0/unschedule/".len()..];
+            if hash.is_empty() || hash.contains('/') {
+                return rpc(StatusCode::NOT_FOUND, &format!("no such path {path}"));
+            }
+            let target = UnscheduleTarget::Hash(JobHash::new(hash));
+            forward(core, |reply| CoreMessage::Unschedule { target, reply }).await
+        }
+        ("/api/v0/registry", &Method::GET) => match core.query(Query::Registry).await {
+            Ok(jobs) => json(StatusCode::OK, &*jobs),
+            Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+        },
+        ("/api/v0/proxy", &Method::GET) => match core.query(Query::Proxy).await {
+            Ok(proxy) => json(StatusCode::OK, &proxy),
+            Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+        },
+        ("/metrics", &Method::GET) => match core.query(Query::Metrics).await {
+            Ok(snapshot) => Response::builder()
+                .status(StatusCode::OK)
+                .header(
+                    "content-type",
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                )
+                .body(Full::new(Bytes::from(metrics::encode(&snapshot))))
+                .expect("static response parts"),
+            Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+        },
+        (
+            "/api/v0/schedule" | "/api/v0/unschedule" | "/api/v0/registry" | "/api/v0/proxy"
+            | "/metrics",
+            _,
+        ) => rpc(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &format!("{method} is not allowed on {path}"),
+        ),
+        _ => rpc(StatusCode::NOT_FOUND, &format!("no such path {path}")),
+    }
+}
+
+async fn forward(
+    core: &CoreHandle,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<Reply>) -> CoreMessage,
+) -> ApiResponse {
+    match core.request(make).await {
+        Ok(reply) => {
+            let status = StatusCode::from_u16(reply.status_code)
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            rpc(status, &reply.msg)
+        }
+        Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+    }
+}
+
+/// Reads and decodes a JobConfig body, or the error response to send.
+async fn read_job(
+    request: Request<Incoming>,
+    options: &ApiOptions,
+) -> Result<JobConfig, ApiResponse> {
+    let limit = options.max_body_bytes;
+    let collect = Limited::new(request.into_body(), limit).collect();
+    let bytes = match tokio::time::timeout(options.body_timeout, collect).await {
+        Err(_) => {
+            return Err(rpc(
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body did not arrive in time",
+            ));
+        }
+        Ok(Err(error))
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            return Err(rpc(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body larger than {limit} bytes"),
+            ));
+        }
+        Ok(Err(error)) => {
+            return Err(rpc(
+                StatusCode::BAD_REQUEST,
+                &format!("cannot read the request body: {error}"),
+            ));
+        }
+        Ok(Ok(collected)) => collected.to_bytes(),
+    };
+    serde_json::from_slice(&bytes)
+        .map_err(|error| rpc(StatusCode::BAD_REQUEST, &format!("invalid JSON: {error}")))
+}
+
+/// An RPC-style answer: `{"status_code", "msg"}`.
+pub fn rpc(status: StatusCode, msg: &str) -> ApiResponse {
+    json(
+        status,
+        &RpcReply {
+            status_code: status.as_u16(),
+            msg: msg.to_owned(),
+        },
+    )
+}
+
+fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> ApiResponse {
+    let body = serde_json::to_vec(value).expect("API answers always encode");
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body)))
+        .expect("static response parts")
+}

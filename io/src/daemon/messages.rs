@@ -1,0 +1,107 @@
+//! What the daemon's tasks send to the task that owns the scheduler core.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use harpoon_core::wire::{JobConfig, JobHash, StateEvent};
+use harpoon_core::{Input, Reply, UnscheduleTarget};
+use tokio::sync::{mpsc, oneshot};
+
+/// A message for the core task.
+#[derive(Debug)]
+pub enum CoreMessage {
+    /// An input from a worker (command result, registry write, discovery).
+    Input(Input),
+    /// An input from an agent stream task of the given generation; stale
+    /// generations (a stream since replaced) are dropped.
+    Stream {
+        /// Which stream task sent it.
+        generation: u64,
+        /// The input.
+        input: Input,
+    },
+    /// A user's schedule request.
+    Schedule {
+        /// The decoded job.
+        job: JobConfig,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// A user's unschedule request.
+    Unschedule {
+        /// Which job.
+        target: UnscheduleTarget,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// A read-only question.
+    Query(Query),
+    /// Stop: finish the registry write under way and end.
+    Shutdown,
+}
+
+/// Read-only questions the HTTP API asks the core task.
+#[derive(Debug)]
+pub enum Query {
+    /// Desired state.
+    Registry(oneshot::Sender<Arc<BTreeMap<JobHash, Arc<JobConfig>>>>),
+    /// Actual state as the scheduler knows it, by agent URL.
+    Proxy(oneshot::Sender<BTreeMap<String, StateEvent>>),
+    /// Counters and gauges.
+    Metrics(oneshot::Sender<MetricsSnapshot>),
+}
+
+/// The core's counters plus gauges computed from its state.
+#[derive(Clone, Debug, Default)]
+pub struct MetricsSnapshot {
+    /// The core's counters.
+    pub counters: harpoon_core::Metrics,
+    /// Agents whose stream is open and synced.
+    pub agents_connected: u64,
+    /// Agents discovery lists.
+    pub agents_known: u64,
+    /// Tasks the registry asks for.
+    pub tasks_desired: u64,
+    /// Instances reported `running`.
+    pub tasks_running: u64,
+    /// Instances with a command of ours pending.
+    pub tasks_pending: u64,
+    /// Tasks no agent could take at the last reconcile.
+    pub tasks_unplaced: u64,
+}
+
+/// A cloneable handle to the core task.
+#[derive(Clone, Debug)]
+pub struct CoreHandle {
+    pub(crate) sender: mpsc::Sender<CoreMessage>,
+}
+
+/// The core task is gone (the daemon is shutting down).
+#[derive(Debug, thiserror::Error)]
+#[error("the scheduler is shutting down")]
+pub struct CoreGone;
+
+impl CoreHandle {
+    /// Sends a request and waits for the reply.
+    pub async fn request(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Reply>) -> CoreMessage,
+    ) -> Result<Reply, CoreGone> {
+        let (reply, answer) = oneshot::channel();
+        self.sender.send(make(reply)).await.map_err(|_| CoreGone)?;
+        answer.await.map_err(|_| CoreGone)
+    }
+
+    /// Asks a question and waits for the answer.
+    pub async fn query<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Query,
+    ) -> Result<T, CoreGone> {
+        let (reply, answer) = oneshot::channel();
+        self.sender
+            .send(CoreMessage::Query(make(reply)))
+            .await
+            .map_err(|_| CoreGone)?;
+        answer.await.map_err(|_| CoreGone)
+    }
+}

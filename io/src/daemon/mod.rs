@@ -1,0 +1,234 @@
+//! `harpoon-scheduler`: runs the [`harpoon_core::Scheduler`] for real.
+//!
+//! - `core_task`: the one task that owns the core; everything else talks to
+//!   it over a bounded channel (`messages`).
+//! - `http`: the scheduler API; `metrics`: `/metrics`.
+//! - `agent_client`: commands to agents and their event streams, parsed by
+//!   `sse`.
+//! - `persist`: the registry file, replaced atomically.
+//! - `discovery`: which agents there are; `local_agents`: agents run in
+//!   the daemon's own process (`--local-agents`).
+//!
+//! **Architecture Invariant:** the core is owned by one task; no
+//! `Arc<Mutex<Scheduler>>`. Channels into it are bounded.
+
+mod agent_client;
+mod core_task;
+mod discovery;
+mod http;
+mod local_agents;
+mod messages;
+mod metrics;
+mod persist;
+mod sse;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use harpoon_core::{Input, Scheduler, SchedulerConfig};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+pub use agent_client::ClientLimits;
+pub use discovery::{Discovery, normalize as normalize_agent_url};
+pub use http::ApiOptions;
+pub use local_agents::{LocalAgents, LocalAgentsError};
+pub use messages::CoreHandle;
+pub use persist::PersistError;
+pub use sse::{SseError, SseItem, SseParser};
+
+use agent_client::AgentClient;
+use core_task::CoreTask;
+use messages::CoreMessage;
+
+/// Everything the daemon needs to run.
+#[derive(Clone, Debug)]
+pub struct DaemonOptions {
+    /// The scheduler's settings.
+    pub scheduler: SchedulerConfig,
+    /// Seed of the core's random generator.
+    pub seed: u64,
+    /// The registry file.
+    pub registry_path: PathBuf,
+    /// Where agents come from.
+    pub discovery: Discovery,
+    /// The API server's limits and token.
+    pub api: ApiOptions,
+    /// The agent client's limits.
+    pub client: ClientLimits,
+    /// Commands in flight at once per agent.
+    pub commands_per_agent: usize,
+    /// Capacity of the channel into the core task.
+    pub core_queue: usize,
+}
+
+impl Default for DaemonOptions {
+    fn default() -> DaemonOptions {
+        DaemonOptions {
+            scheduler: SchedulerConfig {
+                trace: true,
+                ..SchedulerConfig::default()
+            },
+            seed: 0,
+            registry_path: PathBuf::from("harpoon-registry.json"),
+            discovery: Discovery::default(),
+            api: ApiOptions::default(),
+            client: ClientLimits::default(),
+            commands_per_agent: 8,
+            core_queue: 4096,
+        }
+    }
+}
+
+/// Why the daemon could not start or stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// The registry could not be loaded.
+    #[error(transparent)]
+    Registry(#[from] PersistError),
+    /// The agents file could not be read.
+    #[error(transparent)]
+    Discovery(#[from] discovery::AgentsFileError),
+    /// The listening socket failed.
+    #[error("cannot serve on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running daemon's shutdown trigger: resolve the future to stop.
+pub type Shutdown = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Serves the scheduler API on `listener` until `shutdown` resolves; then
+/// stops accepting, lets requests in progress finish (briefly), finishes
+/// the registry write under way and returns.
+pub async fn serve(
+    listener: TcpListener,
+    options: DaemonOptions,
+    shutdown: Shutdown,
+) -> Result<(), DaemonError> {
+    let jobs = persist::load(&options.registry_path)?;
+    let agents = options.discovery.list()?;
+    info!(jobs = jobs.len(), agents = agents.len(), registry = %options.registry_path.display(), "starting");
+    let (sender, receiver) = mpsc::channel(options.core_queue);
+    let core = CoreTask {
+        scheduler: Scheduler::new(
+            options.scheduler.clone(),
+            options.seed,
+            harpoon_core::Instant::ZERO,
+        ),
+        epoch: tokio::time::Instant::now(),
+        receiver,
+        sender: sender.clone(),
+        client: AgentClient::new(options.client.clone()),
+        registry_path: options.registry_path.clone(),
+        commands_per_agent: options.commands_per_agent,
+    };
+    let core_task = tokio::spawn(core.run(jobs));
+    // The core task holds a sender of its own for its workers, so the
+    // channel never closes by itself: it is told to stop with `Shutdown`.
+    sender
+        .send(CoreMessage::Input(Input::AgentsDiscovered { agents }))
+        .await
+        .expect("the core task is running");
+    let discovery_task = tokio::spawn(rediscover_on_sighup(
+        options.discovery.clone(),
+        sender.clone(),
+    ));
+    let handle = CoreHandle {
+        sender: sender.clone(),
+    };
+    let api = Arc::new(options.api.clone());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = shutdown;
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let handle = handle.clone();
+        let api = Arc::clone(&api);
+        let service = service_fn(move |request| {
+            http::handle(request, handle.clone(), Arc::clone(&api), peer)
+        });
+        let connection = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(options.api.header_timeout)
+            .serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+        });
+    }
+    info!("shutting down: no longer accepting requests");
+    drop(listener);
+    if tokio::time::timeout(std::time::Duration::from_secs(5), graceful.shutdown())
+        .await
+        .is_err()
+    {
+        warn!("some requests were still in progress after 5s");
+    }
+    discovery_task.abort();
+    drop(handle);
+    let _ = sender.send(CoreMessage::Shutdown).await;
+    if let Err(error) = core_task.await {
+        error!(%error, "the core task failed");
+    }
+    Ok(())
+}
+
+/// Re-reads discovery on SIGHUP and tells the core.
+async fn rediscover_on_sighup(discovery: Discovery, sender: mpsc::Sender<CoreMessage>) {
+    let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+    else {
+        warn!("cannot listen for SIGHUP: the agents file will not be re-read");
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        match discovery.list() {
+            Ok(agents) => {
+                info!(agents = agents.len(), "SIGHUP: agents re-read");
+                if sender
+                    .send(CoreMessage::Input(Input::AgentsDiscovered { agents }))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(error) => error!(%error, "SIGHUP: keeping the agents known so far"),
+        }
+    }
+}
+
+/// The address the daemon serves on by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4444";
+
+/// Binds the API's listening socket.
+pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), DaemonError> {
+    let fail = |source| DaemonError::Listen {
+        addr: addr.to_owned(),
+        source,
+    };
+    let listener = TcpListener::bind(addr).await.map_err(fail)?;
+    let local = listener.local_addr().map_err(fail)?;
+    Ok((listener, local))
+}

@@ -1,0 +1,339 @@
+//! End-to-end tests of `harpoon-scheduler` with real agents on loopback:
+//! local agents in the daemon's process, or separate `harpoon-agent`s.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use support::*;
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+fn running_count(scheduler: &str) -> usize {
+    proxy(scheduler)
+        .iter()
+        .filter(|(_, _, status)| status == "running")
+        .count()
+}
+
+#[test]
+fn a_job_of_scale_six_spreads_over_three_local_agents_and_unschedules() {
+    let env = TestEnv::new("spread");
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--local-agents",
+            "3",
+            "--algorithm",
+            "spread",
+            "--persist",
+            &env.path("registry.json"),
+            "--data-dir",
+            &env.path("agents"),
+        ],
+    );
+    let url = &scheduler.url;
+    let hash = schedule(url, &env.job("web", 6));
+    wait_for("six running instances", SETTLE, || {
+        (running_count(url) == 6).then_some(())
+    });
+    let mut per_agent: BTreeMap<String, usize> = BTreeMap::new();
+    for (agent, id, _) in proxy(url) {
+        assert!(id.starts_with(&hash), "{id} belongs to {hash}");
+        *per_agent.entry(agent).or_default() += 1;
+    }
+    assert_eq!(
+        per_agent.values().copied().collect::<Vec<_>>(),
+        vec![2, 2, 2],
+        "spread: {per_agent:?}"
+    );
+    let (status, text) = http(
+        "PUT",
+        &format!("{url}/api/v0/unschedule/{hash}"),
+        None,
+        None,
+    );
+    assert_eq!(status, 202, "{text}");
+    wait_for("every instance gone", SETTLE, || {
+        proxy(url).is_empty().then_some(())
+    });
+    let registry = get_json(&format!("{url}/api/v0/registry"));
+    assert_eq!(registry, serde_json::json!({}));
+}
+
+#[test]
+fn after_kill_9_every_acknowledged_job_survives_and_nothing_is_placed_twice() {
+    let env = TestEnv::new("kill9");
+    let agents = [env.agent("a", None), env.agent("b", None)];
+    let registry = env.path("registry.json");
+    let start = || {
+        let mut args = vec!["--listen", "127.0.0.1:0", "--persist", registry.as_str()];
+        for agent in &agents {
+            args.extend(["--agent", agent.url.as_str()]);
+        }
+        Proc::start("harpoon-scheduler", &args)
+    };
+    let mut scheduler = start();
+    let hashes: Vec<String> = (0..5)
+        .map(|i| schedule(&scheduler.url, &env.job(&format!("job{i}"), 2)))
+        .collect();
+    scheduler.kill9();
+
+    let scheduler = start();
+    let registry = get_json(&format!("{}/api/v0/registry", scheduler.url));
+    for hash in &hashes {
+        assert!(
+            registry.get(hash).is_some(),
+            "acknowledged job {hash} lost: {registry}"
+        );
+    }
+    wait_for("ten running instances", SETTLE, || {
+        (running_count(&scheduler.url) == 10).then_some(())
+    });
+    // Give a wrongly duplicated placement time to show up, then count what
+    // the agents themselves run.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut ids: Vec<String> = agents
+        .iter()
+        .flat_map(|a| agent_containers(&a.url))
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(
+        (before, ids.len()),
+        (10, 10),
+        "each task exactly once: {ids:?}"
+    );
+}
+
+#[test]
+fn a_killed_agents_tasks_move_and_its_duplicates_go_when_it_returns() {
+    let env = TestEnv::new("agentloss");
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut lost = env.agent("lost", Some(&listen));
+    let survivor = env.agent("survivor", None);
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--persist",
+            &env.path("registry.json"),
+            "--agent",
+            &lost.url,
+            "--agent",
+            &survivor.url,
+            "--abandon-timeout",
+            "3s",
+        ],
+    );
+    let url = &scheduler.url;
+    schedule(url, &env.job("web", 2));
+    wait_for("two running instances", SETTLE, || {
+        (running_count(url) == 2).then_some(())
+    });
+    let on_lost: Vec<String> = agent_containers(&lost.url)
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(on_lost.len(), 1, "least-used puts one on each agent");
+
+    lost.kill9();
+    wait_for("both tasks running on the survivor", SETTLE, || {
+        let running = agent_containers(&survivor.url)
+            .iter()
+            .filter(|(_, s)| s == "running")
+            .count();
+        (running == 2).then_some(())
+    });
+
+    // The agent comes back with the container it ran (its process was
+    // adopted): one of the two instances of that task is removed.
+    let lost = env.agent("lost", Some(&listen));
+    wait_for("one instance per task across both agents", SETTLE, || {
+        let mut ids: Vec<String> = agent_containers(&lost.url)
+            .into_iter()
+            .chain(agent_containers(&survivor.url))
+            .map(|(id, _)| id)
+            .collect();
+        ids.sort();
+        let all = ids.len();
+        ids.dedup();
+        (all == 2 && ids.len() == 2).then_some(())
+    });
+    assert_eq!(running_count(url), 2);
+}
+
+#[test]
+fn bad_input_gets_the_rpc_body_and_the_daemon_keeps_serving() {
+    let env = TestEnv::new("badinput");
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--persist",
+            &env.path("registry.json"),
+            "--token",
+            "s3cret",
+        ],
+    );
+    let schedule_url = format!("{}/api/v0/schedule", scheduler.url);
+    let token = Some("s3cret");
+    let expect = |(status, text): (u16, String), want: u16, says: &str| {
+        assert_eq!(status, want, "{text}");
+        let body: serde_json::Value = serde_json::from_str(&text).expect("a JSON body");
+        assert_eq!(body["status_code"], want);
+        assert!(body["msg"].as_str().unwrap().contains(says), "{text}");
+    };
+    expect(
+        http("PUT", &schedule_url, Some(b"{}"), None),
+        401,
+        "bearer token",
+    );
+    expect(
+        http("PUT", &schedule_url, Some(b"{}"), Some("wrong")),
+        401,
+        "bearer token",
+    );
+    expect(
+        http("PUT", &schedule_url, Some(b"{not json"), token),
+        400,
+        "invalid JSON",
+    );
+    expect(
+        http("POST", &schedule_url, Some(b"{}"), token),
+        400,
+        "scale of 0 is invalid; \"product\" not set",
+    );
+    expect(
+        http("PUT", &schedule_url, Some(&vec![b' '; 2 << 20]), token),
+        413,
+        "larger than",
+    );
+    expect(
+        http(
+            "GET",
+            &format!("{}/api/v0/nothing", scheduler.url),
+            None,
+            token,
+        ),
+        404,
+        "no such path",
+    );
+    let job = serde_json::to_vec(&env.job("web", 1)).unwrap();
+    expect(
+        http("PUT", &schedule_url, Some(&job), token),
+        202,
+        "has been accepted",
+    );
+    expect(
+        http("PUT", &schedule_url, Some(&job), token),
+        409,
+        "already scheduled",
+    );
+    let unknown = format!("{}/api/v0/unschedule/nope-0000000", scheduler.url);
+    expect(http("PUT", &unknown, None, token), 404, "not scheduled");
+}
+
+#[test]
+fn sigterm_finishes_and_exits_zero() {
+    let env = TestEnv::new("sigterm");
+    let mut scheduler = Proc::start(
+        "harpoon-scheduler",
+        &["--listen", "127.0.0.1:0", "--persist", &env.path("r.json")],
+    );
+    schedule(&scheduler.url, &env.job("web", 1));
+    let status = scheduler.terminate();
+    assert!(status.success(), "{status}");
+    let persisted: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("r.json")).unwrap()).unwrap();
+    assert_eq!(persisted.as_object().unwrap().len(), 1);
+}
+
+#[test]
+fn a_corrupt_registry_stops_the_daemon_and_is_left_untouched() {
+    let env = TestEnv::new("corrupt");
+    let path = env.path("registry.json");
+    std::fs::write(&path, "{ not a registry").unwrap();
+    let output = std::process::Command::new(bin("harpoon-scheduler"))
+        .args(["--listen", "127.0.0.1:0", "--persist", &path])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("corrupt") && stderr.contains("registry.json"),
+        "{stderr}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "{ not a registry");
+}
+
+#[test]
+fn harpoonctl_schedules_lists_and_unschedules() {
+    let env = TestEnv::new("ctl");
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--local-agents",
+            "2",
+            "--persist",
+            &env.path("r.json"),
+            "--data-dir",
+            &env.path("agents"),
+        ],
+    );
+    let file = env.path("job.json");
+    std::fs::write(
+        &file,
+        serde_json::to_vec_pretty(&env.job("ctl", 2)).unwrap(),
+    )
+    .unwrap();
+    let ctl = |args: &[&str]| {
+        let output = std::process::Command::new(bin("harpoonctl"))
+            .args(["--scheduler", &scheduler.url])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = ctl(&["schedule", &file]);
+    assert!(ok && out.contains("has been accepted"), "{out}{err}");
+    wait_for("two running instances in ps", SETTLE, || {
+        let (_, out, _) = ctl(&["ps"]);
+        (out.lines()
+            .filter(|line| line.contains(" running "))
+            .count()
+            == 2)
+            .then_some(())
+    });
+    let (ok, out, _) = ctl(&["registry"]);
+    assert!(ok && out.contains("ctl-") && out.contains("SCALE"), "{out}");
+    let (ok, out, _) = ctl(&["agents"]);
+    assert!(ok && out.lines().count() == 3, "{out}");
+    let (ok, out, err) = ctl(&["unschedule", &file]);
+    assert!(ok && out.contains("unschedule"), "{out}{err}");
+    let (ok, _, err) = ctl(&["unschedule", &file]);
+    assert!(!ok && err.contains("not scheduled"), "{err}");
+    let output = std::process::Command::new(bin("harpoonctl"))
+        .args(["--scheduler", "http://127.0.0.1:1", "ps"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && err.contains("cannot reach the scheduler"),
+        "{err}"
+    );
+}
