@@ -90,12 +90,13 @@ fn after_kill_9_every_acknowledged_job_survives_and_nothing_is_placed_twice() {
             "acknowledged job {hash} lost: {registry}"
         );
     }
-    wait_for("ten running instances", SETTLE, || {
-        (running_count(&scheduler.url) == 10).then_some(())
+    // Settled: every task running and no command of the scheduler pending,
+    // so a duplicate placement would already be on an agent.
+    wait_for("ten running instances and nothing pending", SETTLE, || {
+        let settled = running_count(&scheduler.url) == 10
+            && metric(&scheduler.url, "harpoon_tasks_pending") == 0;
+        settled.then_some(())
     });
-    // Give a wrongly duplicated placement time to show up, then count what
-    // the agents themselves run.
-    std::thread::sleep(Duration::from_secs(2));
     let mut ids: Vec<String> = agents
         .iter()
         .flat_map(|a| agent_containers(&a.url))

@@ -152,6 +152,21 @@ pub fn get_json(url: &str) -> Value {
         .unwrap_or_else(|error| panic!("GET {url} is not JSON ({error}): {text}"))
 }
 
+/// The value of one unlabelled metric in the scheduler's `/metrics`.
+pub fn metric(scheduler: &str, name: &str) -> u64 {
+    let (status, text) = http("GET", &format!("{scheduler}/metrics"), None, None);
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .find_map(|line| {
+            line.strip_prefix(name)?
+                .strip_prefix(' ')?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+}
+
 /// Per test: a temporary directory and a marker in every job's command line,
 /// so that the processes the test's jobs started are killed at the end even
 /// when agents were killed with SIGKILL.
