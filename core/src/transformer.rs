@@ -19,7 +19,7 @@
 //! the abandon timeout, so a brief disconnection moves nothing; commands go
 //! only to synced agents.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
@@ -28,7 +28,7 @@ use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
 use crate::algorithm::{self, AgentSlot, Algorithm, Cluster, Demand, Unplaced};
 use crate::ids::AgentId;
 use crate::registry::Jobs;
-use crate::scheduler::{CommandAction, InFlight, SchedulerConfig};
+use crate::scheduler::{CommandAction, InFlight, Locations, SchedulerConfig};
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
@@ -75,6 +75,14 @@ pub struct Transformer {
     /// The container config of each desired job, shared by every create
     /// command and container record of its tasks.
     configs: BTreeMap<JobHash, Arc<ContainerConfig>>,
+    /// Containers to look at in the next reconcile: those whose desired or
+    /// actual state changed. A reconcile costs what changed, not the size
+    /// of the cluster.
+    dirty: BTreeSet<ContainerId>,
+    /// Where the anti-entropy sweep continues: over located containers, and
+    /// over desired tasks (job hash, task index).
+    sweep_located: Option<ContainerId>,
+    sweep_desired: Option<(JobHash, u32)>,
 }
 
 /// Everything a reconcile reads.
@@ -87,6 +95,8 @@ pub struct ReconcileInput<'a> {
     pub desired: &'a Jobs,
     /// Actual state.
     pub agents: &'a BTreeMap<AgentId, AgentRepresentation>,
+    /// Which agents hold a record of each container.
+    pub locations: &'a Locations,
     /// Whether new tasks may be placed (false until every agent known at
     /// start has synced or been abandoned).
     pub placement_allowed: bool,
@@ -103,8 +113,97 @@ struct Instance<'a> {
 }
 
 impl Transformer {
-    /// Diffs desired against actual state and plans the commands that move
-    /// one towards the other.
+    /// Marks a container to be looked at by the next reconcile.
+    pub fn mark(&mut self, id: ContainerId) {
+        self.dirty.insert(id);
+    }
+
+    /// Marks every task of `job` (`scale` tasks of `hash`).
+    pub fn mark_job(&mut self, hash: &JobHash, scale: u32) {
+        for index in 0..scale {
+            self.dirty.insert(hash.container_id(index));
+        }
+    }
+
+    /// Marks every task that could not be placed: capacity appeared (an
+    /// agent synced, a container went away).
+    pub fn mark_unplaced(&mut self) {
+        self.dirty.extend(self.unplaced.keys().cloned());
+    }
+
+    /// Whether anything is marked.
+    pub fn has_work(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// The durable registry changed from `old` to `new`: marks the tasks of
+    /// every job added, removed or changed, and forgets what belonged to
+    /// removed jobs.
+    pub fn desired_changed(&mut self, old: &Jobs, new: &Jobs) {
+        for (hash, job) in old {
+            if !new.get(hash).is_some_and(|now| Arc::ptr_eq(now, job)) {
+                self.mark_job(hash, job.task_count());
+            }
+        }
+        for (hash, job) in new {
+            if !old.get(hash).is_some_and(|before| Arc::ptr_eq(before, job)) {
+                self.mark_job(hash, job.task_count());
+            }
+        }
+        self.configs.retain(|hash, _| new.contains_key(hash));
+        // Back-offs and reasons of tasks no longer desired go with them.
+        let still_desired = |id: &ContainerId| {
+            id.task().is_some_and(|(hash, index)| {
+                new.get(&hash).is_some_and(|job| index < job.task_count())
+            })
+        };
+        self.task_backoff.retain(|id, _| still_desired(id));
+        self.unplaced.retain(|id, _| still_desired(id));
+    }
+
+    /// Marks everything: every desired task and every located container
+    /// (after the registry loads, or when placement starts).
+    pub fn mark_all(&mut self, desired: &Jobs, locations: &Locations) {
+        for (hash, job) in desired {
+            self.mark_job(hash, job.task_count());
+        }
+        self.dirty.extend(locations.containers().cloned());
+    }
+
+    /// The periodic tick: marks the unplaced tasks (capacity may have
+    /// freed), and the next `batch` located containers and desired tasks of
+    /// a round-robin sweep, a safety net that would repair a change that
+    /// was never marked, at a bounded cost per tick.
+    pub fn sweep(&mut self, desired: &Jobs, locations: &Locations, batch: usize) {
+        self.mark_unplaced();
+        let start = self
+            .sweep_located
+            .take()
+            .unwrap_or_else(|| ContainerId::new(""));
+        let mut next: Vec<ContainerId> = locations.from(&start).take(batch + 1).cloned().collect();
+        if next.len() > batch {
+            self.sweep_located = next.pop();
+        }
+        self.dirty.extend(next);
+        let mut budget = batch;
+        let (mut hash, mut index) = self.sweep_desired.take().unwrap_or((JobHash::new(""), 0));
+        for (job_hash, job) in desired.range(hash.clone()..) {
+            let first = if *job_hash == hash { index } else { 0 };
+            let last = job.task_count().min(first.saturating_add(budget as u32));
+            for task in first..last {
+                self.dirty.insert(job_hash.container_id(task));
+            }
+            budget -= (last - first) as usize;
+            if budget == 0 {
+                (hash, index) = (job_hash.clone(), last);
+                self.sweep_desired = Some((hash, index));
+                break;
+            }
+        }
+    }
+
+    /// Looks at every marked container and plans the commands that move
+    /// actual towards desired state for it.
     pub fn reconcile(
         &mut self,
         input: ReconcileInput<'_>,
@@ -116,91 +215,85 @@ impl Transformer {
             config,
             desired,
             agents,
+            locations,
             placement_allowed,
             in_flight,
         } = input;
-        let mut actual: BTreeMap<&ContainerId, Vec<Instance<'_>>> = BTreeMap::new();
-        for agent in agents.values() {
-            let synced = agent.connection.is_synced();
-            for (id, record) in &agent.containers {
-                actual.entry(id).or_default().push(Instance {
-                    agent: &agent.id,
-                    record,
-                    synced,
-                    busy: in_flight.on(&agent.id, id),
-                });
-            }
-        }
-        let mut cluster = build_cluster(agents);
         let mut plan = Plan::default();
         let budget = config.max_commands_per_reconcile;
-        let mut unplaced = BTreeMap::new();
-
-        // Desired tasks, in container-ID order within job-hash order.
-        for (hash, job) in desired {
-            let config_arc = self.container_config(hash, job);
-            for index in 0..job.task_count() {
-                if plan.commands.len() >= budget {
-                    plan.more = true;
-                    break;
-                }
-                let id = hash.container_id(index);
-                match actual.remove(&id) {
-                    None => {
-                        // A command for this task is unanswered (a create
-                        // given up on, say): wait for its answer first.
-                        if !placement_allowed || in_flight.any_for(&id) {
-                            continue;
-                        }
-                        if let Some(backoff) = self.task_backoff.get(&id)
-                            && now < backoff.until
-                        {
-                            continue;
-                        }
-                        let demand = Demand::of(hash, &config_arc);
-                        match algorithm::place(algorithm, &demand, &mut cluster, rng) {
-                            Ok(agent) => plan.commands.push(PlannedCommand {
+        let mut cluster: Option<Cluster> = None;
+        let mut counted_jobs: BTreeSet<JobHash> = BTreeSet::new();
+        while let Some(id) = self.dirty.pop_first() {
+            if plan.commands.len() >= budget {
+                self.dirty.insert(id);
+                plan.more = true;
+                break;
+            }
+            let wanted = id.task().and_then(|(hash, index)| {
+                desired
+                    .get_key_value(&hash)
+                    .filter(|(_, job)| index < job.task_count())
+            });
+            let instances: Vec<Instance<'_>> = locations
+                .of(&id)
+                .iter()
+                .filter_map(|agent_id| {
+                    let agent = agents.get(agent_id)?;
+                    let record = agent.containers().get(&id)?;
+                    Some(Instance {
+                        agent: &agent.id,
+                        record,
+                        synced: agent.connection.is_synced(),
+                        busy: in_flight.on(agent_id, &id),
+                    })
+                })
+                .collect();
+            match wanted {
+                Some((hash, job)) if instances.is_empty() => {
+                    // A command for this task is unanswered (a create given
+                    // up on, say): its answer marks the task again.
+                    if !placement_allowed || in_flight.any_for(&id) {
+                        continue;
+                    }
+                    if self.task_backoff.get(&id).is_some_and(|b| now < b.until) {
+                        continue;
+                    }
+                    let shared = self.container_config(hash, job);
+                    let demand = Demand::of(hash, &shared);
+                    let cluster = cluster.get_or_insert_with(|| build_cluster(agents));
+                    if counted_jobs.insert(hash.clone()) {
+                        cluster_count_job(cluster, agents, hash);
+                    }
+                    match algorithm::place(algorithm, &demand, cluster, rng) {
+                        Ok(agent) => {
+                            self.unplaced.remove(&id);
+                            plan.commands.push(PlannedCommand {
                                 agent,
                                 container: id,
-                                action: CommandAction::Create(Arc::clone(&config_arc)),
+                                action: CommandAction::Create(shared),
                                 why: format!("task missing; placed by {}", algorithm.name()),
-                            }),
-                            Err(reason) => {
-                                plan.unplaced_attempts += 1;
-                                unplaced.insert(id, reason);
-                            }
+                            });
+                        }
+                        Err(reason) => {
+                            plan.unplaced_attempts += 1;
+                            self.unplaced.insert(id, reason);
                         }
                     }
-                    Some(instances) => self.keep_one(now, &id, instances, &mut plan),
+                }
+                Some(_) => {
+                    self.unplaced.remove(&id);
+                    self.keep_one(now, &id, instances, &mut plan);
+                }
+                None => {
+                    self.unplaced.remove(&id);
+                    for instance in &instances {
+                        if let Some(planned) = removal(now, &id, instance, "not desired") {
+                            plan.commands.push(planned);
+                        }
+                    }
                 }
             }
         }
-        // Whatever is left is not desired.
-        for (id, instances) in actual {
-            for instance in instances {
-                if plan.commands.len() >= budget {
-                    plan.more = true;
-                    break;
-                }
-                if let Some(planned) = removal(now, id, &instance, "not desired") {
-                    plan.commands.push(planned);
-                }
-            }
-        }
-        if placement_allowed && !plan.more {
-            self.unplaced = unplaced;
-        } else {
-            self.unplaced.extend(unplaced);
-        }
-        self.configs.retain(|hash, _| desired.contains_key(hash));
-        // Back-offs of tasks no longer desired are dropped with the task.
-        self.task_backoff.retain(|id, _| {
-            id.task().is_some_and(|(hash, index)| {
-                desired
-                    .get(&hash)
-                    .is_some_and(|job| index < job.task_count())
-            })
-        });
         plan
     }
 
@@ -322,19 +415,16 @@ fn status_rank(status: Option<ContainerStatus>) -> u8 {
     }
 }
 
-/// The placement view: synced agents, with what they have promised.
+/// The placement view: synced agents, with what they have promised. Job
+/// counts (for spreading) are filled in per job, when a task of that job is
+/// first placed in a reconcile, so that building the view does not cost a
+/// visit to every container.
 fn build_cluster(agents: &BTreeMap<AgentId, AgentRepresentation>) -> Cluster {
     let slots = agents
         .values()
         .filter(|agent| agent.connection.is_synced())
         .map(|agent| {
             let (cpu_used, mem_used) = agent.committed();
-            let mut job_instances: BTreeMap<JobHash, u32> = BTreeMap::new();
-            for id in agent.containers.keys() {
-                if let Some((hash, _)) = id.task() {
-                    *job_instances.entry(hash).or_default() += 1;
-                }
-            }
             AgentSlot {
                 id: agent.id.clone(),
                 cpu_total_millis: algorithm::cpu_millis(agent.resources.cpus.total),
@@ -342,10 +432,21 @@ fn build_cluster(agents: &BTreeMap<AgentId, AgentRepresentation>) -> Cluster {
                 cpu_used_millis: cpu_used,
                 mem_used_mb: mem_used,
                 volumes: agent.resources.volumes.iter().cloned().collect(),
-                containers: u32::try_from(agent.containers.len()).unwrap_or(u32::MAX),
-                job_instances,
+                containers: u32::try_from(agent.containers().len()).unwrap_or(u32::MAX),
+                job_instances: BTreeMap::new(),
             }
         })
         .collect();
     Cluster::new(slots)
+}
+
+/// Fills in every slot's count of `job`'s instances, once per reconcile.
+fn cluster_count_job(
+    cluster: &mut Cluster,
+    agents: &BTreeMap<AgentId, AgentRepresentation>,
+    job: &JobHash,
+) {
+    cluster.count_job(job, |agent| {
+        agents.get(agent).map_or(0, |rep| rep.job_count(job))
+    });
 }

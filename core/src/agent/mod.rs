@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::algorithm::cpu_millis;
 use crate::ids::AgentId;
 use crate::time::Instant;
-use crate::wire::{ContainerConfig, ContainerId, HostResources, StateEvent};
+use crate::wire::{ContainerConfig, ContainerId, HostResources, JobHash, StateEvent};
 
 pub use connection::{Connection, ConnectionState, Link};
 pub use container::{Action, Backoff, ContainerRecord, Outcome, Pending, Phase, RecordInput};
@@ -29,20 +29,28 @@ pub struct AgentRepresentation {
     pub connection: Connection,
     /// Resources as last reported.
     pub resources: HostResources,
-    /// Its containers, by ID.
-    pub containers: BTreeMap<ContainerId, ContainerRecord>,
+    /// Its containers, by ID. Private so that the aggregates below always
+    /// agree with it: every change goes through [`Self::insert`],
+    /// [`Self::remove`] or [`Self::apply_event`].
+    records: BTreeMap<ContainerId, ContainerRecord>,
+    /// CPU (milli-cores) and memory (MB) promised to `records`.
+    committed: (u64, u64),
+    /// How many of `records` belong to each job (for spreading).
+    job_counts: BTreeMap<JobHash, u32>,
 }
 
 /// One container's transition caused by an event, for the scheduler's
-/// bookkeeping (metrics, back-off, timers).
+/// bookkeeping (metrics, back-off, timers, the location index).
 #[derive(Clone, Debug)]
 pub struct Change {
     /// Which container.
     pub container: ContainerId,
-    /// What the transition meant.
+    /// What the transition meant; `forget` means the record is gone.
     pub outcome: Outcome,
     /// The pending command it was about, if any.
     pub pending: Option<Pending>,
+    /// The record is new: the agent reported a container we did not know.
+    pub inserted: bool,
 }
 
 impl AgentRepresentation {
@@ -52,8 +60,36 @@ impl AgentRepresentation {
             id,
             connection: Connection::connecting(now),
             resources: HostResources::default(),
-            containers: BTreeMap::new(),
+            records: BTreeMap::new(),
+            committed: (0, 0),
+            job_counts: BTreeMap::new(),
         }
+    }
+
+    /// Its containers, by ID.
+    pub fn containers(&self) -> &BTreeMap<ContainerId, ContainerRecord> {
+        &self.records
+    }
+
+    /// One container's record, to change its status, pending command or
+    /// back-off (not its config, which the aggregates depend on).
+    pub fn record_mut(&mut self, id: &ContainerId) -> Option<&mut ContainerRecord> {
+        self.records.get_mut(id)
+    }
+
+    /// Adds a record (a container about to be created).
+    pub fn insert(&mut self, id: ContainerId, record: ContainerRecord) {
+        self.count(&id, &record, true);
+        if let Some(previous) = self.records.insert(id.clone(), record) {
+            self.count(&id, &previous, false);
+        }
+    }
+
+    /// Removes a record.
+    pub fn remove(&mut self, id: &ContainerId) -> Option<ContainerRecord> {
+        let record = self.records.remove(id)?;
+        self.count(id, &record, false);
+        Some(record)
     }
 
     /// Applies a stream event. The first event of a stream (`full`) lists
@@ -71,56 +107,73 @@ impl AgentRepresentation {
         self.resources = event.resources;
         if full {
             let listed = &event.containers;
-            self.containers.retain(|id, record| {
-                let keep = listed.contains_key(id.as_str())
-                    || record.pending.is_some_and(|p| p.action == Action::Create);
-                if !keep {
-                    let outcome = Outcome {
-                        forget: true,
-                        ..Outcome::default()
-                    };
-                    changes.push(Change {
-                        container: id.clone(),
-                        outcome,
-                        pending: record.pending,
-                    });
-                }
-                keep
-            });
+            let gone: Vec<ContainerId> = self
+                .records
+                .iter()
+                .filter(|(id, record)| {
+                    !listed.contains_key(id.as_str())
+                        && record.pending.is_none_or(|p| p.action != Action::Create)
+                })
+                .map(|(id, _)| id.clone())
+                .collect();
+            for id in gone {
+                let record = self.remove(&id).expect("listed above");
+                let outcome = Outcome {
+                    forget: true,
+                    ..Outcome::default()
+                };
+                changes.push(Change {
+                    container: id,
+                    outcome,
+                    pending: record.pending,
+                    inserted: false,
+                });
+            }
         }
         for (id, instance) in event.containers {
-            let id = ContainerId::new(&id);
             let status = instance.status;
-            let change = match self.containers.get_mut(&id) {
-                Some(record) => {
+            let known = self
+                .records
+                .get_key_value(id.as_str())
+                .map(|(key, _)| key.clone());
+            let change = match known {
+                Some(id) => {
+                    let record = self.records.get_mut(&id).expect("known");
                     let pending = record.pending;
                     let outcome = record.apply(&RecordInput::Status(status));
                     if outcome.forget {
-                        self.containers.remove(&id);
+                        self.remove(&id);
                     } else {
                         record.process_state = instance.process_state;
                         if !Arc::ptr_eq(&record.config, &instance.config)
                             && *record.config != *instance.config
                         {
+                            // The agent filled something in (a port, say):
+                            // keep what it runs, re-counting its resources.
+                            let mut record = self.remove(&id).expect("known");
                             record.config = intern(&id, instance.config);
+                            self.insert(id.clone(), record);
                         }
                     }
                     Change {
                         container: id,
                         outcome,
                         pending,
+                        inserted: false,
                     }
                 }
                 None if status == crate::wire::ContainerStatus::Deleted => continue,
                 None => {
+                    let id = ContainerId::new(&id);
                     let config = intern(&id, instance.config);
                     let mut record = ContainerRecord::reported(status, config);
                     record.process_state = instance.process_state;
-                    self.containers.insert(id.clone(), record);
+                    self.insert(id.clone(), record);
                     Change {
                         container: id,
                         outcome: Outcome::default(),
                         pending: None,
+                        inserted: true,
                     }
                 }
             };
@@ -133,16 +186,43 @@ impl AgentRepresentation {
     /// container known, in any status (an agent keeps a container's
     /// reservation until it is deleted), and every create still pending.
     pub fn committed(&self) -> (u64, u64) {
-        self.containers.values().fold((0, 0), |(cpu, mem), record| {
-            (
-                cpu + cpu_millis(record.config.resources.cpu),
-                mem + record.config.resources.mem,
-            )
-        })
+        self.committed
+    }
+
+    /// How many of its containers belong to `job`.
+    pub fn job_count(&self, job: &JobHash) -> u32 {
+        self.job_counts.get(job).copied().unwrap_or(0)
     }
 
     /// Forgets every container: the agent was abandoned or wiped.
     pub fn forget_containers(&mut self) -> Vec<ContainerId> {
-        std::mem::take(&mut self.containers).into_keys().collect()
+        self.committed = (0, 0);
+        self.job_counts.clear();
+        std::mem::take(&mut self.records).into_keys().collect()
+    }
+
+    /// Adds (or with `add == false` subtracts) a record to the aggregates.
+    fn count(&mut self, id: &ContainerId, record: &ContainerRecord, add: bool) {
+        let cpu = cpu_millis(record.config.resources.cpu);
+        let mem = record.config.resources.mem;
+        let job = id.task().map(|(hash, _)| hash);
+        if add {
+            self.committed.0 += cpu;
+            self.committed.1 += mem;
+            if let Some(job) = job {
+                *self.job_counts.entry(job).or_default() += 1;
+            }
+        } else {
+            self.committed.0 -= cpu;
+            self.committed.1 -= mem;
+            if let Some(job) = job
+                && let Some(count) = self.job_counts.get_mut(&job)
+            {
+                *count -= 1;
+                if *count == 0 {
+                    self.job_counts.remove(&job);
+                }
+            }
+        }
     }
 }

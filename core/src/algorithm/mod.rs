@@ -127,6 +127,21 @@ impl Cluster {
         &self.agents
     }
 
+    /// Sets every agent's count of `job`'s instances (for spreading) from
+    /// `count`. The transformer calls it once per job and reconcile, before
+    /// placing the job's first task, rather than counting every job's
+    /// instances up front.
+    pub fn count_job(&mut self, job: &JobHash, mut count: impl FnMut(&AgentId) -> u32) {
+        for slot in &mut self.agents {
+            let instances = count(&slot.id);
+            if instances == 0 {
+                slot.job_instances.remove(job);
+            } else {
+                slot.job_instances.insert(job.clone(), instances);
+            }
+        }
+    }
+
     /// Records that `demand` was placed on agent `index`.
     pub fn reserve(&mut self, index: usize, demand: &Demand) {
         let slot = &mut self.agents[index];

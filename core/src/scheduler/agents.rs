@@ -10,6 +10,11 @@ use crate::time::Duration;
 use crate::transformer::TaskBackoff;
 use crate::wire::{ContainerStatus, StateEvent};
 
+/// Containers and desired tasks the periodic tick re-examines (each), as a
+/// safety net: a full sweep of a million tasks takes about an hour of ticks
+/// while each tick stays cheap.
+const SWEEP_PER_TICK: usize = 256;
+
 impl Scheduler {
     pub(super) fn on_agents_discovered(&mut self, listed: BTreeSet<AgentId>) {
         self.discovered = true;
@@ -20,7 +25,12 @@ impl Scheduler {
             .cloned()
             .collect();
         for id in gone {
-            self.agents.remove(&id);
+            if let Some(mut rep) = self.agents.remove(&id) {
+                for container in rep.forget_containers() {
+                    self.locations.remove(&container, &id);
+                    self.transformer.mark(container);
+                }
+            }
             self.in_flight.forget_agent(&id);
             self.timers
                 .retain(|reason| timer_agent(reason) != Some(&id));
@@ -96,7 +106,8 @@ impl Scheduler {
             rep.connection.unsynced_since = None;
             rep.connection.failures = 0;
             rep.connection.abandoned = false;
-            let count = rep.containers.len();
+            self.transformer.mark_unplaced();
+            let count = rep.containers().len();
             let note = if was_abandoned {
                 " (it had been abandoned)"
             } else {
@@ -162,10 +173,11 @@ impl Scheduler {
         // The container is free for its next command.
         self.reconcile_needed = true;
         debug_assert_eq!(&agent, id, "command answered by another agent");
+        self.transformer.mark(container.clone());
         let Some(record) = self
             .agents
             .get_mut(&agent)
-            .and_then(|rep| rep.containers.get_mut(&container))
+            .and_then(|rep| rep.record_mut(&container))
         else {
             return;
         };
@@ -186,7 +198,7 @@ impl Scheduler {
         if outcome.forget {
             self.agents
                 .get_mut(&agent)
-                .map(|rep| rep.containers.remove(&container));
+                .map(|rep| rep.remove(&container));
         }
         self.after_change(
             &agent,
@@ -194,6 +206,7 @@ impl Scheduler {
                 container,
                 outcome,
                 pending: Some(pending),
+                inserted: false,
             },
         );
     }
@@ -204,7 +217,16 @@ impl Scheduler {
             container,
             outcome,
             pending,
+            inserted,
         } = change;
+        if inserted {
+            self.locations.add(&container, agent);
+        }
+        if outcome.forget {
+            self.locations.remove(&container, agent);
+            self.transformer.mark_unplaced();
+        }
+        self.transformer.mark(container.clone());
         let Outcome {
             forget,
             confirmed,
@@ -216,7 +238,7 @@ impl Scheduler {
         let record = self
             .agents
             .get_mut(agent)
-            .and_then(|rep| rep.containers.get_mut(&container));
+            .and_then(|rep| rep.record_mut(&container));
         if let Some(record) = record {
             if record.status == Some(ContainerStatus::Running) {
                 record.backoff = None;
@@ -258,7 +280,7 @@ impl Scheduler {
         let record = self
             .agents
             .get(agent)
-            .and_then(|rep| rep.containers.get(&container));
+            .and_then(|rep| rep.containers().get(&container));
         if let Some(record) = record {
             let failures = record
                 .backoff
@@ -269,7 +291,7 @@ impl Scheduler {
             if let Some(record) = self
                 .agents
                 .get_mut(agent)
-                .and_then(|rep| rep.containers.get_mut(&container))
+                .and_then(|rep| rep.record_mut(&container))
             {
                 record.backoff = Some(Backoff {
                     action,
@@ -314,11 +336,17 @@ impl Scheduler {
         match reason {
             TimerReason::Tick => {
                 self.timers.set(now + self.config.tick, TimerReason::Tick);
+                self.transformer
+                    .sweep(self.registry.durable(), &self.locations, SWEEP_PER_TICK);
                 self.reconcile_needed = true;
             }
-            TimerReason::TaskBackoff { .. }
-            | TimerReason::PersistRetry
-            | TimerReason::ContinueReconcile => self.reconcile_needed = true,
+            TimerReason::TaskBackoff { container } => {
+                self.transformer.mark(container);
+                self.reconcile_needed = true;
+            }
+            TimerReason::PersistRetry | TimerReason::ContinueReconcile => {
+                self.reconcile_needed = true
+            }
             TimerReason::Reconnect { agent } => {
                 let due = self.agents.get(&agent).is_some_and(
                     |rep| matches!(rep.connection.link, Link::Down { retry_at } if retry_at <= now),
@@ -360,6 +388,10 @@ impl Scheduler {
                 }
                 rep.connection.abandoned = true;
                 let lost = rep.forget_containers();
+                for container in &lost {
+                    self.locations.remove(container, &agent);
+                    self.transformer.mark(container.clone());
+                }
                 self.metrics.agents_abandoned += 1;
                 self.in_flight.forget_agent(&agent);
                 self.trace(
@@ -383,7 +415,7 @@ impl Scheduler {
                 let pending = self
                     .agents
                     .get(&agent)
-                    .and_then(|rep| rep.containers.get(&container))
+                    .and_then(|rep| rep.containers().get(&container))
                     .and_then(|record| record.pending)
                     .filter(|p| p.command == command);
                 if !synced {
@@ -409,7 +441,7 @@ impl Scheduler {
                 let Some(record) = self
                     .agents
                     .get_mut(&agent)
-                    .and_then(|rep| rep.containers.get_mut(&container))
+                    .and_then(|rep| rep.record_mut(&container))
                 else {
                     return;
                 };
@@ -417,7 +449,7 @@ impl Scheduler {
                 if outcome.forget {
                     self.agents
                         .get_mut(&agent)
-                        .map(|rep| rep.containers.remove(&container));
+                        .map(|rep| rep.remove(&container));
                 }
                 let timeout = self.config.pending_timeout;
                 self.trace(
@@ -433,6 +465,7 @@ impl Scheduler {
                         container,
                         outcome,
                         pending: Some(pending),
+                        inserted: false,
                     },
                 );
                 self.reconcile_needed = true;

@@ -29,6 +29,7 @@ mod agents;
 mod config;
 mod in_flight;
 mod input;
+mod locations;
 mod output;
 mod reconcile;
 mod timer;
@@ -51,6 +52,7 @@ use crate::wire::{ContainerId, HostResources, JobConfig, JobHash};
 pub use config::SchedulerConfig;
 pub use in_flight::InFlight;
 pub use input::{CommandError, Input, UnscheduleTarget};
+pub use locations::Locations;
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace};
 pub use timer::TimerReason;
 use timer::Timers;
@@ -68,6 +70,8 @@ pub struct Scheduler {
     transformer: Transformer,
     /// Commands sent and not yet answered.
     in_flight: InFlight,
+    /// Which agents hold a record of each container.
+    locations: Locations,
     next_command: u64,
     timers: Timers,
     outputs: VecDeque<Output>,
@@ -115,6 +119,7 @@ impl Scheduler {
             agents: BTreeMap::new(),
             transformer: Transformer::default(),
             in_flight: InFlight::default(),
+            locations: Locations::default(),
             next_command: 0,
             timers,
             outputs: VecDeque::new(),
@@ -147,7 +152,10 @@ impl Scheduler {
                 self.registry.unschedule(request, target, &mut self.outputs);
             }
             Input::PersistCompleted { sequence } => {
+                let before = Arc::clone(self.registry.durable());
                 if self.registry.write_completed(sequence, &mut self.outputs) {
+                    self.transformer
+                        .desired_changed(&before, self.registry.durable());
                     self.trace("registry", format!("write {sequence} is durable"));
                     self.reconcile_needed = true;
                 }
@@ -176,7 +184,7 @@ impl Scheduler {
             self.metrics.registry_writes += 1;
             self.outputs.push_back(write);
         }
-        if self.reconcile_needed {
+        if self.reconcile_needed || self.transformer.has_work() {
             self.reconcile();
         }
     }
@@ -225,7 +233,7 @@ impl Scheduler {
                 id: &agent.id,
                 state: agent.connection.state(),
                 resources: &agent.resources,
-                containers: &agent.containers,
+                containers: agent.containers(),
                 committed_cpu_millis,
                 committed_mem_mb,
             }
@@ -244,7 +252,7 @@ impl Scheduler {
             && self.registry.waiting_replies() == 0
             && self.agents.values().all(|agent| {
                 agent
-                    .containers
+                    .containers()
                     .values()
                     .all(|record| record.pending.is_none())
             })
@@ -275,6 +283,8 @@ impl Scheduler {
             );
         }
         self.trace("registry", format!("loaded {count} jobs"));
+        self.transformer
+            .mark_all(self.registry.durable(), &self.locations);
         self.reconcile_needed = true;
     }
 

@@ -24,6 +24,8 @@ impl Scheduler {
                 .collect();
             if waiting.is_empty() {
                 self.placement_gate_open = true;
+                self.transformer
+                    .mark_all(self.registry.durable(), &self.locations);
                 self.trace(
                     "transformer",
                     "every agent synced or abandoned: placement starts".to_owned(),
@@ -36,6 +38,7 @@ impl Scheduler {
                 config: &self.config,
                 desired: self.registry.durable(),
                 agents: &self.agents,
+                locations: &self.locations,
                 in_flight: &self.in_flight,
                 placement_allowed: self.placement_gate_open,
             },
@@ -64,17 +67,17 @@ impl Scheduler {
                 CommandAction::Create(config) => {
                     self.metrics.tasks_placed += 1;
                     let record = ContainerRecord::creating(Arc::clone(config), pending);
-                    let previous = rep.containers.insert(planned.container.clone(), record);
                     debug_assert!(
-                        previous.is_none(),
+                        !rep.containers().contains_key(&planned.container),
                         "placed {} where it exists",
                         planned.container
                     );
+                    rep.insert(planned.container.clone(), record);
+                    self.locations.add(&planned.container, &planned.agent);
                 }
                 _ => {
                     let record = rep
-                        .containers
-                        .get_mut(&planned.container)
+                        .record_mut(&planned.container)
                         .expect("planned for a known container");
                     debug_assert!(
                         record.pending.is_none() || action == Action::Stop,

@@ -81,6 +81,14 @@ impl ContainerId {
     }
 }
 
+// Lookups by `&str` (an agent reports IDs as strings) find the same key:
+// ordering and equality of a ContainerId are those of its text.
+impl std::borrow::Borrow<str> for ContainerId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ContainerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
