@@ -13,7 +13,7 @@
 //! is on disk, so a crash can never leave running tasks for a job the
 //! restarted scheduler does not know.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::ids::RequestId;
@@ -32,10 +32,21 @@ pub struct Registry {
     version: u64,
     durable: Arc<Jobs>,
     durable_version: u64,
-    in_flight: Option<(u64, Arc<Jobs>)>,
+    in_flight: Option<InFlightWrite>,
+    /// Jobs added or removed since the last write was issued.
+    changed: BTreeSet<JobHash>,
     failed_attempts: u32,
     retry_at: Option<Instant>,
     waiting: VecDeque<(u64, RequestId, Reply)>,
+}
+
+/// The write under way: the version it holds, its jobs, and which jobs it
+/// changes from the durable registry.
+#[derive(Clone, Debug)]
+struct InFlightWrite {
+    version: u64,
+    jobs: Arc<Jobs>,
+    changed: BTreeSet<JobHash>,
 }
 
 /// What a registry write failure leads to.
@@ -95,6 +106,7 @@ impl Registry {
             "request to schedule '{}' ({hash}) has been accepted",
             job.container.job
         );
+        self.changed.insert(hash.clone());
         self.jobs.insert(hash, Arc::new(job));
         self.version += 1;
         self.reply_after(out, request, 202, msg);
@@ -114,6 +126,7 @@ impl Registry {
         let Some(job) = self.jobs.remove(&hash) else {
             return self.reply_after(out, request, 404, format!("{hash} not scheduled"));
         };
+        self.changed.insert(hash.clone());
         self.version += 1;
         let msg = format!(
             "request to unschedule {} ({hash}) has been accepted",
@@ -133,7 +146,11 @@ impl Registry {
         }
         self.retry_at = None;
         let snapshot = Arc::new(self.jobs.clone());
-        self.in_flight = Some((self.version, Arc::clone(&snapshot)));
+        self.in_flight = Some(InFlightWrite {
+            version: self.version,
+            jobs: Arc::clone(&snapshot),
+            changed: std::mem::take(&mut self.changed),
+        });
         Some(Output::Persist {
             sequence: self.version,
             jobs: snapshot,
@@ -141,19 +158,24 @@ impl Registry {
     }
 
     /// A write completed: its jobs become durable and the replies it holds
-    /// are released. Returns false for an unknown sequence number.
-    pub fn write_completed(&mut self, sequence: u64, out: &mut VecDeque<Output>) -> bool {
+    /// are released. Returns the hashes of the jobs whose durable state it
+    /// changed, or `None` for an unknown sequence number.
+    pub fn write_completed(
+        &mut self,
+        sequence: u64,
+        out: &mut VecDeque<Output>,
+    ) -> Option<BTreeSet<JobHash>> {
         match self.in_flight.take() {
-            Some((version, snapshot)) if version == sequence => {
-                self.durable = snapshot;
-                self.durable_version = version;
+            Some(write) if write.version == sequence => {
+                self.durable = write.jobs;
+                self.durable_version = write.version;
                 self.failed_attempts = 0;
                 self.release(out);
-                true
+                Some(write.changed)
             }
             other => {
                 self.in_flight = other;
-                false
+                None
             }
         }
     }
@@ -170,7 +192,7 @@ impl Registry {
         out: &mut VecDeque<Output>,
     ) -> Option<WriteFailure> {
         match self.in_flight.take() {
-            Some((version, _)) if version == sequence => {}
+            Some(write) if write.version == sequence => self.changed.extend(write.changed),
             other => {
                 self.in_flight = other;
                 return None;
@@ -185,6 +207,7 @@ impl Registry {
         self.failed_attempts = 0;
         self.retry_at = None;
         self.jobs = (*self.durable).clone();
+        self.changed.clear();
         // The content equals the durable content again, so nothing is left
         // to write; the version keeps increasing so sequence numbers do.
         self.version += 1;

@@ -136,29 +136,29 @@ impl Transformer {
         !self.dirty.is_empty()
     }
 
-    /// The durable registry changed from `old` to `new`: marks the tasks of
-    /// every job added, removed or changed, and forgets what belonged to
-    /// removed jobs.
-    pub fn desired_changed(&mut self, old: &Jobs, new: &Jobs) {
-        for (hash, job) in old {
-            if !new.get(hash).is_some_and(|now| Arc::ptr_eq(now, job)) {
-                self.mark_job(hash, job.task_count());
+    /// The durable registry changed from `old` to `new` in the jobs
+    /// `changed`: marks their tasks, and forgets what belonged to jobs no
+    /// longer desired. Costs what changed, not the size of the registry.
+    pub fn desired_changed(&mut self, changed: &BTreeSet<JobHash>, old: &Jobs, new: &Jobs) {
+        for hash in changed {
+            let before = old.get(hash).map_or(0, |job| job.task_count());
+            let after = new.get(hash).map_or(0, |job| job.task_count());
+            self.mark_job(hash, before.max(after));
+            if !new.contains_key(hash) {
+                self.configs.remove(hash);
             }
         }
-        for (hash, job) in new {
-            if !old.get(hash).is_some_and(|before| Arc::ptr_eq(before, job)) {
-                self.mark_job(hash, job.task_count());
-            }
+        if changed.iter().any(|hash| !new.contains_key(hash)) {
+            // Back-offs and reasons of tasks no longer desired go with them
+            // (both maps are small: failing and unplaced tasks only).
+            let still_desired = |id: &ContainerId| {
+                id.task().is_some_and(|(hash, index)| {
+                    new.get(&hash).is_some_and(|job| index < job.task_count())
+                })
+            };
+            self.task_backoff.retain(|id, _| still_desired(id));
+            self.unplaced.retain(|id, _| still_desired(id));
         }
-        self.configs.retain(|hash, _| new.contains_key(hash));
-        // Back-offs and reasons of tasks no longer desired go with them.
-        let still_desired = |id: &ContainerId| {
-            id.task().is_some_and(|(hash, index)| {
-                new.get(&hash).is_some_and(|job| index < job.task_count())
-            })
-        };
-        self.task_backoff.retain(|id, _| still_desired(id));
-        self.unplaced.retain(|id, _| still_desired(id));
     }
 
     /// Marks everything: every desired task and every located container
@@ -262,7 +262,7 @@ impl Transformer {
                     let demand = Demand::of(hash, &shared);
                     let cluster = cluster.get_or_insert_with(|| build_cluster(agents));
                     if counted_jobs.insert(hash.clone()) {
-                        cluster_count_job(cluster, agents, hash);
+                        cluster_count_job(cluster, locations, hash, job.task_count());
                     }
                     match algorithm::place(algorithm, &demand, cluster, rng) {
                         Ok(agent) => {
@@ -339,7 +339,7 @@ impl Transformer {
         let mut rest = instances.into_iter();
         let keeper = rest.next().expect("at least one instance");
         let record = keeper.record;
-        let idle = keeper.synced && !keeper.busy && record.pending.is_none();
+        let idle = keeper.synced && !keeper.busy && record.pending().is_none();
         if idle
             && record.status == Some(ContainerStatus::Created)
             && !backing_off(record, now, false)
@@ -371,7 +371,7 @@ fn removal(
         return None;
     }
     let record = instance.record;
-    let action = match record.pending {
+    let action = match record.pending() {
         // Supersede an accepted start: stop now rather than wait for the
         // start to be confirmed or time out.
         Some(p) if p.action == Action::Start && p.phase == Phase::Accepted => CommandAction::Stop,
@@ -400,7 +400,7 @@ fn removal(
 /// unschedule.
 fn backing_off(record: &ContainerRecord, now: Instant, removal: bool) -> bool {
     record
-        .backoff
+        .backoff()
         .is_some_and(|b| b.action.is_removal() == removal && now < b.until)
 }
 
@@ -440,13 +440,14 @@ fn build_cluster(agents: &BTreeMap<AgentId, AgentRepresentation>) -> Cluster {
     Cluster::new(slots)
 }
 
-/// Fills in every slot's count of `job`'s instances, once per reconcile.
-fn cluster_count_job(
-    cluster: &mut Cluster,
-    agents: &BTreeMap<AgentId, AgentRepresentation>,
-    job: &JobHash,
-) {
-    cluster.count_job(job, |agent| {
-        agents.get(agent).map_or(0, |rep| rep.job_count(job))
-    });
+/// Fills in every slot's count of `job`'s instances, once per reconcile,
+/// from the locations of the job's tasks (a job has at most 1,000).
+fn cluster_count_job(cluster: &mut Cluster, locations: &Locations, job: &JobHash, scale: u32) {
+    let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
+    for index in 0..scale {
+        for agent in locations.of(&job.container_id(index)) {
+            *counts.entry(agent).or_default() += 1;
+        }
+    }
+    cluster.count_job(job, |agent| counts.get(agent).copied().unwrap_or(0));
 }

@@ -93,12 +93,19 @@ pub struct ContainerRecord {
     pub status: Option<ContainerStatus>,
     /// The config the container runs (shared with the registry when equal).
     pub config: Arc<ContainerConfig>,
-    /// Last reported process state.
-    pub process_state: ProcessState,
-    /// Our command pending on it, if any.
-    pub pending: Option<Pending>,
-    /// Back-off after failed commands, if any.
-    pub backoff: Option<Backoff>,
+    /// Our pending command and back-off, boxed: most records have neither,
+    /// and a record is kept per task (a million of them must stay small).
+    activity: Option<Box<Activity>>,
+    /// The last reported process state, unless it is the usual one for the
+    /// status (see [`ContainerRecord::process_state`]).
+    process: Option<Box<ProcessState>>,
+}
+
+/// What is going on with a container: our pending command and back-off.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Activity {
+    pending: Option<Pending>,
+    backoff: Option<Backoff>,
 }
 
 /// An input to the per-container state machine.
@@ -131,29 +138,76 @@ impl ContainerRecord {
         ContainerRecord {
             status: Some(status),
             config,
-            process_state: ProcessState::default(),
-            pending: None,
-            backoff: None,
+            activity: None,
+            process: None,
         }
     }
 
     /// A record for a container we are about to create.
     pub fn creating(config: Arc<ContainerConfig>, pending: Pending) -> ContainerRecord {
-        ContainerRecord {
+        let mut record = ContainerRecord {
             status: None,
             config,
-            process_state: ProcessState::default(),
-            pending: Some(pending),
-            backoff: None,
+            activity: None,
+            process: None,
+        };
+        record.set_pending(Some(pending));
+        record
+    }
+
+    /// Our command pending on it, if any.
+    pub fn pending(&self) -> Option<Pending> {
+        self.activity.as_ref().and_then(|activity| activity.pending)
+    }
+
+    /// Sets or clears our pending command.
+    pub fn set_pending(&mut self, pending: Option<Pending>) {
+        self.update_activity(|activity| activity.pending = pending);
+    }
+
+    /// Back-off after failed commands, if any.
+    pub fn backoff(&self) -> Option<Backoff> {
+        self.activity.as_ref().and_then(|activity| activity.backoff)
+    }
+
+    /// Sets or clears the back-off.
+    pub fn set_backoff(&mut self, backoff: Option<Backoff>) {
+        self.update_activity(|activity| activity.backoff = backoff);
+    }
+
+    fn update_activity(&mut self, change: impl FnOnce(&mut Activity)) {
+        let mut activity = self.activity.as_deref().copied().unwrap_or_default();
+        change(&mut activity);
+        self.activity = (activity != Activity::default()).then(|| Box::new(activity));
+    }
+
+    /// The last reported process state.
+    pub fn process_state(&self) -> ProcessState {
+        match &self.process {
+            Some(state) => (**state).clone(),
+            None => usual_process_state(self.status),
         }
+    }
+
+    /// Records the reported process state; the usual one for the status
+    /// (up when running, nothing else to say) is not stored.
+    pub fn set_process_state(&mut self, state: ProcessState) {
+        self.process = (state != usual_process_state(self.status)).then(|| Box::new(state));
     }
 
     /// The transition function: applies `input` and says what it meant.
     pub fn apply(&mut self, input: &RecordInput) -> Outcome {
+        let mut pending = self.pending();
+        let outcome = self.transition(&mut pending, input);
+        self.set_pending(pending);
+        outcome
+    }
+
+    fn transition(&mut self, current: &mut Option<Pending>, input: &RecordInput) -> Outcome {
         use Action::*;
         use ContainerStatus::*;
         let mut outcome = Outcome::default();
-        let pending = self.pending.map(|p| p.action);
+        let pending = current.map(|p| p.action);
         match input {
             RecordInput::Status(Deleted) => {
                 outcome.forget = true;
@@ -162,7 +216,7 @@ impl ContainerRecord {
                     Some(action) => outcome.failed = Some(action),
                     None => {}
                 }
-                self.pending = None;
+                *current = None;
             }
             RecordInput::Status(status) => {
                 self.status = Some(*status);
@@ -174,11 +228,11 @@ impl ContainerRecord {
                 };
                 if confirms {
                     outcome.confirmed = true;
-                    self.pending = None;
+                    *current = None;
                 }
             }
             RecordInput::Accepted => {
-                if let Some(p) = &mut self.pending {
+                if let Some(p) = current.as_mut() {
                     p.phase = Phase::Accepted;
                 }
             }
@@ -186,13 +240,13 @@ impl ContainerRecord {
                 let Some(action) = pending else {
                     return outcome;
                 };
-                self.refused(action, error, &mut outcome);
+                self.refused(current, action, error, &mut outcome);
             }
             RecordInput::PendingTimeout => {
                 let Some(action) = pending else {
                     return outcome;
                 };
-                self.pending = None;
+                *current = None;
                 outcome.failed = Some(action);
                 // A create never seen by the stream did not happen, as far
                 // as anyone can tell: forget it so the task can be placed
@@ -203,14 +257,20 @@ impl ContainerRecord {
         outcome
     }
 
-    fn refused(&mut self, action: Action, error: &CommandError, outcome: &mut Outcome) {
+    fn refused(
+        &mut self,
+        current: &mut Option<Pending>,
+        action: Action,
+        error: &CommandError,
+        outcome: &mut Outcome,
+    ) {
         use Action::*;
         use CommandError::*;
         match (action, error) {
             // The answer is lost or says the container exists: the stream
             // will tell whether the command took effect.
             (_, TimedOut) | (Create, Conflict(_)) => {
-                if let Some(p) = &mut self.pending {
+                if let Some(p) = current.as_mut() {
                     p.phase = Phase::Accepted;
                 }
                 return;
@@ -235,7 +295,16 @@ impl ContainerRecord {
                 outcome.forget = self.status.is_none();
             }
         }
-        self.pending = None;
+        *current = None;
+    }
+}
+
+/// The process state an agent reports for a container in `status` when
+/// nothing unusual happened: up when running, nothing else.
+fn usual_process_state(status: Option<ContainerStatus>) -> ProcessState {
+    ProcessState {
+        up: status == Some(ContainerStatus::Running),
+        ..ProcessState::default()
     }
 }
 
@@ -271,6 +340,25 @@ mod tests {
         states
     }
 
+    fn record_in(
+        status: Option<ContainerStatus>,
+        pending: Option<(Action, Phase)>,
+    ) -> ContainerRecord {
+        let mut record = ContainerRecord {
+            status,
+            config: Arc::default(),
+            activity: None,
+            process: None,
+        };
+        record.set_pending(pending.map(|(action, phase)| Pending {
+            command: CommandId(1),
+            action,
+            phase,
+            issued_at: Instant::ZERO,
+        }));
+        record
+    }
+
     fn inputs() -> Vec<RecordInput> {
         use ContainerStatus::*;
         let mut inputs: Vec<_> = [Created, Running, Failed, Finished, Deleted]
@@ -294,7 +382,7 @@ mod tests {
 
     fn describe(record: &ContainerRecord) -> String {
         let status = record.status.map_or("unseen", |s| s.as_str());
-        match record.pending {
+        match record.pending() {
             None => status.to_owned(),
             Some(p) => format!(
                 "{status}+{}/{}",
@@ -333,18 +421,7 @@ mod tests {
         let mut table = String::new();
         for (status, pending) in states() {
             for input in inputs() {
-                let mut record = ContainerRecord {
-                    status,
-                    config: Arc::default(),
-                    process_state: ProcessState::default(),
-                    pending: pending.map(|(action, phase)| Pending {
-                        command: CommandId(1),
-                        action,
-                        phase,
-                        issued_at: Instant::ZERO,
-                    }),
-                    backoff: None,
-                };
+                let mut record = record_in(status, pending);
                 let before = describe(&record);
                 let outcome = record.apply(&input);
                 let after = if outcome.forget {
@@ -375,22 +452,11 @@ mod tests {
     fn a_stream_status_never_leaves_a_confirmed_command_pending() {
         for (status, pending) in states() {
             for input in inputs() {
-                let mut record = ContainerRecord {
-                    status,
-                    config: Arc::default(),
-                    process_state: ProcessState::default(),
-                    pending: pending.map(|(action, phase)| Pending {
-                        command: CommandId(1),
-                        action,
-                        phase,
-                        issued_at: Instant::ZERO,
-                    }),
-                    backoff: None,
-                };
+                let mut record = record_in(status, pending);
                 let outcome = record.apply(&input);
                 if outcome.confirmed || outcome.failed.is_some() {
                     assert!(
-                        record.pending.is_none() || outcome.forget,
+                        record.pending().is_none() || outcome.forget,
                         "{status:?} {pending:?} {input:?}"
                     );
                 }

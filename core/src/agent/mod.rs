@@ -15,7 +15,7 @@ use std::sync::Arc;
 use crate::algorithm::cpu_millis;
 use crate::ids::AgentId;
 use crate::time::Instant;
-use crate::wire::{ContainerConfig, ContainerId, HostResources, JobHash, StateEvent};
+use crate::wire::{ContainerConfig, ContainerId, HostResources, StateEvent};
 
 pub use connection::{Connection, ConnectionState, Link};
 pub use container::{Action, Backoff, ContainerRecord, Outcome, Pending, Phase, RecordInput};
@@ -29,14 +29,12 @@ pub struct AgentRepresentation {
     pub connection: Connection,
     /// Resources as last reported.
     pub resources: HostResources,
-    /// Its containers, by ID. Private so that the aggregates below always
-    /// agree with it: every change goes through [`Self::insert`],
+    /// Its containers, by ID. Private so that the aggregate below always
+    /// agrees with it: every change goes through [`Self::insert`],
     /// [`Self::remove`] or [`Self::apply_event`].
     records: BTreeMap<ContainerId, ContainerRecord>,
     /// CPU (milli-cores) and memory (MB) promised to `records`.
     committed: (u64, u64),
-    /// How many of `records` belong to each job (for spreading).
-    job_counts: BTreeMap<JobHash, u32>,
 }
 
 /// One container's transition caused by an event, for the scheduler's
@@ -62,7 +60,6 @@ impl AgentRepresentation {
             resources: HostResources::default(),
             records: BTreeMap::new(),
             committed: (0, 0),
-            job_counts: BTreeMap::new(),
         }
     }
 
@@ -79,16 +76,16 @@ impl AgentRepresentation {
 
     /// Adds a record (a container about to be created).
     pub fn insert(&mut self, id: ContainerId, record: ContainerRecord) {
-        self.count(&id, &record, true);
+        self.count(&record, true);
         if let Some(previous) = self.records.insert(id.clone(), record) {
-            self.count(&id, &previous, false);
+            self.count(&previous, false);
         }
     }
 
     /// Removes a record.
     pub fn remove(&mut self, id: &ContainerId) -> Option<ContainerRecord> {
         let record = self.records.remove(id)?;
-        self.count(id, &record, false);
+        self.count(&record, false);
         Some(record)
     }
 
@@ -112,7 +109,7 @@ impl AgentRepresentation {
                 .iter()
                 .filter(|(id, record)| {
                     !listed.contains_key(id.as_str())
-                        && record.pending.is_none_or(|p| p.action != Action::Create)
+                        && record.pending().is_none_or(|p| p.action != Action::Create)
                 })
                 .map(|(id, _)| id.clone())
                 .collect();
@@ -125,10 +122,36 @@ impl AgentRepresentation {
                 changes.push(Change {
                     container: id,
                     outcome,
-                    pending: record.pending,
+                    pending: record.pending(),
                     inserted: false,
                 });
             }
+        }
+        if full && self.records.is_empty() {
+            // The first event of a fresh representation: build the map in
+            // one go, which packs its nodes full (inserting one by one, in
+            // order, leaves them half empty: a million records would cost
+            // tens of megabytes more).
+            let mut fresh = Vec::with_capacity(event.containers.len());
+            for (id, instance) in event.containers {
+                if instance.status == crate::wire::ContainerStatus::Deleted {
+                    continue;
+                }
+                let id = ContainerId::new(&id);
+                let config = intern(&id, instance.config);
+                let mut record = ContainerRecord::reported(instance.status, config);
+                record.set_process_state(instance.process_state);
+                self.count(&record, true);
+                changes.push(Change {
+                    container: id.clone(),
+                    outcome: Outcome::default(),
+                    pending: None,
+                    inserted: true,
+                });
+                fresh.push((id, record));
+            }
+            self.records = fresh.into_iter().collect();
+            return changes;
         }
         for (id, instance) in event.containers {
             let status = instance.status;
@@ -139,12 +162,12 @@ impl AgentRepresentation {
             let change = match known {
                 Some(id) => {
                     let record = self.records.get_mut(&id).expect("known");
-                    let pending = record.pending;
+                    let pending = record.pending();
                     let outcome = record.apply(&RecordInput::Status(status));
                     if outcome.forget {
                         self.remove(&id);
                     } else {
-                        record.process_state = instance.process_state;
+                        record.set_process_state(instance.process_state);
                         if !Arc::ptr_eq(&record.config, &instance.config)
                             && *record.config != *instance.config
                         {
@@ -167,7 +190,7 @@ impl AgentRepresentation {
                     let id = ContainerId::new(&id);
                     let config = intern(&id, instance.config);
                     let mut record = ContainerRecord::reported(status, config);
-                    record.process_state = instance.process_state;
+                    record.set_process_state(instance.process_state);
                     self.insert(id.clone(), record);
                     Change {
                         container: id,
@@ -189,40 +212,22 @@ impl AgentRepresentation {
         self.committed
     }
 
-    /// How many of its containers belong to `job`.
-    pub fn job_count(&self, job: &JobHash) -> u32 {
-        self.job_counts.get(job).copied().unwrap_or(0)
-    }
-
     /// Forgets every container: the agent was abandoned or wiped.
     pub fn forget_containers(&mut self) -> Vec<ContainerId> {
         self.committed = (0, 0);
-        self.job_counts.clear();
         std::mem::take(&mut self.records).into_keys().collect()
     }
 
     /// Adds (or with `add == false` subtracts) a record to the aggregates.
-    fn count(&mut self, id: &ContainerId, record: &ContainerRecord, add: bool) {
+    fn count(&mut self, record: &ContainerRecord, add: bool) {
         let cpu = cpu_millis(record.config.resources.cpu);
         let mem = record.config.resources.mem;
-        let job = id.task().map(|(hash, _)| hash);
         if add {
             self.committed.0 += cpu;
             self.committed.1 += mem;
-            if let Some(job) = job {
-                *self.job_counts.entry(job).or_default() += 1;
-            }
         } else {
             self.committed.0 -= cpu;
             self.committed.1 -= mem;
-            if let Some(job) = job
-                && let Some(count) = self.job_counts.get_mut(&job)
-            {
-                *count -= 1;
-                if *count == 0 {
-                    self.job_counts.remove(&job);
-                }
-            }
         }
     }
 }

@@ -181,7 +181,7 @@ impl Scheduler {
         else {
             return;
         };
-        let Some(pending) = record.pending.filter(|p| p.command == command) else {
+        let Some(pending) = record.pending().filter(|p| p.command == command) else {
             return;
         };
         let input = match &result {
@@ -241,12 +241,13 @@ impl Scheduler {
             .and_then(|rep| rep.record_mut(&container));
         if let Some(record) = record {
             if record.status == Some(ContainerStatus::Running) {
-                record.backoff = None;
+                record.set_backoff(None);
                 self.transformer.task_backoff.remove(&container);
             } else if confirmed {
-                record.backoff = record
-                    .backoff
+                let kept = record
+                    .backoff()
                     .filter(|b| b.action != pending.map_or(b.action, |p| p.action));
+                record.set_backoff(kept);
             }
         }
         let Some(action) = failed else { return };
@@ -283,7 +284,7 @@ impl Scheduler {
             .and_then(|rep| rep.containers().get(&container));
         if let Some(record) = record {
             let failures = record
-                .backoff
+                .backoff()
                 .filter(|b| b.action == action)
                 .map_or(0, |b| b.failures)
                 + 1;
@@ -293,11 +294,11 @@ impl Scheduler {
                 .get_mut(agent)
                 .and_then(|rep| rep.record_mut(&container))
             {
-                record.backoff = Some(Backoff {
+                record.set_backoff(Some(Backoff {
                     action,
                     failures,
                     until,
-                });
+                }));
             }
             self.timers.set(
                 until,
@@ -416,7 +417,7 @@ impl Scheduler {
                     .agents
                     .get(&agent)
                     .and_then(|rep| rep.containers().get(&container))
-                    .and_then(|record| record.pending)
+                    .and_then(|record| record.pending())
                     .filter(|p| p.command == command);
                 if !synced {
                     // Its stream is down: the first event after reconnecting

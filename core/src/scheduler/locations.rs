@@ -12,31 +12,62 @@ use crate::wire::ContainerId;
 /// while a duplicate is being resolved).
 #[derive(Clone, Debug, Default)]
 pub struct Locations {
-    by_container: BTreeMap<ContainerId, Vec<AgentId>>,
+    by_container: BTreeMap<ContainerId, Holders>,
+}
+
+/// The agents holding a record of one container, in id order. One agent is
+/// kept inline: a million tasks must not cost a million small allocations.
+#[derive(Clone, Debug)]
+enum Holders {
+    One(AgentId),
+    Many(Vec<AgentId>),
+}
+
+impl Holders {
+    fn as_slice(&self) -> &[AgentId] {
+        match self {
+            Holders::One(agent) => std::slice::from_ref(agent),
+            Holders::Many(agents) => agents,
+        }
+    }
 }
 
 impl Locations {
     /// Records that `agent` has a record of `container`.
     pub fn add(&mut self, container: &ContainerId, agent: &AgentId) {
-        let agents = self.by_container.entry(container.clone()).or_default();
+        let Some(holders) = self.by_container.get_mut(container) else {
+            self.by_container
+                .insert(container.clone(), Holders::One(agent.clone()));
+            return;
+        };
+        let mut agents = holders.as_slice().to_vec();
         if let Err(at) = agents.binary_search(agent) {
             agents.insert(at, agent.clone());
+            *holders = Holders::Many(agents);
         }
     }
 
     /// Records that `agent` no longer has a record of `container`.
     pub fn remove(&mut self, container: &ContainerId, agent: &AgentId) {
-        if let Some(agents) = self.by_container.get_mut(container) {
-            agents.retain(|a| a != agent);
-            if agents.is_empty() {
+        let Some(holders) = self.by_container.get_mut(container) else {
+            return;
+        };
+        let mut agents = holders.as_slice().to_vec();
+        agents.retain(|a| a != agent);
+        match agents.len() {
+            0 => {
                 self.by_container.remove(container);
             }
+            1 => *holders = Holders::One(agents.remove(0)),
+            _ => *holders = Holders::Many(agents),
         }
     }
 
     /// The agents that have a record of `container`, in id order.
     pub fn of(&self, container: &ContainerId) -> &[AgentId] {
-        self.by_container.get(container).map_or(&[], Vec::as_slice)
+        self.by_container
+            .get(container)
+            .map_or(&[], Holders::as_slice)
     }
 
     /// Every located container, in ID order, from `start` on.

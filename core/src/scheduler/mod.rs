@@ -153,9 +153,9 @@ impl Scheduler {
             }
             Input::PersistCompleted { sequence } => {
                 let before = Arc::clone(self.registry.durable());
-                if self.registry.write_completed(sequence, &mut self.outputs) {
+                if let Some(changed) = self.registry.write_completed(sequence, &mut self.outputs) {
                     self.transformer
-                        .desired_changed(&before, self.registry.durable());
+                        .desired_changed(&changed, &before, self.registry.durable());
                     self.trace("registry", format!("write {sequence} is durable"));
                     self.reconcile_needed = true;
                 }
@@ -254,7 +254,7 @@ impl Scheduler {
                 agent
                     .containers()
                     .values()
-                    .all(|record| record.pending.is_none())
+                    .all(|record| record.pending().is_none())
             })
     }
 

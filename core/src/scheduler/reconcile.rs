@@ -80,11 +80,11 @@ impl Scheduler {
                         .record_mut(&planned.container)
                         .expect("planned for a known container");
                     debug_assert!(
-                        record.pending.is_none() || action == Action::Stop,
+                        record.pending().is_none() || action == Action::Stop,
                         "two commands pending on {}",
                         planned.container
                     );
-                    record.pending = Some(pending);
+                    record.set_pending(Some(pending));
                 }
             }
             self.metrics.commands_issued += 1;

@@ -260,7 +260,7 @@ impl Driver {
                                 container_id: id.to_string(),
                                 status: record.status?,
                                 config: Arc::clone(&record.config),
-                                process_state: record.process_state.clone(),
+                                process_state: record.process_state(),
                             };
                             Some((id.to_string(), instance))
                         })
@@ -296,7 +296,7 @@ impl Driver {
                         if record.status == Some(harpoon_core::wire::ContainerStatus::Running) {
                             snapshot.tasks_running += 1;
                         }
-                        if record.pending.is_some() {
+                        if record.pending().is_some() {
                             snapshot.tasks_pending += 1;
                         }
                     }
