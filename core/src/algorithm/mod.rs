@@ -6,10 +6,29 @@
 //! [`place`], which reserves the chosen capacity so that the next task sees
 //! it. Capacity is kept in integer units (milli-cores, MB) so that sums are
 //! exact and "never overcommits" is a property a test can check.
+//!
+//! Each algorithm is "the best agent that fits" for its own order, which a
+//! scan of every agent answers in time linear in the cluster (kept as
+//! [`LinearScan`], the baseline). So that a reconcile of a million tasks on
+//! ten thousand agents stays fast, the algorithms instead read an index the
+//! cluster keeps (`index/`, made of `ranked.rs` sets), built once per cluster by
+//! [`Algorithm::prepare`] and kept current by [`Cluster::reserve`]; the
+//! answers are the same, which the property tests check against the scan.
+//!
+//! Layout: `cluster.rs` the [`Cluster`]; one file per algorithm, each
+//! stating its rule as a scan and answering it from the index;
+//! `index/` the indexes; `ranked.rs` the ordered set they are made of;
+//! `linear.rs` the baseline; `order.rs` the order to place a batch in;
+//! `unplaced.rs` why a task fits nowhere.
 
 mod bin_pack;
+mod cluster;
+mod index;
 mod least_used;
+mod linear;
+mod order;
 mod random_fit;
+mod ranked;
 mod spread;
 mod unplaced;
 
@@ -28,7 +47,10 @@ use crate::ids::AgentId;
 use crate::wire::{ContainerConfig, JobHash};
 
 pub use bin_pack::BinPack;
+pub use cluster::Cluster;
 pub use least_used::LeastUsed;
+pub use linear::LinearScan;
+pub use order::placement_order;
 pub use random_fit::RandomFit;
 pub use spread::Spread;
 
@@ -107,77 +129,6 @@ impl AgentSlot {
     }
 }
 
-/// Every agent that may take work, sorted by id so that a deterministic
-/// algorithm's answer does not depend on the order agents were listed in.
-#[derive(Clone, Debug, Default)]
-pub struct Cluster {
-    agents: Vec<AgentSlot>,
-}
-
-impl Cluster {
-    /// A cluster of these agents (in any order).
-    pub fn new(mut agents: Vec<AgentSlot>) -> Cluster {
-        agents.sort_by(|a, b| a.id.cmp(&b.id));
-        agents.dedup_by(|a, b| a.id == b.id);
-        Cluster { agents }
-    }
-
-    /// The agents, sorted by id.
-    pub fn agents(&self) -> &[AgentSlot] {
-        &self.agents
-    }
-
-    /// Sets every agent's count of `job`'s instances (for spreading) from
-    /// `count`. The transformer calls it once per job and reconcile, before
-    /// placing the job's first task, rather than counting every job's
-    /// instances up front.
-    pub fn count_job(&mut self, job: &JobHash, mut count: impl FnMut(&AgentId) -> u32) {
-        for slot in &mut self.agents {
-            let instances = count(&slot.id);
-            if instances == 0 {
-                slot.job_instances.remove(job);
-            } else {
-                slot.job_instances.insert(job.clone(), instances);
-            }
-        }
-    }
-
-    /// Records that `demand` was placed on agent `index`.
-    pub fn reserve(&mut self, index: usize, demand: &Demand) {
-        let slot = &mut self.agents[index];
-        slot.cpu_used_millis += demand.cpu_millis;
-        slot.mem_used_mb += demand.mem_mb;
-        slot.containers += 1;
-        *slot.job_instances.entry(demand.job.clone()).or_default() += 1;
-    }
-
-    /// Why no agent can take `demand`, in words a person can act on, e.g.
-    /// `needs 2.0 cpu; largest free is 1.5 on a3`.
-    pub fn unplaced_reason(&self, demand: &Demand) -> Unplaced {
-        unplaced::reason(self, demand)
-    }
-
-    /// The index of the agent that fits `demand` with the least `key`, the
-    /// lowest index among equals, or `None` when no agent fits.
-    ///
-    /// The algorithms are all "the best agent that fits" for some order, so
-    /// they share this one scan: it allocates nothing, visits each agent
-    /// once, and breaks ties by index (that is, by id) so that the answer
-    /// never depends on anything but the agents' state.
-    fn least_fitting_by<K: Ord>(
-        &self,
-        demand: &Demand,
-        mut key: impl FnMut(&AgentSlot) -> K,
-    ) -> Option<usize> {
-        self.agents
-            .iter()
-            .enumerate()
-            .filter(|(_, agent)| agent.fits(demand))
-            .min_by_key(|&(index, agent)| (key(agent), index))
-            .map(|(index, _)| index)
-    }
-}
-
 /// A task no agent can take, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Unplaced {
@@ -202,6 +153,15 @@ pub trait Algorithm: fmt::Debug + Send {
     /// Draws randomness, if any, from `rng` only.
     fn choose(&mut self, demand: &Demand, cluster: &Cluster, rng: &mut ChaCha8Rng)
     -> Option<usize>;
+
+    /// Readies `cluster` for many calls of [`Algorithm::choose`], typically
+    /// by building the index the algorithm reads. [`place`] calls it before
+    /// every choice, so it must cost nothing once done. It never changes an
+    /// agent, and `choose` must answer the same on a cluster never
+    /// prepared. The default does nothing.
+    fn prepare(&self, cluster: &mut Cluster) {
+        let _ = cluster;
+    }
 }
 
 /// Places one task: asks the algorithm, reserves the capacity, and returns
@@ -212,6 +172,7 @@ pub fn place(
     cluster: &mut Cluster,
     rng: &mut ChaCha8Rng,
 ) -> Result<AgentId, Unplaced> {
+    algorithm.prepare(cluster);
     match algorithm.choose(demand, cluster, rng) {
         Some(index) => {
             debug_assert!(
@@ -267,6 +228,12 @@ impl AlgorithmKind {
             AlgorithmKind::BinPack => Box::new(BinPack),
             AlgorithmKind::Spread => Box::new(Spread),
         }
+    }
+
+    /// The algorithm's rule answered by visiting every agent for every
+    /// task, without an index: the baseline (see [`LinearScan`]).
+    pub fn build_linear(self) -> Box<dyn Algorithm> {
+        Box::new(LinearScan(self))
     }
 }
 

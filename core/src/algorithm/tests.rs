@@ -11,7 +11,7 @@ use rand_chacha::ChaCha8Rng;
 use super::unplaced::cores;
 use super::{
     AgentSlot, Algorithm, AlgorithmKind, BinPack, Cluster, Demand, LeastUsed, RandomFit, Spread,
-    place,
+    place, placement_order,
 };
 use crate::ids::AgentId;
 use crate::wire::JobHash;
@@ -206,6 +206,72 @@ fn random_fit_makes_the_same_choice_from_the_same_seed() {
     }
 }
 
+/// How often each agent is drawn for `task` over `seeds` seeds, by id.
+fn random_fit_counts(agents: Vec<AgentSlot>, task: &Demand, seeds: u64) -> BTreeMap<String, u32> {
+    let mut cluster = Cluster::new(agents);
+    // Built as `place` builds it, so that the indexed path is the one drawn.
+    RandomFit.prepare(&mut cluster);
+    let mut counts = BTreeMap::new();
+    for seed in 0..seeds {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let index = RandomFit.choose(task, &cluster, &mut rng).unwrap();
+        *counts
+            .entry(cluster.agents()[index].id.to_string())
+            .or_default() += 1;
+    }
+    counts
+}
+
+#[test]
+fn random_fit_draws_uniformly_when_many_agents_fit() {
+    // Half the agents fit: the draws among all agents almost always hit.
+    let agents = (0..8)
+        .map(|n| agent(&format!("a{n}"), if n % 2 == 0 { 4000 } else { 500 }, 8192))
+        .collect();
+    let counts = random_fit_counts(agents, &demand("web", 1000, 1024), 4000);
+    assert_eq!(counts.keys().collect::<Vec<_>>(), ["a0", "a2", "a4", "a6"]);
+    // 1000 expected each; a fair draw strays more than 150 with
+    // probability well under one in a thousand.
+    assert!(
+        counts.values().all(|&n| n.abs_diff(1000) < 150),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn random_fit_draws_uniformly_when_few_agents_fit() {
+    // Three agents in three hundred fit: the draws among all agents mostly
+    // miss, and the draw among the agents that fit decides.
+    let agents = (0..300)
+        .map(|n| {
+            agent(
+                &format!("a{n:03}"),
+                if n % 100 == 7 { 4000 } else { 500 },
+                8192,
+            )
+        })
+        .collect();
+    let counts = random_fit_counts(agents, &demand("web", 1000, 1024), 3000);
+    assert_eq!(counts.keys().collect::<Vec<_>>(), ["a007", "a107", "a207"]);
+    assert!(
+        counts.values().all(|&n| n.abs_diff(1000) < 150),
+        "{counts:?}"
+    );
+}
+
+#[test]
+fn random_fit_draws_nothing_when_nothing_fits() {
+    let mut cluster = Cluster::new(vec![agent("a1", 500, 8192)]);
+    RandomFit.prepare(&mut cluster);
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let untouched = rng.clone();
+    assert_eq!(
+        RandomFit.choose(&demand("web", 1000, 1024), &cluster, &mut rng),
+        None
+    );
+    assert_eq!(rng, untouched);
+}
+
 #[test]
 fn least_used_picks_the_fewest_containers_then_the_lowest_id() {
     let task = demand("web", 1000, 1024);
@@ -283,6 +349,107 @@ fn bin_pack_fills_one_agent_before_opening_the_next() {
         })
         .collect();
     assert_eq!(placed, ["a1", "a1", "a1", "a1", "a2", "a2", "a2", "a2"]);
+}
+
+#[test]
+fn bin_pack_scans_a_cluster_too_large_for_its_index() {
+    // Keys of agents this large would not fit in 128 bits: bin-pack
+    // declines the index and scans, with the same answers.
+    let huge = u64::MAX / 2;
+    let agents = vec![
+        agent("a1", huge, huge),
+        using(agent("a2", huge, huge), huge / 2, huge / 2),
+        agent("a3", 4000, 8192),
+    ];
+    let tasks = [
+        demand("web", 1000, 1024),
+        demand("web", huge / 4, 1),
+        demand("web", 4000, 1),
+    ];
+    for kind in [
+        AlgorithmKind::BinPack,
+        AlgorithmKind::LeastUsed,
+        AlgorithmKind::Spread,
+    ] {
+        let mut indexed = Cluster::new(agents.clone());
+        let mut scanned = Cluster::new(agents.clone());
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        for task in &tasks {
+            assert_eq!(
+                place(kind.build().as_mut(), task, &mut indexed, &mut rng),
+                place(kind.build_linear().as_mut(), task, &mut scanned, &mut rng),
+                "{kind}"
+            );
+        }
+    }
+}
+
+#[test]
+fn placement_order_interleaves_memory_and_cpu_heavy_tasks_largest_first() {
+    // Totals: 8000 cpu, 16384 MB, so a task is memory-heavy when it needs
+    // more than 2.048 MB per milli-core.
+    let tasks = [
+        demand("small-cpu", 500, 512), // 0: cpu-heavy, size 1/16
+        demand("big-cpu", 4000, 2048), // 1: cpu-heavy, size 1/2
+        demand("big-mem", 1000, 8192), // 2: memory-heavy, size 1/2
+        demand("small-cpu", 500, 512), // 3: cpu-heavy, size 1/16
+        demand("mid-mem", 1000, 4096), // 4: memory-heavy, size 1/4
+        demand("mid-cpu", 1000, 1024), // 5: cpu-heavy, size 1/8
+        demand("nothing", 0, 0),       // 6: cpu-heavy, size 0
+    ];
+    // Memory-heavy first (nothing placed yet), then whichever list brings
+    // the mix back: big-mem, big-cpu, mid-mem, then the cpu-heavy rest
+    // largest first, the two equal ones in the order given.
+    assert_eq!(placement_order(&tasks), [2, 1, 4, 5, 0, 3, 6]);
+    assert_eq!(placement_order(&[]), Vec::<usize>::new());
+    assert_eq!(
+        placement_order(&[demand("a", 0, 0), demand("b", 0, 0)]),
+        [0, 1]
+    );
+}
+
+#[test]
+fn job_counts_are_set_per_job() {
+    let mut cluster = Cluster::new(vec![
+        running(agent("a1", 4000, 8192), 2, "web", 2),
+        agent("a2", 4000, 8192),
+        agent("a3", 4000, 8192),
+    ]);
+    let web = JobHash::new("web");
+    cluster.count_job(&web, |id| if id.as_str() == "a2" { 3 } else { 0 });
+    let counts = |cluster: &Cluster| -> Vec<BTreeMap<JobHash, u32>> {
+        cluster
+            .agents()
+            .iter()
+            .map(|slot| slot.job_instances.clone())
+            .collect()
+    };
+    assert_eq!(
+        counts(&cluster),
+        [
+            BTreeMap::new(),
+            BTreeMap::from([(web.clone(), 3)]),
+            BTreeMap::new()
+        ]
+    );
+    let (a1, a3, a9) = (AgentId::new("a1"), AgentId::new("a3"), AgentId::new("a9"));
+    cluster.set_job_instances(&web, [(&a3, 1), (&a1, 4), (&a9, 7)]);
+    assert_eq!(
+        counts(&cluster),
+        [
+            BTreeMap::from([(web.clone(), 4)]),
+            BTreeMap::from([(web.clone(), 3)]),
+            BTreeMap::from([(web.clone(), 1)])
+        ]
+    );
+    // Containers, and so every index, are untouched.
+    assert!(
+        cluster
+            .agents()
+            .iter()
+            .map(|slot| slot.containers)
+            .eq([2, 0, 0])
+    );
 }
 
 #[test]
