@@ -1,0 +1,185 @@
+//! Part 2: the cost of a reconcile as the cluster grows. Each size is a
+//! steady cluster (every task running, 100 tasks per agent); the figures are
+//! medians of repeated single reconciles, timed around the core's `handle`
+//! and the draining of its outputs:
+//! - nothing to do: an agent reports a container exactly as it was, so a
+//!   reconcile looks at it and finds nothing to do;
+//! - the periodic tick: its anti-entropy sweep looks at 512 containers and
+//!   tasks and finds nothing to do;
+//! - one job added: a job of 100 tasks becomes durable and is placed;
+//! - one job removed: a job of 100 running tasks becomes durable as
+//!   removed, and its tasks are stopped.
+//!
+//! The baseline of each row is the same measure at the smallest size; the
+//! goal is that the largest stays within 2× of it.
+
+use std::time::Instant as WallClock;
+
+use harpoon_core::wire::{ContainerInstance, ContainerStatus, StateEvent};
+use harpoon_core::{Duration, Input, UnscheduleTarget};
+
+use crate::Size;
+use crate::cluster::{SteadyCluster, job};
+use crate::report::Table;
+
+/// Runs part 2.
+pub fn run(size: Size) -> Table {
+    let sizes: &[u32] = size.pick(&[1_000, 10_000, 100_000, 1_000_000], &[1_000, 10_000]);
+    let repeats = size.pick(15, 5);
+    let mut table = Table::new("2. Reconcile cost as the cluster grows (median µs per reconcile)");
+    let mut baseline: Option<[f64; 4]> = None;
+    let largest = *sizes.last().expect("sizes");
+    for &tasks in sizes {
+        let agents = (tasks / 100).max(10);
+        let mut cluster = SteadyCluster::build(tasks, agents);
+        let figures = [
+            unchanged_event(&mut cluster, repeats),
+            idle_tick(&mut cluster, repeats),
+            job_added(&mut cluster, repeats),
+            job_removed(&mut cluster, repeats),
+        ];
+        let base = *baseline.get_or_insert(figures);
+        let names = [
+            "nothing to do (an unchanged container reported)",
+            "periodic tick (sweep of 512, nothing to do)",
+            "one job of 100 added (placed)",
+            "one job of 100 removed (stopped)",
+        ];
+        for ((name, value), base) in names.iter().zip(figures).zip(base) {
+            let goal = (tasks == largest && tasks > sizes[0])
+                .then(|| ("≤ 2× the smallest".to_owned(), value <= 2.0 * base));
+            table.row(
+                format!("{name}, {tasks} tasks on {agents} agents"),
+                value,
+                Some(base),
+                "µs",
+                goal,
+            );
+        }
+    }
+    table.notes.push(format!(
+        "Baseline: the same measure at {} tasks, in the same run. Clusters grow with their tasks (100 per agent).",
+        sizes[0]
+    ));
+    table
+}
+
+fn median(mut samples: Vec<f64>) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    samples[samples.len() / 2]
+}
+
+fn time(cluster: &mut SteadyCluster, input: Input) -> f64 {
+    let start = WallClock::now();
+    cluster.feed(input);
+    start.elapsed().as_secs_f64() * 1e6
+}
+
+fn unchanged_event(cluster: &mut SteadyCluster, repeats: usize) -> f64 {
+    let agent = cluster.agents[cluster.agents.len() / 2].clone();
+    let (id, record) = {
+        let view = cluster
+            .scheduler
+            .agents()
+            .find(|view| *view.id == agent)
+            .expect("agent");
+        let (id, record) = view.containers.iter().next().expect("a container");
+        (id.clone(), record.clone())
+    };
+    let instance = ContainerInstance {
+        container_id: id.to_string(),
+        status: ContainerStatus::Running,
+        config: record.config.clone(),
+        process_state: record.process_state(),
+    };
+    let resources = cluster
+        .scheduler
+        .agents()
+        .find(|view| *view.id == agent)
+        .expect("agent")
+        .resources
+        .clone();
+    let reconciles = cluster.scheduler.metrics().reconciles;
+    let samples = (0..repeats)
+        .map(|_| {
+            let containers = [(id.to_string(), instance.clone())].into_iter().collect();
+            let event = StateEvent {
+                resources: resources.clone(),
+                containers,
+            };
+            time(
+                cluster,
+                Input::StreamEvent {
+                    agent: agent.clone(),
+                    event,
+                },
+            )
+        })
+        .collect();
+    assert_eq!(
+        cluster.scheduler.metrics().reconciles - reconciles,
+        repeats as u64,
+        "each event reconciles"
+    );
+    median(samples)
+}
+
+fn idle_tick(cluster: &mut SteadyCluster, repeats: usize) -> f64 {
+    let tick = cluster.scheduler.config().tick;
+    let samples = (0..repeats)
+        .map(|_| {
+            cluster.keep_alive();
+            cluster.advance(tick);
+            time(cluster, Input::TimePassed)
+        })
+        .collect();
+    median(samples)
+}
+
+fn job_added(cluster: &mut SteadyCluster, repeats: usize) -> f64 {
+    let samples = (0..repeats)
+        .map(|i| {
+            cluster.keep_alive();
+            let request = cluster.request();
+            let sequence = cluster
+                .feed_until_write(Input::Schedule {
+                    request,
+                    job: job(&format!("added{i}"), 100),
+                })
+                .expect("a schedule writes the registry");
+            let start = WallClock::now();
+            let commands = cluster.feed(Input::PersistCompleted { sequence });
+            let micros = start.elapsed().as_secs_f64() * 1e6;
+            assert_eq!(commands, 100, "every task of the new job is placed");
+            cluster.advance(Duration::from_millis(10));
+            micros
+        })
+        .collect();
+    median(samples)
+}
+
+fn job_removed(cluster: &mut SteadyCluster, repeats: usize) -> f64 {
+    let jobs = cluster
+        .scheduler
+        .jobs()
+        .keys()
+        .filter(|hash| hash.as_str().starts_with("job"))
+        .count();
+    let samples = (0..repeats.min(jobs))
+        .map(|i| {
+            cluster.keep_alive();
+            let request = cluster.request();
+            let target = UnscheduleTarget::Config(job(&format!("job{i}"), 100));
+            let sequence = cluster
+                .feed_until_write(Input::Unschedule { request, target })
+                .expect("an unschedule writes the registry");
+            let start = WallClock::now();
+            let commands = cluster.feed(Input::PersistCompleted { sequence });
+            let micros = start.elapsed().as_secs_f64() * 1e6;
+            assert_eq!(commands, 100, "every task of the removed job is stopped");
+            cluster.advance(Duration::from_millis(10));
+            micros
+        })
+        .collect();
+    median(samples)
+}
