@@ -8,8 +8,11 @@
 //!   in-process (the daemon's `--local-agents` does).
 //! - [`ctl`]: `harpoonctl`, the command-line client of the scheduler API.
 //!
+//! - [`request_body`]: bounded request bodies, shared by both servers.
+//!
 //! `src/bin/` holds the three command-line wrappers.
 
 pub mod agent;
 pub mod ctl;
 pub mod daemon;
+pub mod request_body;

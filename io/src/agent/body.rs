@@ -6,8 +6,7 @@ use std::fmt::Display;
 
 use bytes::Bytes;
 use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full};
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde::Serialize;
@@ -60,14 +59,7 @@ pub(crate) fn stream(body: SseBody) -> Response<ResponseBody> {
     response
 }
 
-/// Why a request body could not be read.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum BodyError {
-    #[error("request body is larger than the limit of {0} bytes")]
-    TooLarge(usize),
-    #[error("cannot read the request body: {0}")]
-    Read(String),
-}
+pub(crate) use crate::request_body::{BodyError, read_limited};
 
 impl HttpStatus for BodyError {
     fn status(&self) -> StatusCode {
@@ -75,16 +67,5 @@ impl HttpStatus for BodyError {
             BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Read(_) => StatusCode::BAD_REQUEST,
         }
-    }
-}
-
-/// Reads a request body of at most `max_bytes`, whether its length is
-/// declared or it is chunked. Reading stops as soon as the limit is crossed,
-/// so a larger body never takes more than the limit in memory.
-pub(crate) async fn read_limited(body: Incoming, max_bytes: usize) -> Result<Bytes, BodyError> {
-    match Limited::new(body, max_bytes).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<LengthLimitError>() => Err(BodyError::TooLarge(max_bytes)),
-        Err(error) => Err(BodyError::Read(error.to_string())),
     }
 }

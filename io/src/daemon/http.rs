@@ -12,10 +12,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use harpoon_core::wire::{JobConfig, JobHash, RpcReply};
 use harpoon_core::{Reply, UnscheduleTarget};
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 use serde::Serialize;
+
+use crate::request_body::BodyError;
 
 use super::messages::{CoreHandle, CoreMessage, Query};
 use super::metrics;
@@ -148,31 +150,22 @@ async fn read_job(
     options: &ApiOptions,
 ) -> Result<JobConfig, ApiResponse> {
     let limit = options.max_body_bytes;
-    let collect = Limited::new(request.into_body(), limit).collect();
-    let bytes = match tokio::time::timeout(options.body_timeout, collect).await {
+    let read = crate::request_body::read_limited(request.into_body(), limit);
+    let bytes = match tokio::time::timeout(options.body_timeout, read).await {
         Err(_) => {
             return Err(rpc(
                 StatusCode::REQUEST_TIMEOUT,
                 "the request body did not arrive in time",
             ));
         }
-        Ok(Err(error))
-            if error
-                .downcast_ref::<http_body_util::LengthLimitError>()
-                .is_some() =>
-        {
+        Ok(Err(BodyError::TooLarge(_))) => {
             return Err(rpc(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("request body larger than {limit} bytes"),
             ));
         }
-        Ok(Err(error)) => {
-            return Err(rpc(
-                StatusCode::BAD_REQUEST,
-                &format!("cannot read the request body: {error}"),
-            ));
-        }
-        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(error)) => return Err(rpc(StatusCode::BAD_REQUEST, &error.to_string())),
+        Ok(Ok(bytes)) => bytes,
     };
     serde_json::from_slice(&bytes)
         .map_err(|error| rpc(StatusCode::BAD_REQUEST, &format!("invalid JSON: {error}")))
