@@ -13,7 +13,7 @@
 //! is on disk, so a crash can never leave running tasks for a job the
 //! restarted scheduler does not know.
 
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::ids::RequestId;
@@ -22,7 +22,12 @@ use crate::time::{Duration, Instant};
 use crate::wire::{JobConfig, JobHash};
 
 /// Jobs by hash, shared between the registry, writes and the transformer.
-pub type Jobs = BTreeMap<JobHash, Arc<JobConfig>>;
+///
+/// A persistent (structure-sharing) ordered map: a snapshot for a write is
+/// an O(1) clone, and replacing the durable jobs frees only the nodes a
+/// change touched, so a schedule or unschedule costs O(log jobs), not
+/// O(jobs). Ordered, so iteration is deterministic.
+pub type Jobs = imbl::OrdMap<JobHash, Arc<JobConfig>>;
 
 /// Desired state and its persistence.
 #[derive(Clone, Debug, Default)]

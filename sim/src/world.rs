@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use harpoon_core::wire::{JobConfig, JobHash};
+use harpoon_core::wire::JobHash;
 use harpoon_core::{
     AgentId, CommandAction, CommandError, CommandId, Instant, RequestId, Scheduler,
 };
@@ -116,7 +116,7 @@ pub(crate) struct UserRequest {
 }
 
 /// A whole registry, as the scheduler asks to write it.
-pub(crate) type RegistryImage = Arc<BTreeMap<JobHash, Arc<JobConfig>>>;
+pub(crate) type RegistryImage = Arc<harpoon_core::Jobs>;
 
 /// The scheduler's simulated disk: what is durable, and the write under way
 /// (its sequence number and content). A write becomes durable all at once

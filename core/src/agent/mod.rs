@@ -35,6 +35,19 @@ pub struct AgentRepresentation {
     records: BTreeMap<ContainerId, ContainerRecord>,
     /// CPU (milli-cores) and memory (MB) promised to `records`.
     committed: (u64, u64),
+    /// How many times the reported totals or volumes changed.
+    capacity_changes: u64,
+}
+
+/// Everything about an agent that placement reads, in a few numbers: when
+/// it is unchanged after a mutation, the agent's slot in the placement
+/// view needs no update. See [`AgentRepresentation::placement_key`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PlacementKey {
+    synced: bool,
+    committed: (u64, u64),
+    containers: usize,
+    capacity_changes: u64,
 }
 
 /// One container's transition caused by an event, for the scheduler's
@@ -60,6 +73,7 @@ impl AgentRepresentation {
             resources: HostResources::default(),
             records: BTreeMap::new(),
             committed: (0, 0),
+            capacity_changes: 0,
         }
     }
 
@@ -101,6 +115,13 @@ impl AgentRepresentation {
         mut intern: impl FnMut(&ContainerId, Arc<ContainerConfig>) -> Arc<ContainerConfig>,
     ) -> Vec<Change> {
         let mut changes = Vec::new();
+        let (old, new) = (&self.resources, &event.resources);
+        if old.cpus.total != new.cpus.total
+            || old.mem.total != new.mem.total
+            || old.volumes != new.volumes
+        {
+            self.capacity_changes += 1;
+        }
         self.resources = event.resources;
         if full {
             let listed = &event.containers;
@@ -210,6 +231,19 @@ impl AgentRepresentation {
     /// reservation until it is deleted), and every create still pending.
     pub fn committed(&self) -> (u64, u64) {
         self.committed
+    }
+
+    /// What placement reads of this agent. It changes whenever the
+    /// agent's slot in the placement view would: synchronisation, what is
+    /// promised, how many containers, its totals or volumes. (A record's
+    /// status, pending command or back-off is not read by placement.)
+    pub fn placement_key(&self) -> PlacementKey {
+        PlacementKey {
+            synced: self.connection.is_synced(),
+            committed: self.committed,
+            containers: self.records.len(),
+            capacity_changes: self.capacity_changes,
+        }
     }
 
     /// Forgets every container: the agent was abandoned or wiped.

@@ -10,14 +10,18 @@ use super::{AgentSlot, Demand, Unplaced, unplaced};
 /// Every agent that may take work, sorted by id so that a deterministic
 /// algorithm's answer does not depend on the order agents were listed in.
 ///
-/// The agents can only change through [`Cluster::reserve`] and the job
-/// counts ([`Cluster::count_job`], [`Cluster::set_job_instances`]), which
+/// The agents can only change through [`Cluster::reserve`],
+/// [`Cluster::update_usage`] and the job counts ([`Cluster::count_job`],
+/// [`Cluster::set_job_instances`], [`Cluster::clear_job_instances`]), which
 /// keep the indexes built by [`super::Algorithm::prepare`] in step with
 /// them. `Send` but not `Sync`: searches record what they learnt in cells.
 #[derive(Clone, Debug, Default)]
 pub struct Cluster {
     agents: Vec<AgentSlot>,
     indexes: Indexes,
+    /// The agents whose `job_instances` may be non-empty, so that
+    /// [`Cluster::clear_job_instances`] visits only them.
+    counted: Vec<usize>,
 }
 
 impl Cluster {
@@ -25,10 +29,51 @@ impl Cluster {
     pub fn new(mut agents: Vec<AgentSlot>) -> Cluster {
         agents.sort_by(|a, b| a.id.cmp(&b.id));
         agents.dedup_by(|a, b| a.id == b.id);
+        let counted = (0..agents.len())
+            .filter(|&index| !agents[index].job_instances.is_empty())
+            .collect();
         Cluster {
             agents,
             indexes: Indexes::default(),
+            counted,
         }
+    }
+
+    /// The position of agent `id` in [`Cluster::agents`], if it is in.
+    pub fn position(&self, id: &AgentId) -> Option<usize> {
+        self.agents.binary_search_by(|slot| slot.id.cmp(id)).ok()
+    }
+
+    /// Brings agent `index` up to `now`: what it has promised and how many
+    /// containers it runs, keeping the indexes current, in O(log agents).
+    /// Returns false, changing nothing, if `now` differs in what the
+    /// indexes are built on (its id, totals or volumes): the caller then
+    /// builds a new cluster. Job counts are not taken from `now`.
+    pub fn update_usage(&mut self, index: usize, now: &AgentSlot) -> bool {
+        let slot = &mut self.agents[index];
+        if slot.id != now.id
+            || slot.cpu_total_millis != now.cpu_total_millis
+            || slot.mem_total_mb != now.mem_total_mb
+            || slot.volumes != now.volumes
+        {
+            return false;
+        }
+        let before = Footprint::of(slot);
+        slot.cpu_used_millis = now.cpu_used_millis;
+        slot.mem_used_mb = now.mem_used_mb;
+        slot.containers = now.containers;
+        self.indexes.moved(index, slot, before);
+        true
+    }
+
+    /// Forgets every agent's job counts, visiting only the agents that had
+    /// any: for a caller that keeps the cluster between rounds of placement
+    /// and counts jobs afresh in each.
+    pub fn clear_job_instances(&mut self) {
+        for index in self.counted.drain(..) {
+            self.agents[index].job_instances.clear();
+        }
+        self.indexes.counts_changed();
     }
 
     /// The agents, sorted by id.
@@ -48,6 +93,9 @@ impl Cluster {
         match slot.job_instances.get_mut(&demand.job) {
             Some(count) => *count += 1,
             None => {
+                if slot.job_instances.is_empty() {
+                    self.counted.push(index);
+                }
                 slot.job_instances.insert(demand.job.clone(), 1);
             }
         }
@@ -59,8 +107,10 @@ impl Cluster {
     /// jobs it places. Visits every agent; [`Cluster::set_job_instances`]
     /// visits only the agents named.
     pub fn count_job(&mut self, job: &JobHash, mut count: impl FnMut(&AgentId) -> u32) {
-        for slot in &mut self.agents {
-            set_instances(slot, job, count(&slot.id));
+        for (index, slot) in self.agents.iter_mut().enumerate() {
+            if set_instances(slot, job, count(&slot.id)) {
+                self.counted.push(index);
+            }
         }
         self.indexes.counts_changed();
     }
@@ -73,8 +123,10 @@ impl Cluster {
         counts: impl IntoIterator<Item = (&'a AgentId, u32)>,
     ) {
         for (id, count) in counts {
-            if let Ok(index) = self.agents.binary_search_by(|slot| slot.id.cmp(id)) {
-                set_instances(&mut self.agents[index], job, count);
+            if let Some(index) = self.position(id)
+                && set_instances(&mut self.agents[index], job, count)
+            {
+                self.counted.push(index);
             }
         }
         self.indexes.counts_changed();
@@ -119,10 +171,12 @@ impl Cluster {
     }
 }
 
-/// Sets `slot`'s count of `job` to `count`, keeping no zero counts. No
-/// index is ordered by these counts; the caller tells the indexes that
-/// what searches learnt about them may be stale.
-fn set_instances(slot: &mut AgentSlot, job: &JobHash, count: u32) {
+/// Sets `slot`'s count of `job` to `count`, keeping no zero counts, and
+/// says whether the slot's counts went from none to some. No index is
+/// ordered by these counts; the caller tells the indexes that what
+/// searches learnt about them may be stale.
+fn set_instances(slot: &mut AgentSlot, job: &JobHash, count: u32) -> bool {
+    let had_none = slot.job_instances.is_empty();
     if count == 0 {
         slot.job_instances.remove(job);
     } else if let Some(existing) = slot.job_instances.get_mut(job) {
@@ -130,4 +184,5 @@ fn set_instances(slot: &mut AgentSlot, job: &JobHash, count: u32) {
     } else {
         slot.job_instances.insert(job.clone(), count);
     }
+    had_none && !slot.job_instances.is_empty()
 }

@@ -449,3 +449,91 @@ proptest! {
         }
     }
 }
+
+/// Before placing task `step`, agent `agent` (modulo the cluster's size)
+/// is brought to these fractions (in 1/4s) of its totals used and this
+/// many containers, as the transformer's kept view does when containers
+/// come and go between reconciles: capacity may be freed, not only taken.
+#[derive(Clone, Debug)]
+struct Usage {
+    step: usize,
+    agent: usize,
+    cpu_quarters: u64,
+    mem_quarters: u64,
+    containers: u32,
+}
+
+fn usages() -> impl Strategy<Value = Vec<Usage>> {
+    let usage = (0..120usize, 0..60usize, 0..=4u64, 0..=4u64, 0..8u32).prop_map(
+        |(step, agent, cpu_quarters, mem_quarters, containers)| Usage {
+            step,
+            agent,
+            cpu_quarters,
+            mem_quarters,
+            containers,
+        },
+    );
+    prop::collection::vec(usage, 0..12)
+}
+
+/// Places `demands` with `algorithm` (unprepared: by scanning), applying
+/// `usages` on the way through [`Cluster::update_usage`].
+fn place_all_with_usage(
+    mut algorithm: Box<dyn Algorithm>,
+    prepared: bool,
+    agents: Vec<AgentSlot>,
+    demands: &[Demand],
+    usages: &[Usage],
+) -> Vec<Result<AgentId, Unplaced>> {
+    let mut cluster = Cluster::new(agents);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    let mut outcomes = Vec::new();
+    for (step, demand) in demands.iter().enumerate() {
+        for usage in usages.iter().filter(|usage| usage.step == step) {
+            if cluster.agents().is_empty() {
+                continue;
+            }
+            let index = usage.agent % cluster.agents().len();
+            let mut now = cluster.agents()[index].clone();
+            now.cpu_used_millis = now.cpu_total_millis * usage.cpu_quarters / 4;
+            now.mem_used_mb = now.mem_total_mb * usage.mem_quarters / 4;
+            now.containers = usage.containers;
+            assert!(cluster.update_usage(index, &now), "same totals");
+        }
+        let outcome = if prepared {
+            place(algorithm.as_mut(), demand, &mut cluster, &mut rng)
+        } else {
+            match algorithm.choose(demand, &cluster, &mut rng) {
+                Some(index) => {
+                    cluster.reserve(index, demand);
+                    Ok(cluster.agents()[index].id.clone())
+                }
+                None => Err(cluster.unplaced_reason(demand)),
+            }
+        };
+        outcomes.push(outcome);
+    }
+    outcomes
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES / 2))]
+
+    /// Usage changed between placements, freeing capacity and containers
+    /// as well as taking them, leaves every indexed algorithm answering as
+    /// it does by scanning.
+    #[test]
+    fn indexed_follows_usage_changed_between_placements(
+        agents in fleet(),
+        demands in fleet_demands(),
+        usages in usages(),
+    ) {
+        for kind in AlgorithmKind::ALL {
+            prop_assert_eq!(
+                place_all_with_usage(kind.build(), true, agents.clone(), &demands, &usages),
+                place_all_with_usage(kind.build(), false, agents.clone(), &demands, &usages),
+                "{}", kind
+            );
+        }
+    }
+}

@@ -45,7 +45,7 @@ impl Scheduler {
             }
             self.trace(id.as_str(), "discovered: opening its stream".to_owned());
             let rep = AgentRepresentation::new(id.clone(), self.now);
-            self.agents.insert(id.clone(), rep);
+            self.agents.insert(rep);
             self.open_stream(&id);
             self.timers.set(
                 self.now + self.config.abandon_timeout,
@@ -56,7 +56,7 @@ impl Scheduler {
     }
 
     fn open_stream(&mut self, id: &AgentId) {
-        let Some(rep) = self.agents.get_mut(id) else {
+        let Some(mut rep) = self.agents.get_mut(id) else {
             return;
         };
         rep.connection.link = Link::Connecting;
@@ -70,7 +70,7 @@ impl Scheduler {
     }
 
     pub(super) fn on_stream_opened(&mut self, id: &AgentId) {
-        let Some(rep) = self.agents.get_mut(id) else {
+        let Some(mut rep) = self.agents.get_mut(id) else {
             return;
         };
         if rep.connection.link != Link::Connecting {
@@ -78,6 +78,7 @@ impl Scheduler {
         }
         rep.connection.link = Link::Open { synced: false };
         rep.connection.last_heard = self.now;
+        drop(rep);
         self.metrics.agent_connections_opened += 1;
         self.trace(
             id.as_str(),
@@ -86,7 +87,7 @@ impl Scheduler {
     }
 
     pub(super) fn on_stream_event(&mut self, id: &AgentId, event: StateEvent) {
-        let Some(rep) = self.agents.get_mut(id) else {
+        let Some(mut rep) = self.agents.get_mut(id) else {
             return;
         };
         let Link::Open { synced } = rep.connection.link else {
@@ -100,6 +101,7 @@ impl Scheduler {
                 .shared_config(container, &config)
                 .unwrap_or(config)
         });
+        let mut synced_now = None;
         if !synced {
             let was_abandoned = rep.connection.abandoned;
             rep.connection.link = Link::Open { synced: true };
@@ -107,7 +109,10 @@ impl Scheduler {
             rep.connection.failures = 0;
             rep.connection.abandoned = false;
             self.transformer.mark_unplaced();
-            let count = rep.containers().len();
+            synced_now = Some((rep.containers().len(), was_abandoned));
+        }
+        drop(rep);
+        if let Some((count, was_abandoned)) = synced_now {
             let note = if was_abandoned {
                 " (it had been abandoned)"
             } else {
@@ -125,7 +130,7 @@ impl Scheduler {
     }
 
     pub(super) fn on_stream_closed(&mut self, id: &AgentId, reason: &str) {
-        let Some(rep) = self.agents.get_mut(id) else {
+        let Some(mut rep) = self.agents.get_mut(id) else {
             return;
         };
         if !rep.connection.is_live() {
@@ -145,7 +150,6 @@ impl Scheduler {
             failures,
         );
         let retry_at = self.now + delay;
-        let rep = self.agents.get_mut(id).expect("checked above");
         rep.connection.link = Link::Down { retry_at };
         self.timers
             .set(retry_at, TimerReason::Reconnect { agent: id.clone() });
@@ -153,6 +157,7 @@ impl Scheduler {
             self.timers
                 .set(deadline, TimerReason::Abandon { agent: id.clone() });
         }
+        drop(rep);
         self.trace(
             id.as_str(),
             format!("stream down ({reason}); reconnecting in {delay}"),
@@ -174,11 +179,7 @@ impl Scheduler {
         self.reconcile_needed = true;
         debug_assert_eq!(&agent, id, "command answered by another agent");
         self.transformer.mark(container.clone());
-        let Some(record) = self
-            .agents
-            .get_mut(&agent)
-            .and_then(|rep| rep.record_mut(&container))
-        else {
+        let Some(record) = self.agents.record_mut(&agent, &container) else {
             return;
         };
         let Some(pending) = record.pending().filter(|p| p.command == command) else {
@@ -198,7 +199,7 @@ impl Scheduler {
         if outcome.forget {
             self.agents
                 .get_mut(&agent)
-                .map(|rep| rep.remove(&container));
+                .map(|mut rep| rep.remove(&container));
         }
         self.after_change(
             &agent,
@@ -235,10 +236,7 @@ impl Scheduler {
         if confirmed {
             self.metrics.commands_confirmed += 1;
         }
-        let record = self
-            .agents
-            .get_mut(agent)
-            .and_then(|rep| rep.record_mut(&container));
+        let record = self.agents.record_mut(agent, &container);
         if let Some(record) = record {
             if record.status == Some(ContainerStatus::Running) {
                 record.set_backoff(None);
@@ -289,11 +287,7 @@ impl Scheduler {
                 .map_or(0, |b| b.failures)
                 + 1;
             let until = self.now + self.backoff_delay(failures);
-            if let Some(record) = self
-                .agents
-                .get_mut(agent)
-                .and_then(|rep| rep.record_mut(&container))
-            {
+            if let Some(record) = self.agents.record_mut(agent, &container) {
                 record.set_backoff(Some(Backoff {
                     action,
                     failures,
@@ -378,7 +372,7 @@ impl Scheduler {
             }
             TimerReason::Abandon { agent } => {
                 let abandon_timeout = self.config.abandon_timeout;
-                let Some(rep) = self.agents.get_mut(&agent) else {
+                let Some(mut rep) = self.agents.get_mut(&agent) else {
                     return;
                 };
                 let Some(deadline) = rep.connection.abandon_deadline(abandon_timeout) else {
@@ -393,6 +387,7 @@ impl Scheduler {
                     self.locations.remove(container, &agent);
                     self.transformer.mark(container.clone());
                 }
+                drop(rep);
                 self.metrics.agents_abandoned += 1;
                 self.in_flight.forget_agent(&agent);
                 self.trace(
@@ -439,18 +434,14 @@ impl Scheduler {
                     self.reconcile_needed = true;
                 }
                 let Some(pending) = pending else { return };
-                let Some(record) = self
-                    .agents
-                    .get_mut(&agent)
-                    .and_then(|rep| rep.record_mut(&container))
-                else {
+                let Some(record) = self.agents.record_mut(&agent, &container) else {
                     return;
                 };
                 let outcome = record.apply(&RecordInput::PendingTimeout);
                 if outcome.forget {
                     self.agents
                         .get_mut(&agent)
-                        .map(|rep| rep.remove(&container));
+                        .map(|mut rep| rep.remove(&container));
                 }
                 let timeout = self.config.pending_timeout;
                 self.trace(

@@ -25,6 +25,7 @@
 //! only, so a crash can never leave a task placed for a job that was not
 //! acknowledged... and not persisted.
 
+mod agent_map;
 mod agents;
 mod config;
 mod in_flight;
@@ -40,15 +41,16 @@ use std::sync::Arc;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::agent::{AgentRepresentation, ContainerRecord};
+use crate::agent::ContainerRecord;
 use crate::algorithm::{Algorithm, Unplaced};
 use crate::ids::AgentId;
 use crate::metrics::Metrics;
-use crate::registry::Registry;
+use crate::registry::{Jobs, Registry};
 use crate::time::Instant;
 use crate::transformer::Transformer;
-use crate::wire::{ContainerId, HostResources, JobConfig, JobHash};
+use crate::wire::{ContainerId, HostResources, JobConfig};
 
+use agent_map::Agents;
 pub use config::SchedulerConfig;
 pub use in_flight::InFlight;
 pub use input::{CommandError, Input, UnscheduleTarget};
@@ -66,7 +68,7 @@ pub struct Scheduler {
     algorithm: Box<dyn Algorithm>,
     now: Instant,
     registry: Registry,
-    agents: BTreeMap<AgentId, AgentRepresentation>,
+    agents: Agents,
     transformer: Transformer,
     /// Commands sent and not yet answered.
     in_flight: InFlight,
@@ -116,7 +118,7 @@ impl Scheduler {
             rng: ChaCha8Rng::seed_from_u64(seed),
             now,
             registry: Registry::default(),
-            agents: BTreeMap::new(),
+            agents: Agents::default(),
             transformer: Transformer::default(),
             in_flight: InFlight::default(),
             locations: Locations::default(),
@@ -165,7 +167,7 @@ impl Scheduler {
             Input::StreamOpened { agent } => self.on_stream_opened(&agent),
             Input::StreamEvent { agent, event } => self.on_stream_event(&agent, event),
             Input::StreamKeepAlive { agent } => {
-                if let Some(rep) = self.agents.get_mut(&agent)
+                if let Some(mut rep) = self.agents.get_mut(&agent)
                     && rep.connection.is_live()
                 {
                     rep.connection.last_heard = self.now;
@@ -211,7 +213,7 @@ impl Scheduler {
     }
 
     /// The registry: every accepted job, durable or not yet.
-    pub fn jobs(&self) -> &BTreeMap<JobHash, Arc<JobConfig>> {
+    pub fn jobs(&self) -> &Jobs {
         self.registry.jobs()
     }
 

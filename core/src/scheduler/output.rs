@@ -1,12 +1,12 @@
 //! Everything the scheduler asks its driver to do.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 use crate::ids::{AgentId, CommandId, RequestId};
+use crate::registry::Jobs;
 use crate::time::Instant;
-use crate::wire::{ContainerConfig, ContainerId, JobConfig, JobHash};
+use crate::wire::{ContainerConfig, ContainerId};
 
 /// One output, drained with [`crate::Scheduler::poll_output`].
 #[derive(Clone, Debug)]
@@ -33,8 +33,9 @@ pub enum Output {
     Persist {
         /// Increases with every write.
         sequence: u64,
-        /// The whole registry to write.
-        jobs: Arc<BTreeMap<JobHash, Arc<JobConfig>>>,
+        /// The whole registry to write (a snapshot that shares its
+        /// structure with the live registry: taking it costs nothing).
+        jobs: Arc<Jobs>,
     },
     /// Answer a user request.
     Reply {

@@ -32,12 +32,14 @@ impl Scheduler {
                 );
             }
         }
+        let (agents, changed_agents) = self.agents.for_reconcile();
         let plan = self.transformer.reconcile(
             ReconcileInput {
                 now: self.now,
                 config: &self.config,
                 desired: self.registry.durable(),
-                agents: &self.agents,
+                agents,
+                changed_agents,
                 locations: &self.locations,
                 in_flight: &self.in_flight,
                 placement_allowed: self.placement_gate_open,
@@ -59,7 +61,7 @@ impl Scheduler {
                 phase: Phase::InFlight,
                 issued_at: self.now,
             };
-            let rep = self
+            let mut rep = self
                 .agents
                 .get_mut(&planned.agent)
                 .expect("planned for a known agent");
@@ -87,6 +89,7 @@ impl Scheduler {
                     record.set_pending(Some(pending));
                 }
             }
+            drop(rep);
             self.metrics.commands_issued += 1;
             self.in_flight
                 .insert(id, planned.agent.clone(), planned.container.clone());

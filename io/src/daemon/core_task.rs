@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use harpoon_core::wire::{ContainerInstance, JobConfig, JobHash, StateEvent};
+use harpoon_core::wire::{ContainerInstance, JobConfig, StateEvent};
 use harpoon_core::{AgentCommand, AgentId, Input, Output, Reply, RequestId, Scheduler};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
@@ -246,8 +246,8 @@ impl Driver {
     fn answer(&mut self, query: Query) {
         match query {
             Query::Registry(reply) => {
-                let jobs: BTreeMap<JobHash, Arc<JobConfig>> = self.scheduler.jobs().clone();
-                let _ = reply.send(Arc::new(jobs));
+                // A structure-sharing snapshot: O(1), whatever the size.
+                let _ = reply.send(Arc::new(self.scheduler.jobs().clone()));
             }
             Query::Proxy(reply) => {
                 let mut proxy = BTreeMap::new();

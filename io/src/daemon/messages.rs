@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use harpoon_core::wire::{JobConfig, JobHash, StateEvent};
+use harpoon_core::Jobs;
+use harpoon_core::wire::{JobConfig, StateEvent};
 use harpoon_core::{Input, Reply, UnscheduleTarget};
 use tokio::sync::{mpsc, oneshot};
 
@@ -44,7 +45,7 @@ pub enum CoreMessage {
 #[derive(Debug)]
 pub enum Query {
     /// Desired state.
-    Registry(oneshot::Sender<Arc<BTreeMap<JobHash, Arc<JobConfig>>>>),
+    Registry(oneshot::Sender<Arc<Jobs>>),
     /// Actual state as the scheduler knows it, by agent URL.
     Proxy(oneshot::Sender<BTreeMap<String, StateEvent>>),
     /// Counters and gauges.

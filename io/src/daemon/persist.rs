@@ -9,9 +9,9 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use harpoon_core::wire::{JobConfig, JobHash};
+use harpoon_core::Jobs;
+use harpoon_core::wire::JobConfig;
 
 /// Why the registry file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -66,7 +66,7 @@ pub fn load(path: &Path) -> Result<Vec<JobConfig>, PersistError> {
 }
 
 /// Replaces the registry at `path` with `jobs`, durably.
-pub fn store(path: &Path, jobs: &BTreeMap<JobHash, Arc<JobConfig>>) -> Result<(), PersistError> {
+pub fn store(path: &Path, jobs: &Jobs) -> Result<(), PersistError> {
     let fail = |source| PersistError::Write {
         path: path.to_owned(),
         source,
@@ -97,6 +97,8 @@ pub fn store(path: &Path, jobs: &BTreeMap<JobHash, Arc<JobConfig>>) -> Result<()
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn job(name: &str) -> JobConfig {
@@ -111,7 +113,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.json");
         assert!(load(&path).unwrap().is_empty(), "missing file is empty");
-        let jobs: BTreeMap<_, _> = [job("a"), job("b")]
+        let jobs: Jobs = [job("a"), job("b")]
             .into_iter()
             .map(|j| (j.hash(), Arc::new(j)))
             .collect();

@@ -39,7 +39,9 @@ pub(in crate::algorithm) fn containers_key(containers: u32, agent: u32) -> u64 {
 /// every agent before it that had no room. A mark stays true whatever is
 /// placed meanwhile: placing only adds containers (keys only grow, so no
 /// agent moves in front of a mark) and only takes capacity (an agent
-/// without room never gains it). Searches take `&self`, hence the cells.
+/// without room never gains it). An agent that frees capacity or
+/// containers (the cluster is kept between reconciles) clears the marks.
+/// Searches take `&self`, hence the cells.
 #[derive(Clone, Debug)]
 pub(in crate::algorithm) struct ContainersOrder {
     /// The order.
@@ -101,6 +103,16 @@ impl ContainersOrder {
     }
 
     fn moved(&mut self, agent: u32, before: Footprint, after: Footprint) {
+        // The marks hold while agents only fill up. An agent that gained
+        // room, or lost containers (its key moved forward), may now be the
+        // answer before a mark: forget them.
+        let freed = after.cpu_free_millis > before.cpu_free_millis
+            || after.mem_free_mb > before.mem_free_mb
+            || after.containers < before.containers;
+        if freed {
+            self.least_used_mark.set(None);
+            self.spread_mark.take();
+        }
         let old = containers_key(before.containers, agent);
         let new = containers_key(after.containers, agent);
         if old == new {

@@ -25,12 +25,16 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 
 use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
-use crate::algorithm::{self, AgentSlot, Algorithm, Cluster, Demand, Unplaced};
+use crate::algorithm::{self, Algorithm, Demand, Unplaced};
 use crate::ids::AgentId;
 use crate::registry::Jobs;
 use crate::scheduler::{CommandAction, InFlight, Locations, SchedulerConfig};
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
+
+mod view;
+
+use view::PlacementView;
 
 /// A command the transformer decided on.
 #[derive(Clone, Debug)]
@@ -83,6 +87,8 @@ pub struct Transformer {
     /// over desired tasks (job hash, task index).
     sweep_located: Option<ContainerId>,
     sweep_desired: Option<(JobHash, u32)>,
+    /// The cluster as placement sees it, kept between reconciles.
+    view: PlacementView,
 }
 
 /// Everything a reconcile reads.
@@ -95,6 +101,10 @@ pub struct ReconcileInput<'a> {
     pub desired: &'a Jobs,
     /// Actual state.
     pub agents: &'a BTreeMap<AgentId, AgentRepresentation>,
+    /// Agents added, removed, or changed in what placement reads, since
+    /// the placement view was last updated. The transformer empties it
+    /// when it next places a task.
+    pub changed_agents: &'a mut BTreeSet<AgentId>,
     /// Which agents hold a record of each container.
     pub locations: &'a Locations,
     /// Whether new tasks may be placed (false until every agent known at
@@ -215,16 +225,18 @@ impl Transformer {
             config,
             desired,
             agents,
+            changed_agents,
             locations,
             placement_allowed,
             in_flight,
         } = input;
         let mut plan = Plan::default();
         let budget = config.max_commands_per_reconcile;
-        let mut cluster: Option<Cluster> = None;
-        let mut counted_jobs: BTreeSet<JobHash> = BTreeSet::new();
+        // Tasks to place, gathered first so that they can be placed in an
+        // order that packs well.
+        let mut missing: Vec<(ContainerId, Arc<ContainerConfig>, Demand)> = Vec::new();
         while let Some(id) = self.dirty.pop_first() {
-            if plan.commands.len() >= budget {
+            if plan.commands.len() + missing.len() >= budget {
                 self.dirty.insert(id);
                 plan.more = true;
                 break;
@@ -260,25 +272,7 @@ impl Transformer {
                     }
                     let shared = self.container_config(hash, job);
                     let demand = Demand::of(hash, &shared);
-                    let cluster = cluster.get_or_insert_with(|| build_cluster(agents));
-                    if counted_jobs.insert(hash.clone()) {
-                        cluster_count_job(cluster, locations, hash, job.task_count());
-                    }
-                    match algorithm::place(algorithm, &demand, cluster, rng) {
-                        Ok(agent) => {
-                            self.unplaced.remove(&id);
-                            plan.commands.push(PlannedCommand {
-                                agent,
-                                container: id,
-                                action: CommandAction::Create(shared),
-                                why: format!("task missing; placed by {}", algorithm.name()),
-                            });
-                        }
-                        Err(reason) => {
-                            plan.unplaced_attempts += 1;
-                            self.unplaced.insert(id, reason);
-                        }
-                    }
+                    missing.push((id, shared, demand));
                 }
                 Some(_) => {
                     self.unplaced.remove(&id);
@@ -290,6 +284,46 @@ impl Transformer {
                         if let Some(planned) = removal(now, &id, instance, "not desired") {
                             plan.commands.push(planned);
                         }
+                    }
+                }
+            }
+        }
+        if !missing.is_empty() {
+            let cluster = self.view.refresh(agents, changed_agents);
+            let demands: Vec<Demand> = missing
+                .iter()
+                .map(|(_, _, demand)| demand.clone())
+                .collect();
+            let order = algorithm::placement_order(&demands);
+            let mut slots: Vec<Option<(ContainerId, Arc<ContainerConfig>, Demand)>> =
+                missing.into_iter().map(Some).collect();
+            let mut counted_jobs: BTreeSet<JobHash> = BTreeSet::new();
+            for index in order {
+                let (id, shared, demand) = slots[index].take().expect("each index once");
+                if !counted_jobs.contains(&demand.job) {
+                    let scale = desired.get(&demand.job).map_or(0, |job| job.task_count());
+                    let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
+                    for task in 0..scale {
+                        for agent in locations.of(&demand.job.container_id(task)) {
+                            *counts.entry(agent).or_default() += 1;
+                        }
+                    }
+                    cluster.set_job_instances(&demand.job, counts);
+                    counted_jobs.insert(demand.job.clone());
+                }
+                match algorithm::place(algorithm, &demand, cluster, rng) {
+                    Ok(agent) => {
+                        self.unplaced.remove(&id);
+                        plan.commands.push(PlannedCommand {
+                            agent,
+                            container: id,
+                            action: CommandAction::Create(shared),
+                            why: format!("task missing; placed by {}", algorithm.name()),
+                        });
+                    }
+                    Err(reason) => {
+                        plan.unplaced_attempts += 1;
+                        self.unplaced.insert(id, reason);
                     }
                 }
             }
@@ -413,41 +447,4 @@ fn status_rank(status: Option<ContainerStatus>) -> u8 {
         Some(ContainerStatus::Failed) => 3,
         Some(ContainerStatus::Deleted) | None => 4,
     }
-}
-
-/// The placement view: synced agents, with what they have promised. Job
-/// counts (for spreading) are filled in per job, when a task of that job is
-/// first placed in a reconcile, so that building the view does not cost a
-/// visit to every container.
-fn build_cluster(agents: &BTreeMap<AgentId, AgentRepresentation>) -> Cluster {
-    let slots = agents
-        .values()
-        .filter(|agent| agent.connection.is_synced())
-        .map(|agent| {
-            let (cpu_used, mem_used) = agent.committed();
-            AgentSlot {
-                id: agent.id.clone(),
-                cpu_total_millis: algorithm::cpu_millis(agent.resources.cpus.total),
-                mem_total_mb: agent.resources.mem.total,
-                cpu_used_millis: cpu_used,
-                mem_used_mb: mem_used,
-                volumes: agent.resources.volumes.iter().cloned().collect(),
-                containers: u32::try_from(agent.containers().len()).unwrap_or(u32::MAX),
-                job_instances: BTreeMap::new(),
-            }
-        })
-        .collect();
-    Cluster::new(slots)
-}
-
-/// Fills in every slot's count of `job`'s instances, once per reconcile,
-/// from the locations of the job's tasks (a job has at most 1,000).
-fn cluster_count_job(cluster: &mut Cluster, locations: &Locations, job: &JobHash, scale: u32) {
-    let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
-    for index in 0..scale {
-        for agent in locations.of(&job.container_id(index)) {
-            *counts.entry(agent).or_default() += 1;
-        }
-    }
-    cluster.count_job(job, |agent| counts.get(agent).copied().unwrap_or(0));
 }

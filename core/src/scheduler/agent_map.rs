@@ -1,0 +1,184 @@
+//! The agent representations, and which of them changed in a way that
+//! placement reads.
+//!
+//! Placement keeps a view of every synced agent between reconciles (see
+//! `transformer/view.rs`) and updates only the agents that changed, so
+//! that placing one job costs the same on ten agents as on ten thousand.
+//! Knowing which changed must not depend on every mutation remembering to
+//! say so: every mutable access goes through [`AgentMut`], which compares
+//! the agent's [`PlacementKey`] before and after and records the agent
+//! when it differs. Keep-alives and status changes, the bulk of the
+//! traffic, leave the key alone and record nothing.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::{Deref, DerefMut};
+
+use crate::agent::{AgentRepresentation, ContainerRecord, PlacementKey};
+use crate::ids::AgentId;
+use crate::wire::ContainerId;
+
+/// Every agent discovery lists, by id, and the set of those whose
+/// placement view is stale.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Agents {
+    map: BTreeMap<AgentId, AgentRepresentation>,
+    /// Agents added, removed or changed (in their placement key) since
+    /// the transformer last took this set.
+    changed: BTreeSet<AgentId>,
+}
+
+impl Agents {
+    pub(crate) fn get(&self, id: &AgentId) -> Option<&AgentRepresentation> {
+        self.map.get(id)
+    }
+
+    /// The agent, for changes: see the module documentation.
+    pub(crate) fn get_mut(&mut self, id: &AgentId) -> Option<AgentMut<'_>> {
+        let rep = self.map.get_mut(id)?;
+        let before = rep.placement_key();
+        Some(AgentMut {
+            rep,
+            before,
+            changed: &mut self.changed,
+        })
+    }
+
+    /// One container record, to change its status, pending command or
+    /// back-off, none of which placement reads (so nothing is recorded).
+    pub(crate) fn record_mut(
+        &mut self,
+        agent: &AgentId,
+        container: &ContainerId,
+    ) -> Option<&mut ContainerRecord> {
+        self.map.get_mut(agent)?.record_mut(container)
+    }
+
+    pub(crate) fn insert(&mut self, rep: AgentRepresentation) {
+        self.changed.insert(rep.id.clone());
+        self.map.insert(rep.id.clone(), rep);
+    }
+
+    pub(crate) fn remove(&mut self, id: &AgentId) -> Option<AgentRepresentation> {
+        let rep = self.map.remove(id)?;
+        self.changed.insert(id.clone());
+        Some(rep)
+    }
+
+    pub(crate) fn contains_key(&self, id: &AgentId) -> bool {
+        self.map.contains_key(id)
+    }
+
+    pub(crate) fn keys(&self) -> impl Iterator<Item = &AgentId> {
+        self.map.keys()
+    }
+
+    pub(crate) fn values(&self) -> impl Iterator<Item = &AgentRepresentation> {
+        self.map.values()
+    }
+
+    /// The representations, and the set of changed agents for the
+    /// transformer to take when it next updates its placement view.
+    pub(crate) fn for_reconcile(
+        &mut self,
+    ) -> (
+        &BTreeMap<AgentId, AgentRepresentation>,
+        &mut BTreeSet<AgentId>,
+    ) {
+        (&self.map, &mut self.changed)
+    }
+}
+
+/// Mutable access to one agent that records it as changed, when dropped,
+/// if its [`PlacementKey`] moved.
+pub(crate) struct AgentMut<'a> {
+    rep: &'a mut AgentRepresentation,
+    before: PlacementKey,
+    changed: &'a mut BTreeSet<AgentId>,
+}
+
+impl Deref for AgentMut<'_> {
+    type Target = AgentRepresentation;
+    fn deref(&self) -> &AgentRepresentation {
+        self.rep
+    }
+}
+
+impl DerefMut for AgentMut<'_> {
+    fn deref_mut(&mut self) -> &mut AgentRepresentation {
+        self.rep
+    }
+}
+
+impl Drop for AgentMut<'_> {
+    fn drop(&mut self) {
+        if self.rep.placement_key() != self.before && !self.changed.contains(&self.rep.id) {
+            self.changed.insert(self.rep.id.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::ContainerRecord;
+    use crate::time::Instant;
+
+    fn agents(names: &[&str]) -> Agents {
+        let mut agents = Agents::default();
+        for name in names {
+            agents.insert(AgentRepresentation::new(
+                AgentId::new(name),
+                Instant::from_millis(0),
+            ));
+        }
+        agents
+    }
+
+    #[test]
+    fn records_additions_removals_and_changes_placement_reads() {
+        let mut agents = agents(&["a1", "a2"]);
+        let (_, changed) = agents.for_reconcile();
+        assert_eq!(changed.len(), 2, "new agents are changes");
+        changed.clear();
+
+        // A mutation placement does not read records nothing.
+        agents
+            .get_mut(&AgentId::new("a1"))
+            .expect("a1")
+            .connection
+            .last_heard = Instant::from_millis(5);
+        assert!(agents.for_reconcile().1.is_empty());
+
+        // A new container record does.
+        let config = std::sync::Arc::new(crate::wire::ContainerConfig::default());
+        let record = ContainerRecord::creating(
+            config,
+            crate::agent::Pending {
+                command: crate::ids::CommandId(1),
+                action: crate::agent::Action::Create,
+                phase: crate::agent::Phase::InFlight,
+                issued_at: Instant::from_millis(5),
+            },
+        );
+        agents
+            .get_mut(&AgentId::new("a2"))
+            .expect("a2")
+            .insert(ContainerId::new("c-1"), record);
+        let (_, changed) = agents.for_reconcile();
+        assert_eq!(changed.iter().collect::<Vec<_>>(), [&AgentId::new("a2")]);
+        changed.clear();
+
+        // Status changes through record_mut are not placement's business.
+        agents
+            .record_mut(&AgentId::new("a2"), &ContainerId::new("c-1"))
+            .expect("the record")
+            .set_backoff(None);
+        assert!(agents.for_reconcile().1.is_empty());
+
+        agents.remove(&AgentId::new("a1"));
+        assert_eq!(
+            agents.for_reconcile().1.iter().collect::<Vec<_>>(),
+            [&AgentId::new("a1")]
+        );
+    }
+}

@@ -1,0 +1,86 @@
+//! The placement view: the [`Cluster`] placement searches, kept between
+//! reconciles and updated only where agents changed.
+//!
+//! Building the view visits every synced agent and building an index sorts
+//! them: at ten thousand agents, milliseconds, which a reconcile that
+//! places one job of a hundred tasks cannot afford if it is to cost what
+//! changed. So the view is built once, then each placing reconcile first
+//! applies the agents the scheduler recorded as changed (see
+//! `scheduler/agent_map.rs`): a change in what an agent has promised or how
+//! many containers it runs moves its entries in the indexes, O(log agents);
+//! an agent appearing, going or changing its totals or volumes (rare)
+//! rebuilds the view. Job counts (for spreading) hold within one reconcile:
+//! they are cleared when the view is next taken and filled in per job, from
+//! the locations of the job's tasks, when a task of that job is placed.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::agent::AgentRepresentation;
+use crate::algorithm::{self, AgentSlot, Cluster};
+use crate::ids::AgentId;
+
+/// The cluster as placement last saw it.
+#[derive(Clone, Debug, Default)]
+pub(super) struct PlacementView {
+    cluster: Option<Cluster>,
+}
+
+impl PlacementView {
+    /// The cluster, brought up to date: the agents in `changed` (which
+    /// this empties) are read again, and job counts are cleared.
+    pub(super) fn refresh(
+        &mut self,
+        agents: &BTreeMap<AgentId, AgentRepresentation>,
+        changed: &mut BTreeSet<AgentId>,
+    ) -> &mut Cluster {
+        if let Some(cluster) = &mut self.cluster {
+            cluster.clear_job_instances();
+            let in_step = changed.iter().all(|id| {
+                let now = agents.get(id).and_then(slot_of);
+                match (cluster.position(id), now) {
+                    (Some(index), Some(now)) => cluster.update_usage(index, &now),
+                    (None, None) => true,
+                    // An agent joined or left the synced set.
+                    _ => false,
+                }
+            });
+            if !in_step {
+                self.cluster = None;
+            }
+        }
+        changed.clear();
+        let cluster = self.cluster.get_or_insert_with(|| build(agents));
+        // Debug builds (tests, the simulator's swarms) check that the kept
+        // view is exactly what a fresh one would be.
+        debug_assert_eq!(
+            cluster.agents(),
+            build(agents).agents(),
+            "the placement view is out of step with the agents"
+        );
+        cluster
+    }
+}
+
+/// Every synced agent, with what it has promised.
+fn build(agents: &BTreeMap<AgentId, AgentRepresentation>) -> Cluster {
+    Cluster::new(agents.values().filter_map(slot_of).collect())
+}
+
+/// What placement sees of `agent`: nothing unless it is synced (commands go
+/// only to synced agents).
+fn slot_of(agent: &AgentRepresentation) -> Option<AgentSlot> {
+    if !agent.connection.is_synced() {
+        return None;
+    }
+    let (cpu_used, mem_used) = agent.committed();
+    Some(AgentSlot {
+        id: agent.id.clone(),
+        cpu_total_millis: algorithm::cpu_millis(agent.resources.cpus.total),
+        mem_total_mb: agent.resources.mem.total,
+        cpu_used_millis: cpu_used,
+        mem_used_mb: mem_used,
+        volumes: agent.resources.volumes.iter().cloned().collect(),
+        containers: u32::try_from(agent.containers().len()).unwrap_or(u32::MAX),
+        job_instances: BTreeMap::new(),
+    })
+}
