@@ -25,6 +25,14 @@ pub(crate) struct Agents {
     /// Agents added, removed or changed (in their placement key) since
     /// the transformer last took this set.
     changed: BTreeSet<AgentId>,
+    /// How many agents are neither synced nor abandoned (placement waits
+    /// for none at start), counted so that asking costs nothing.
+    waiting: usize,
+}
+
+/// Whether placement at start still waits for `rep`.
+fn is_waiting(rep: &AgentRepresentation) -> bool {
+    !rep.connection.is_synced() && !rep.connection.abandoned
 }
 
 impl Agents {
@@ -36,11 +44,23 @@ impl Agents {
     pub(crate) fn get_mut(&mut self, id: &AgentId) -> Option<AgentMut<'_>> {
         let rep = self.map.get_mut(id)?;
         let before = rep.placement_key();
+        let was_waiting = is_waiting(rep);
         Some(AgentMut {
             rep,
             before,
+            was_waiting,
             changed: &mut self.changed,
+            waiting: &mut self.waiting,
         })
+    }
+
+    /// How many agents are neither synced nor abandoned.
+    pub(crate) fn waiting(&self) -> usize {
+        debug_assert_eq!(
+            self.waiting,
+            self.map.values().filter(|rep| is_waiting(rep)).count()
+        );
+        self.waiting
     }
 
     /// One container record, to change its status, pending command or
@@ -55,12 +75,16 @@ impl Agents {
 
     pub(crate) fn insert(&mut self, rep: AgentRepresentation) {
         self.changed.insert(rep.id.clone());
-        self.map.insert(rep.id.clone(), rep);
+        self.waiting += usize::from(is_waiting(&rep));
+        if let Some(old) = self.map.insert(rep.id.clone(), rep) {
+            self.waiting -= usize::from(is_waiting(&old));
+        }
     }
 
     pub(crate) fn remove(&mut self, id: &AgentId) -> Option<AgentRepresentation> {
         let rep = self.map.remove(id)?;
         self.changed.insert(id.clone());
+        self.waiting -= usize::from(is_waiting(&rep));
         Some(rep)
     }
 
@@ -89,11 +113,13 @@ impl Agents {
 }
 
 /// Mutable access to one agent that records it as changed, when dropped,
-/// if its [`PlacementKey`] moved.
+/// if its [`PlacementKey`] moved, and keeps the count of waiting agents.
 pub(crate) struct AgentMut<'a> {
     rep: &'a mut AgentRepresentation,
     before: PlacementKey,
+    was_waiting: bool,
     changed: &'a mut BTreeSet<AgentId>,
+    waiting: &'a mut usize,
 }
 
 impl Deref for AgentMut<'_> {
@@ -111,6 +137,10 @@ impl DerefMut for AgentMut<'_> {
 
 impl Drop for AgentMut<'_> {
     fn drop(&mut self) {
+        let now_waiting = is_waiting(self.rep);
+        if now_waiting != self.was_waiting {
+            *self.waiting = *self.waiting + usize::from(now_waiting) - usize::from(self.was_waiting);
+        }
         if self.rep.placement_key() != self.before && !self.changed.contains(&self.rep.id) {
             self.changed.insert(self.rep.id.clone());
         }

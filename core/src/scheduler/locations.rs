@@ -2,17 +2,36 @@
 //! that have a record of it. It lets a reconcile look at one task without
 //! visiting every agent, and is kept in step with the agents' records by
 //! the scheduler (every insert and removal of a record goes through it).
+//!
+//! Tasks are stored by job, then densely by task index: a lookup is one
+//! search among jobs (thousands, whose hashes stay in cache) and an array
+//! index, where a map keyed by container ID would chase a pointer to a
+//! different string at every comparison of a twenty-level search through a
+//! million keys: the cost that made a reconcile at a million tasks twice
+//! as slow as at a thousand. It also stores no container ID per task.
+//! Containers this scheduler did not name (or with an index beyond any
+//! valid scale) are kept by ID.
 
 use std::collections::BTreeMap;
+use std::ops::Bound;
 
 use crate::ids::AgentId;
-use crate::wire::ContainerId;
+use crate::wire::{ContainerId, JobConfig, JobHash};
+
+/// Task indexes below this are stored densely.
+const DENSE_INDEXES: u32 = JobConfig::MAX_SCALE as u32;
 
 /// Container ID → agents holding a record of it (usually one; several
 /// while a duplicate is being resolved).
 #[derive(Clone, Debug, Default)]
 pub struct Locations {
-    by_container: BTreeMap<ContainerId, Holders>,
+    /// Tasks, by job hash, then by index (no trailing `None`, no empty
+    /// vector).
+    tasks: BTreeMap<JobHash, Vec<Option<Holders>>>,
+    /// Every other container, by ID.
+    others: BTreeMap<ContainerId, Holders>,
+    /// Containers located, in both.
+    len: usize,
 }
 
 /// The agents holding a record of one container, in id order. One agent is
@@ -30,64 +49,180 @@ impl Holders {
             Holders::Many(agents) => agents,
         }
     }
+
+    /// `self` with `agent` added; false if it was there.
+    fn add(&mut self, agent: &AgentId) -> bool {
+        let mut agents = self.as_slice().to_vec();
+        match agents.binary_search(agent) {
+            Ok(_) => false,
+            Err(at) => {
+                agents.insert(at, agent.clone());
+                *self = Holders::Many(agents);
+                true
+            }
+        }
+    }
+
+    /// `self` without `agent`, or `None` when no agent is left.
+    fn without(&self, agent: &AgentId) -> Option<Holders> {
+        let mut agents = self.as_slice().to_vec();
+        agents.retain(|a| a != agent);
+        match agents.len() {
+            0 => None,
+            1 => Some(Holders::One(agents.remove(0))),
+            _ => Some(Holders::Many(agents)),
+        }
+    }
+}
+
+/// Where a container is stored: a task's job and index, or by ID.
+fn dense(container: &ContainerId) -> Option<(&str, usize)> {
+    container
+        .task_parts()
+        .filter(|&(_, index)| index < DENSE_INDEXES)
+        .map(|(hash, index)| (hash, index as usize))
 }
 
 impl Locations {
     /// Records that `agent` has a record of `container`.
     pub fn add(&mut self, container: &ContainerId, agent: &AgentId) {
-        let Some(holders) = self.by_container.get_mut(container) else {
-            self.by_container
-                .insert(container.clone(), Holders::One(agent.clone()));
-            return;
+        let slot = match dense(container) {
+            Some((hash, index)) => {
+                let slots = match self.tasks.get_mut(hash) {
+                    Some(slots) => slots,
+                    None => self.tasks.entry(JobHash::new(hash)).or_default(),
+                };
+                if slots.len() <= index {
+                    slots.resize_with(index + 1, || None);
+                }
+                &mut slots[index]
+            }
+            None => {
+                if let Some(holders) = self.others.get_mut(container) {
+                    holders.add(agent);
+                    return;
+                }
+                self.others
+                    .insert(container.clone(), Holders::One(agent.clone()));
+                self.len += 1;
+                return;
+            }
         };
-        let mut agents = holders.as_slice().to_vec();
-        if let Err(at) = agents.binary_search(agent) {
-            agents.insert(at, agent.clone());
-            *holders = Holders::Many(agents);
+        match slot {
+            Some(holders) => {
+                holders.add(agent);
+            }
+            None => {
+                *slot = Some(Holders::One(agent.clone()));
+                self.len += 1;
+            }
         }
     }
 
     /// Records that `agent` no longer has a record of `container`.
     pub fn remove(&mut self, container: &ContainerId, agent: &AgentId) {
-        let Some(holders) = self.by_container.get_mut(container) else {
-            return;
-        };
-        let mut agents = holders.as_slice().to_vec();
-        agents.retain(|a| a != agent);
-        match agents.len() {
-            0 => {
-                self.by_container.remove(container);
+        match dense(container) {
+            Some((hash, index)) => {
+                let Some(slots) = self.tasks.get_mut(hash) else {
+                    return;
+                };
+                let Some(Some(holders)) = slots.get(index) else {
+                    return;
+                };
+                let left = holders.without(agent);
+                if left.is_none() {
+                    self.len -= 1;
+                }
+                slots[index] = left;
+                while slots.last().is_some_and(Option::is_none) {
+                    slots.pop();
+                }
+                if slots.is_empty() {
+                    self.tasks.remove(hash);
+                }
             }
-            1 => *holders = Holders::One(agents.remove(0)),
-            _ => *holders = Holders::Many(agents),
+            None => {
+                let Some(holders) = self.others.get(container) else {
+                    return;
+                };
+                match holders.without(agent) {
+                    Some(left) => {
+                        self.others.insert(container.clone(), left);
+                    }
+                    None => {
+                        self.others.remove(container);
+                        self.len -= 1;
+                    }
+                }
+            }
         }
     }
 
     /// The agents that have a record of `container`, in id order.
     pub fn of(&self, container: &ContainerId) -> &[AgentId] {
-        self.by_container
-            .get(container)
+        let holders = match dense(container) {
+            Some((hash, index)) => self
+                .tasks
+                .get(hash)
+                .and_then(|slots| slots.get(index))
+                .and_then(Option::as_ref),
+            None => self.others.get(container),
+        };
+        holders.map_or(&[], Holders::as_slice)
+    }
+
+    /// The agents that have a record of task `index` of `job`, in id order
+    /// (as [`Locations::of`] its container ID, without making the ID).
+    pub fn of_task(&self, job: &JobHash, index: u32) -> &[AgentId] {
+        if index >= DENSE_INDEXES {
+            return self.of(&job.container_id(index));
+        }
+        self.tasks
+            .get(job)
+            .and_then(|slots| slots.get(index as usize))
+            .and_then(Option::as_ref)
             .map_or(&[], Holders::as_slice)
     }
 
-    /// Every located container, in ID order, from `start` on.
-    pub fn from(&self, start: &ContainerId) -> impl Iterator<Item = &ContainerId> {
-        self.by_container.range(start.clone()..).map(|(id, _)| id)
-    }
-
-    /// Every located container, in ID order.
-    pub fn containers(&self) -> impl Iterator<Item = &ContainerId> {
-        self.by_container.keys()
+    /// Every located container from `start` on (all of them for `None`),
+    /// in a fixed order: tasks by job and index, then the others by ID.
+    pub fn from(&self, start: Option<&ContainerId>) -> Box<dyn Iterator<Item = ContainerId> + '_> {
+        let others_from = |from: Bound<ContainerId>| {
+            self.others
+                .range((from, Bound::Unbounded))
+                .map(|(id, _)| id.clone())
+        };
+        let (job, first) = match start {
+            None => (None, 0),
+            Some(start) => match dense(start) {
+                Some((hash, index)) => (Some(JobHash::new(hash)), index),
+                None => return Box::new(others_from(Bound::Included(start.clone()))),
+            },
+        };
+        let jobs = match &job {
+            Some(job) => self.tasks.range(job.clone()..),
+            None => self.tasks.range::<JobHash, _>(..),
+        };
+        let tasks = jobs.flat_map(move |(hash, slots)| {
+            let skip = if Some(hash) == job.as_ref() { first } else { 0 };
+            slots
+                .iter()
+                .enumerate()
+                .skip(skip)
+                .filter(|(_, slot)| slot.is_some())
+                .map(|(index, _)| hash.container_id(index as u32))
+        });
+        Box::new(tasks.chain(others_from(Bound::Unbounded)))
     }
 
     /// Number of located containers.
     pub fn len(&self) -> usize {
-        self.by_container.len()
+        self.len
     }
 
     /// True when no container is located.
     pub fn is_empty(&self) -> bool {
-        self.by_container.is_empty()
+        self.len == 0
     }
 }
 
@@ -97,15 +232,60 @@ mod tests {
 
     #[test]
     fn keeps_agents_sorted_and_drops_empty_entries() {
+        for id in ["web-abcdef0-0", "web-abcdef0-7", "foreign", "web-abcdef0-5000"] {
+            let mut locations = Locations::default();
+            let id = ContainerId::new(id);
+            locations.add(&id, &AgentId::new("b"));
+            locations.add(&id, &AgentId::new("a"));
+            locations.add(&id, &AgentId::new("b"));
+            assert_eq!(locations.of(&id), &[AgentId::new("a"), AgentId::new("b")]);
+            assert_eq!(locations.len(), 1);
+            locations.remove(&id, &AgentId::new("a"));
+            assert_eq!(locations.of(&id), &[AgentId::new("b")]);
+            locations.remove(&id, &AgentId::new("b"));
+            assert!(locations.is_empty(), "{id}");
+            assert!(locations.of(&id).is_empty());
+            assert!(locations.tasks.is_empty() && locations.others.is_empty());
+        }
+    }
+
+    #[test]
+    fn iterates_every_container_once_from_any_start() {
         let mut locations = Locations::default();
-        let id = ContainerId::new("web-abcdef0-0");
-        locations.add(&id, &AgentId::new("b"));
-        locations.add(&id, &AgentId::new("a"));
-        locations.add(&id, &AgentId::new("b"));
-        assert_eq!(locations.of(&id), &[AgentId::new("a"), AgentId::new("b")]);
-        locations.remove(&id, &AgentId::new("a"));
-        locations.remove(&id, &AgentId::new("b"));
-        assert!(locations.is_empty());
-        assert!(locations.of(&id).is_empty());
+        let ids: Vec<ContainerId> = [
+            "web-abcdef0-0",
+            "web-abcdef0-3",
+            "api-1234567-2",
+            "foreign-b",
+            "foreign-a",
+            "api-1234567-99999",
+        ]
+        .into_iter()
+        .map(ContainerId::new)
+        .collect();
+        for id in &ids {
+            locations.add(id, &AgentId::new("a1"));
+        }
+        let all: Vec<ContainerId> = locations.from(None).collect();
+        let names: Vec<&str> = all.iter().map(ContainerId::as_str).collect();
+        assert_eq!(
+            names,
+            [
+                "api-1234567-2",
+                "web-abcdef0-0",
+                "web-abcdef0-3",
+                "api-1234567-99999",
+                "foreign-a",
+                "foreign-b"
+            ]
+        );
+        for (at, start) in all.iter().enumerate() {
+            let rest: Vec<ContainerId> = locations.from(Some(start)).collect();
+            assert_eq!(rest, all[at..], "from {start}");
+        }
+        // A start no longer located continues with what follows it.
+        let gone = ContainerId::new("web-abcdef0-1");
+        let rest: Vec<ContainerId> = locations.from(Some(&gone)).collect();
+        assert_eq!(rest, all[2..]);
     }
 }

@@ -16,13 +16,7 @@ impl Scheduler {
         }
         self.metrics.reconciles += 1;
         if !self.placement_gate_open {
-            let waiting: Vec<_> = self
-                .agents
-                .values()
-                .filter(|agent| !agent.connection.is_synced() && !agent.connection.abandoned)
-                .map(|agent| agent.id.as_str().to_owned())
-                .collect();
-            if waiting.is_empty() {
+            if self.agents.waiting() == 0 {
                 self.placement_gate_open = true;
                 self.transformer
                     .mark_all(self.registry.durable(), &self.locations);

@@ -158,16 +158,12 @@ impl Transformer {
                 self.configs.remove(hash);
             }
         }
-        if changed.iter().any(|hash| !new.contains_key(hash)) {
-            // Back-offs and reasons of tasks no longer desired go with them
-            // (both maps are small: failing and unplaced tasks only).
-            let still_desired = |id: &ContainerId| {
-                id.task().is_some_and(|(hash, index)| {
-                    new.get(&hash).is_some_and(|job| index < job.task_count())
-                })
-            };
-            self.task_backoff.retain(|id, _| still_desired(id));
-            self.unplaced.retain(|id, _| still_desired(id));
+        for hash in changed.iter().filter(|hash| !new.contains_key(*hash)) {
+            // Back-offs and reasons of tasks no longer desired go with
+            // them, found by their IDs' common prefix: a cost in the
+            // removed job's entries, not in every failing or unplaced task.
+            forget_tasks_of(&mut self.task_backoff, hash);
+            forget_tasks_of(&mut self.unplaced, hash);
         }
     }
 
@@ -177,7 +173,7 @@ impl Transformer {
         for (hash, job) in desired {
             self.mark_job(hash, job.task_count());
         }
-        self.dirty.extend(locations.containers().cloned());
+        self.dirty.extend(locations.from(None));
     }
 
     /// The periodic tick: marks the unplaced tasks (capacity may have
@@ -186,11 +182,8 @@ impl Transformer {
     /// was never marked, at a bounded cost per tick.
     pub fn sweep(&mut self, desired: &Jobs, locations: &Locations, batch: usize) {
         self.mark_unplaced();
-        let start = self
-            .sweep_located
-            .take()
-            .unwrap_or_else(|| ContainerId::new(""));
-        let mut next: Vec<ContainerId> = locations.from(&start).take(batch + 1).cloned().collect();
+        let start = self.sweep_located.take();
+        let mut next: Vec<ContainerId> = locations.from(start.as_ref()).take(batch + 1).collect();
         if next.len() > batch {
             self.sweep_located = next.pop();
         }
@@ -241,9 +234,9 @@ impl Transformer {
                 plan.more = true;
                 break;
             }
-            let wanted = id.task().and_then(|(hash, index)| {
+            let wanted = id.task_parts().and_then(|(hash, index)| {
                 desired
-                    .get_key_value(&hash)
+                    .get_key_value(hash)
                     .filter(|(_, job)| index < job.task_count())
             });
             let instances: Vec<Instance<'_>> = locations
@@ -298,13 +291,27 @@ impl Transformer {
             let mut slots: Vec<Option<(ContainerId, Arc<ContainerConfig>, Demand)>> =
                 missing.into_iter().map(Some).collect();
             let mut counted_jobs: BTreeSet<JobHash> = BTreeSet::new();
+            // Sizes no agent could take in this reconcile, and why. Agents
+            // only fill up within a reconcile, so a task of the same size
+            // fails too: a backlog of unplaced tasks costs one search per
+            // size, not one search and one explanation per task.
+            let mut failed: Vec<(Demand, Unplaced)> = Vec::new();
             for index in order {
                 let (id, shared, demand) = slots[index].take().expect("each index once");
+                let same_size = |(other, _): &&(Demand, Unplaced)| {
+                    (other.cpu_millis, other.mem_mb, &other.volumes)
+                        == (demand.cpu_millis, demand.mem_mb, &demand.volumes)
+                };
+                if let Some((_, reason)) = failed.iter().find(same_size) {
+                    plan.unplaced_attempts += 1;
+                    self.unplaced.insert(id, reason.clone());
+                    continue;
+                }
                 if !counted_jobs.contains(&demand.job) {
                     let scale = desired.get(&demand.job).map_or(0, |job| job.task_count());
                     let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
                     for task in 0..scale {
-                        for agent in locations.of(&demand.job.container_id(task)) {
+                        for agent in locations.of_task(&demand.job, task) {
                             *counts.entry(agent).or_default() += 1;
                         }
                     }
@@ -323,7 +330,8 @@ impl Transformer {
                     }
                     Err(reason) => {
                         plan.unplaced_attempts += 1;
-                        self.unplaced.insert(id, reason);
+                        self.unplaced.insert(id, reason.clone());
+                        failed.push((demand, reason));
                     }
                 }
             }
@@ -446,5 +454,22 @@ fn status_rank(status: Option<ContainerStatus>) -> u8 {
         Some(ContainerStatus::Finished) => 2,
         Some(ContainerStatus::Failed) => 3,
         Some(ContainerStatus::Deleted) | None => 4,
+    }
+}
+
+/// Removes the entries of `job`'s tasks from `map`. Task IDs are
+/// `<job hash>-<index>`, so they sit together under that prefix (with, at
+/// most, tasks of other jobs whose hash extends it, which are kept).
+fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) {
+    let prefix = format!("{job}-");
+    let doomed: Vec<ContainerId> = map
+        .range::<str, _>((std::ops::Bound::Included(prefix.as_str()), std::ops::Bound::Unbounded))
+        .map(|(id, _)| id)
+        .take_while(|id| id.as_str().starts_with(&prefix))
+        .filter(|id| id.task_parts().is_some_and(|(hash, _)| hash == job.as_str()))
+        .cloned()
+        .collect();
+    for id in doomed {
+        map.remove(&id);
     }
 }

@@ -64,6 +64,12 @@ impl ContainerId {
     /// `<job>-<7 hex>-<index>`; `None` for a container this scheduler did not
     /// name.
     pub fn task(&self) -> Option<(JobHash, u32)> {
+        self.task_parts()
+            .map(|(hash, index)| (JobHash::new(hash), index))
+    }
+
+    /// [`ContainerId::task`] without allocating: the job hash as text.
+    pub fn task_parts(&self) -> Option<(&str, u32)> {
         let (hash, index) = self.0.rsplit_once('-')?;
         if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
             return None;
@@ -77,7 +83,15 @@ impl ContainerId {
             && digest
                 .bytes()
                 .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
-        (is_digest && !job.is_empty()).then(|| (JobHash::new(hash), index))
+        (is_digest && !job.is_empty()).then_some((hash, index))
+    }
+}
+
+// Lookups by `&str` find the same key: ordering and equality of a JobHash
+// are those of its text.
+impl std::borrow::Borrow<str> for JobHash {
+    fn borrow(&self) -> &str {
+        &self.0
     }
 }
 
