@@ -1,31 +1,32 @@
 //! Identifiers the scheduler hands out or receives.
 
 use std::fmt;
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::key_text::KeyText;
 
 /// An agent, named by its endpoint URL (e.g. `http://10.0.0.7:3333`), the
 /// key under which `/proxy` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct AgentId(Arc<str>);
+pub struct AgentId(KeyText);
 
 impl AgentId {
     /// Names an agent.
     pub fn new(name: &str) -> AgentId {
-        AgentId(Arc::from(name))
+        AgentId(KeyText::new(name))
     }
 
     /// The name as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 }
 
 impl fmt::Display for AgentId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 

@@ -18,6 +18,7 @@ pub mod agent;
 pub mod algorithm;
 pub mod backoff;
 pub mod ids;
+mod key_text;
 pub mod metrics;
 pub mod registry;
 pub mod scheduler;

@@ -100,6 +100,11 @@ impl Agents {
         self.map.values()
     }
 
+    /// The representations.
+    pub(crate) fn map(&self) -> &BTreeMap<AgentId, AgentRepresentation> {
+        &self.map
+    }
+
     /// The representations, and the set of changed agents for the
     /// transformer to take when it next updates its placement view.
     pub(crate) fn for_reconcile(
@@ -139,7 +144,8 @@ impl Drop for AgentMut<'_> {
     fn drop(&mut self) {
         let now_waiting = is_waiting(self.rep);
         if now_waiting != self.was_waiting {
-            *self.waiting = *self.waiting + usize::from(now_waiting) - usize::from(self.was_waiting);
+            *self.waiting =
+                *self.waiting + usize::from(now_waiting) - usize::from(self.was_waiting);
         }
         if self.rep.placement_key() != self.before && !self.changed.contains(&self.rep.id) {
             self.changed.insert(self.rep.id.clone());

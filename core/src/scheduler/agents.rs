@@ -11,8 +11,8 @@ use crate::transformer::TaskBackoff;
 use crate::wire::{ContainerStatus, StateEvent};
 
 /// Containers and desired tasks the periodic tick re-examines (each), as a
-/// safety net: a full sweep of a million tasks takes about an hour of ticks
-/// while each tick stays cheap.
+/// safety net: a full sweep of a million tasks takes about four thousand
+/// ticks (three hours at the default tick) while each tick stays cheap.
 const SWEEP_PER_TICK: usize = 256;
 
 impl Scheduler {
@@ -331,8 +331,12 @@ impl Scheduler {
         match reason {
             TimerReason::Tick => {
                 self.timers.set(now + self.config.tick, TimerReason::Tick);
-                self.transformer
-                    .sweep(self.registry.durable(), &self.locations, SWEEP_PER_TICK);
+                self.transformer.sweep(
+                    self.registry.durable(),
+                    &self.locations,
+                    self.agents.map(),
+                    SWEEP_PER_TICK,
+                );
                 self.reconcile_needed = true;
             }
             TimerReason::TaskBackoff { container } => {

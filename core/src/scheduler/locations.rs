@@ -232,7 +232,12 @@ mod tests {
 
     #[test]
     fn keeps_agents_sorted_and_drops_empty_entries() {
-        for id in ["web-abcdef0-0", "web-abcdef0-7", "foreign", "web-abcdef0-5000"] {
+        for id in [
+            "web-abcdef0-0",
+            "web-abcdef0-7",
+            "foreign",
+            "web-abcdef0-5000",
+        ] {
             let mut locations = Locations::default();
             let id = ContainerId::new(id);
             locations.add(&id, &AgentId::new("b"));

@@ -15,16 +15,14 @@ impl Scheduler {
             return;
         }
         self.metrics.reconciles += 1;
-        if !self.placement_gate_open {
-            if self.agents.waiting() == 0 {
-                self.placement_gate_open = true;
-                self.transformer
-                    .mark_all(self.registry.durable(), &self.locations);
-                self.trace(
-                    "transformer",
-                    "every agent synced or abandoned: placement starts".to_owned(),
-                );
-            }
+        if !self.placement_gate_open && self.agents.waiting() == 0 {
+            self.placement_gate_open = true;
+            self.transformer
+                .mark_all(self.registry.durable(), &self.locations);
+            self.trace(
+                "transformer",
+                "every agent synced or abandoned: placement starts".to_owned(),
+            );
         }
         let (agents, changed_agents) = self.agents.for_reconcile();
         let plan = self.transformer.reconcile(

@@ -14,32 +14,33 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{Field, JobConfig};
+use crate::key_text::KeyText;
 
 /// A job's content hash, e.g. `web-9c83741`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct JobHash(Arc<str>);
+pub struct JobHash(KeyText);
 
 impl JobHash {
     /// Wraps a hash string as received (e.g. from `/unschedule/{hash}`).
     pub fn new(text: &str) -> JobHash {
-        JobHash(Arc::from(text))
+        JobHash(KeyText::new(text))
     }
 
     /// The hash as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// The container ID of task `index` (0-based) of this job.
     pub fn container_id(&self, index: u32) -> ContainerId {
-        ContainerId(Arc::from(format!("{}-{index}", self.0)))
+        ContainerId(KeyText::from_arc(Arc::from(format!("{}-{index}", self.0))))
     }
 }
 
 impl fmt::Display for JobHash {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -47,17 +48,17 @@ impl fmt::Display for JobHash {
 /// scheduler places, or anything an agent reports.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ContainerId(Arc<str>);
+pub struct ContainerId(KeyText);
 
 impl ContainerId {
     /// Wraps an ID as an agent reported it.
     pub fn new(text: &str) -> ContainerId {
-        ContainerId(Arc::from(text))
+        ContainerId(KeyText::new(text))
     }
 
     /// The ID as text.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
     /// The job hash and task index this ID names, if it has the shape
@@ -70,7 +71,7 @@ impl ContainerId {
 
     /// [`ContainerId::task`] without allocating: the job hash as text.
     pub fn task_parts(&self) -> Option<(&str, u32)> {
-        let (hash, index) = self.0.rsplit_once('-')?;
+        let (hash, index) = self.as_str().rsplit_once('-')?;
         if index.is_empty() || !index.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
@@ -91,7 +92,7 @@ impl ContainerId {
 // are those of its text.
 impl std::borrow::Borrow<str> for JobHash {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
@@ -99,13 +100,13 @@ impl std::borrow::Borrow<str> for JobHash {
 // ordering and equality of a ContainerId are those of its text.
 impl std::borrow::Borrow<str> for ContainerId {
     fn borrow(&self) -> &str {
-        &self.0
+        self.as_str()
     }
 }
 
 impl fmt::Display for ContainerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(self.as_str())
     }
 }
 
@@ -175,6 +176,7 @@ fn write_sorted(value: &serde_json::Value, out: &mut String) {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
 
     #[test]
