@@ -1,8 +1,9 @@
 //! Part 6: placement quality. The tasks of part 1 (without volumes) placed
 //! on agents all of one size ([`Workload::homogeneous`]), by every
-//! algorithm in arrival order (jobs by hash, as the transformer meets
-//! them), and by bin-pack also in [`algorithm::placement_order`] (large
-//! first, memory-heavy and cpu-heavy interleaved). For each:
+//! algorithm in the order the transformer places a burst in (its
+//! placement queue: [`algorithm::placement_order`], large first,
+//! memory-heavy and cpu-heavy interleaved), and by bin-pack also in arrival
+//! order (jobs by hash), to show what the order is worth. For each:
 //!
 //! - agents used: agents given at least one task, beside the lower bound
 //!   on how few agents the tasks could fit on, `ceil(total demand / agent
@@ -39,26 +40,30 @@ pub fn run(size: Size) -> Table {
         cpu / 1000,
         mem / 1024,
     ));
+    // A burst becomes desired at once: the transformer queues its tasks in
+    // one placement order, and places them over as many reconciles as its
+    // command budget needs.
+    let as_transformer = algorithm::placement_order(&workload.tasks);
     let arrival: Vec<usize> = (0..workload.tasks.len()).collect();
-    let ordered = algorithm::placement_order(&workload.tasks);
     let runs = AlgorithmKind::ALL
         .into_iter()
-        .map(|kind| (kind.to_string(), kind, &arrival))
+        .map(|kind| (kind.to_string(), kind, &as_transformer))
         .chain([(
-            "bin-pack in placement_order".to_owned(),
+            "bin-pack in arrival order, for comparison".to_owned(),
             AlgorithmKind::BinPack,
-            &ordered,
+            &arrival,
         )]);
     for (name, kind, order) in runs {
         let cluster = place_in_order(kind, &workload, order);
         let quality = Quality::of(cluster.agents(), &workload.tasks);
         // The goal is for the full size; `--quick` only shows the shape.
-        let goal = (kind == AlgorithmKind::BinPack && !size.quick).then(|| {
-            (
-                format!("≤ {BOUND_GOAL}× bound"),
-                quality.agents_used as f64 <= BOUND_GOAL * bound as f64,
-            )
-        });
+        let goal = (kind == AlgorithmKind::BinPack && order == &as_transformer && !size.quick)
+            .then(|| {
+                (
+                    format!("≤ {BOUND_GOAL}× bound"),
+                    quality.agents_used as f64 <= BOUND_GOAL * bound as f64,
+                )
+            });
         table.row(
             format!("{name}: agents used"),
             quality.agents_used as f64,
@@ -91,9 +96,9 @@ pub fn run(size: Size) -> Table {
     table.notes.push(format!(
         "Baseline of \"agents used\": the lower bound ceil(total demand / agent capacity), \
          bound by {binding}. Stranded: free cpu (memory) on agents with less memory (cpu) \
-         free than the median task needs. Arrival order: jobs by hash, as the transformer \
-         meets them; `placement_order`: the same tasks large first, memory-heavy and \
-         cpu-heavy interleaved."
+         free than the median task needs. Tasks are placed as the transformer places a \
+         burst: in `placement_order` (large first, memory-heavy and cpu-heavy \
+         interleaved); the last row places them in arrival order (jobs by hash) instead."
     ));
     table
 }

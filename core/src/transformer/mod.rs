@@ -19,7 +19,7 @@
 //! the abandon timeout, so a brief disconnection moves nothing; commands go
 //! only to synced agents.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
@@ -89,6 +89,10 @@ pub struct Transformer {
     sweep_desired: Option<(JobHash, u32)>,
     /// The cluster as placement sees it, kept between reconciles.
     view: PlacementView,
+    /// Missing tasks waiting to be placed, in placement order, and the
+    /// same as a set (a task marked again is not queued twice).
+    queue: VecDeque<ContainerId>,
+    queued: BTreeSet<ContainerId>,
 }
 
 /// Everything a reconcile reads.
@@ -249,47 +253,56 @@ impl Transformer {
         } = input;
         let mut plan = Plan::default();
         let budget = config.max_commands_per_reconcile;
-        // Tasks to place, gathered first so that they can be placed in an
-        // order that packs well.
-        let mut missing: Vec<(ContainerId, Arc<ContainerConfig>, Demand)> = Vec::new();
-        while let Some(id) = self.dirty.pop_first() {
-            if plan.commands.len() + missing.len() >= budget {
-                self.dirty.insert(id);
-                plan.more = true;
-                break;
-            }
-            let wanted = id.task_parts().and_then(|(hash, index)| {
+        let wanted_job = |id: &ContainerId| {
+            id.task_parts().and_then(|(hash, index)| {
                 desired
                     .get_key_value(hash)
                     .filter(|(_, job)| index < job.task_count())
-            });
-            let instances: Vec<Instance<'_>> = locations
-                .of(&id)
+            })
+        };
+        let instances_of = |id: &ContainerId| -> Vec<Instance<'_>> {
+            locations
+                .of(id)
                 .iter()
                 .filter_map(|agent_id| {
                     let agent = agents.get(agent_id)?;
-                    let record = agent.containers().get(&id)?;
+                    let record = agent.containers().get(id)?;
                     Some(Instance {
                         agent: &agent.id,
                         record,
                         synced: agent.connection.is_synced(),
-                        busy: in_flight.on(agent_id, &id),
+                        busy: in_flight.on(agent_id, id),
                     })
                 })
-                .collect();
-            match wanted {
+                .collect()
+        };
+        // Whether a task with no instance may be placed now: placement has
+        // started, no command for it is unanswered (a create given up on,
+        // say: its answer marks the task again), and it is not backing off.
+        let placeable = |transformer: &Transformer, id: &ContainerId| {
+            placement_allowed
+                && !in_flight.any_for(id)
+                && transformer
+                    .task_backoff
+                    .get(id)
+                    .is_none_or(|b| now >= b.until)
+        };
+        // Missing tasks are gathered, not placed at once, so that they can
+        // be placed in an order that packs well.
+        let mut gathered: Vec<(ContainerId, Demand)> = Vec::new();
+        while let Some(id) = self.dirty.pop_first() {
+            if plan.commands.len() >= budget {
+                self.dirty.insert(id);
+                plan.more = true;
+                break;
+            }
+            let instances = instances_of(&id);
+            match wanted_job(&id) {
                 Some((hash, job)) if instances.is_empty() => {
-                    // A command for this task is unanswered (a create given
-                    // up on, say): its answer marks the task again.
-                    if !placement_allowed || in_flight.any_for(&id) {
-                        continue;
+                    if placeable(self, &id) && !self.queued.contains(&id) {
+                        let shared = self.container_config(hash, job);
+                        gathered.push((id, Demand::of(hash, &shared)));
                     }
-                    if self.task_backoff.get(&id).is_some_and(|b| now < b.until) {
-                        continue;
-                    }
-                    let shared = self.container_config(hash, job);
-                    let demand = Demand::of(hash, &shared);
-                    missing.push((id, shared, demand));
                 }
                 Some(_) => {
                     self.unplaced.remove(&id);
@@ -305,60 +318,85 @@ impl Transformer {
                 }
             }
         }
-        if !missing.is_empty() {
-            let cluster = self.view.refresh(agents, changed_agents);
-            let demands: Vec<Demand> = missing
-                .iter()
-                .map(|(_, _, demand)| demand.clone())
-                .collect();
-            let order = algorithm::placement_order(&demands);
-            let mut slots: Vec<Option<(ContainerId, Arc<ContainerConfig>, Demand)>> =
-                missing.into_iter().map(Some).collect();
-            let mut counted_jobs: BTreeSet<JobHash> = BTreeSet::new();
-            // Sizes no agent could take in this reconcile, and why. Agents
-            // only fill up within a reconcile, so a task of the same size
-            // fails too: a backlog of unplaced tasks costs one search per
-            // size, not one search and one explanation per task.
-            let mut failed: Vec<(Demand, Unplaced)> = Vec::new();
-            for index in order {
-                let (id, shared, demand) = slots[index].take().expect("each index once");
-                let same_size = |(other, _): &&(Demand, Unplaced)| {
-                    (other.cpu_millis, other.mem_mb, &other.volumes)
-                        == (demand.cpu_millis, demand.mem_mb, &demand.volumes)
-                };
-                if let Some((_, reason)) = failed.iter().find(same_size) {
+        // What was gathered joins the placement queue in placement order,
+        // behind what is queued already: a burst larger than the command
+        // budget is placed over several reconciles, but in the order of the
+        // whole burst, which packs as well as placing it at once.
+        if !gathered.is_empty() {
+            let demands: Vec<Demand> = gathered.iter().map(|(_, demand)| demand.clone()).collect();
+            for index in algorithm::placement_order(&demands) {
+                let id = gathered[index].0.clone();
+                self.queued.insert(id.clone());
+                self.queue.push_back(id);
+            }
+        }
+        // The view is taken out of `self` while placing, which also calls
+        // `&mut self` methods.
+        let mut view = std::mem::take(&mut self.view);
+        let mut cluster = (!self.queue.is_empty()).then(|| view.refresh(agents, changed_agents));
+        let mut counted_jobs: BTreeSet<JobHash> = BTreeSet::new();
+        // Sizes no agent could take in this reconcile, and why. Agents only
+        // fill up within a reconcile, so a task of the same size fails too:
+        // a backlog of unplaced tasks costs one search per size, not one
+        // search and one explanation per task.
+        let mut failed: Vec<(Demand, Unplaced)> = Vec::new();
+        while plan.commands.len() < budget {
+            let Some(id) = self.queue.pop_front() else {
+                break;
+            };
+            self.queued.remove(&id);
+            // Still missing? It may have been removed, placed or failed
+            // since it was queued.
+            let Some((hash, job)) = wanted_job(&id) else {
+                continue;
+            };
+            if !instances_of(&id).is_empty() || !placeable(self, &id) {
+                continue;
+            }
+            let shared = self.container_config(hash, job);
+            let demand = Demand::of(hash, &shared);
+            let same_size = |(other, _): &&(Demand, Unplaced)| {
+                (other.cpu_millis, other.mem_mb, &other.volumes)
+                    == (demand.cpu_millis, demand.mem_mb, &demand.volumes)
+            };
+            if let Some((_, reason)) = failed.iter().find(same_size) {
+                plan.unplaced_attempts += 1;
+                self.unplaced.insert(id, reason.clone());
+                continue;
+            }
+            let Some(cluster) = cluster.as_deref_mut() else {
+                break;
+            };
+            if !counted_jobs.contains(hash) {
+                let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
+                for task in 0..job.task_count() {
+                    for agent in locations.of_task(hash, task) {
+                        *counts.entry(agent).or_default() += 1;
+                    }
+                }
+                cluster.set_job_instances(hash, counts);
+                counted_jobs.insert(hash.clone());
+            }
+            match algorithm::place(algorithm, &demand, cluster, rng) {
+                Ok(agent) => {
+                    self.unplaced.remove(&id);
+                    plan.commands.push(PlannedCommand {
+                        agent,
+                        container: id,
+                        action: CommandAction::Create(shared),
+                        why: format!("task missing; placed by {}", algorithm.name()),
+                    });
+                }
+                Err(reason) => {
                     plan.unplaced_attempts += 1;
                     self.unplaced.insert(id, reason.clone());
-                    continue;
-                }
-                if !counted_jobs.contains(&demand.job) {
-                    let scale = desired.get(&demand.job).map_or(0, |job| job.task_count());
-                    let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
-                    for task in 0..scale {
-                        for agent in locations.of_task(&demand.job, task) {
-                            *counts.entry(agent).or_default() += 1;
-                        }
-                    }
-                    cluster.set_job_instances(&demand.job, counts);
-                    counted_jobs.insert(demand.job.clone());
-                }
-                match algorithm::place(algorithm, &demand, cluster, rng) {
-                    Ok(agent) => {
-                        self.unplaced.remove(&id);
-                        plan.commands.push(PlannedCommand {
-                            agent,
-                            container: id,
-                            action: CommandAction::Create(shared),
-                            why: format!("task missing; placed by {}", algorithm.name()),
-                        });
-                    }
-                    Err(reason) => {
-                        plan.unplaced_attempts += 1;
-                        self.unplaced.insert(id, reason.clone());
-                        failed.push((demand, reason));
-                    }
+                    failed.push((demand, reason));
                 }
             }
+        }
+        self.view = view;
+        if !self.queue.is_empty() {
+            plan.more = true;
         }
         plan
     }

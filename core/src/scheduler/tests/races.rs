@@ -460,3 +460,31 @@ fn an_instance_that_could_not_start_counts_as_present() {
     h.advance(Duration::from_secs(300));
     assert_eq!(h.issued.len(), 2, "{:?}", h.issued_summary());
 }
+
+#[test]
+fn a_burst_larger_than_the_command_budget_is_placed_in_one_placement_order() {
+    let mut config = config();
+    config.max_commands_per_reconcile = 2;
+    let mut h = Harness::new(config);
+    // By hash, the small job's tasks come first; placement order puts the
+    // large ones first, across every reconcile the budget splits the burst
+    // into, not only within each. (Both of the same mix of cpu and
+    // memory, so that order is by size alone.)
+    let small = job("aaa", 3, 0.1, 100);
+    let large = job("zzz", 3, 1.0, 1000);
+    h.start(vec![small.clone(), large.clone()], &["a"]);
+    h.sync("a", resources(16.0, 16384), vec![]);
+    assert_eq!(h.take_commands().len(), 2, "the budget holds per reconcile");
+    h.advance(Duration::from_millis(1));
+    let creates: Vec<String> = h
+        .issued
+        .iter()
+        .filter(|command| matches!(command.action, CommandAction::Create(_)))
+        .map(|command| command.container.to_string())
+        .collect();
+    let expected: Vec<String> = (0..3)
+        .map(|index| large.hash().container_id(index).to_string())
+        .chain((0..3).map(|index| small.hash().container_id(index).to_string()))
+        .collect();
+    assert_eq!(creates, expected);
+}
