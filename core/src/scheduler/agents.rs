@@ -36,14 +36,14 @@ impl Scheduler {
                 .retain(|reason| timer_agent(reason) != Some(&id));
             self.outputs
                 .push_back(Output::CloseStream { agent: id.clone() });
-            self.trace(id.as_str(), "no longer discovered: forgotten".to_owned());
+            self.trace(id.as_str(), || "no longer discovered: forgotten".to_owned());
             self.reconcile_needed = true;
         }
         for id in listed {
             if self.agents.contains_key(&id) {
                 continue;
             }
-            self.trace(id.as_str(), "discovered: opening its stream".to_owned());
+            self.trace(id.as_str(), || "discovered: opening its stream".to_owned());
             let rep = AgentRepresentation::new(id.clone(), self.now);
             self.agents.insert(rep);
             self.open_stream(&id);
@@ -80,10 +80,9 @@ impl Scheduler {
         rep.connection.last_heard = self.now;
         drop(rep);
         self.metrics.agent_connections_opened += 1;
-        self.trace(
-            id.as_str(),
-            "stream open; waiting for its first event".to_owned(),
-        );
+        self.trace(id.as_str(), || {
+            "stream open; waiting for its first event".to_owned()
+        });
     }
 
     pub(super) fn on_stream_event(&mut self, id: &AgentId, event: StateEvent) {
@@ -118,10 +117,9 @@ impl Scheduler {
             } else {
                 ""
             };
-            self.trace(
-                id.as_str(),
-                format!("synced: first event lists {count} containers{note}"),
-            );
+            self.trace(id.as_str(), || {
+                format!("synced: first event lists {count} containers{note}")
+            });
         }
         for change in changes {
             self.after_change(id, change);
@@ -158,10 +156,9 @@ impl Scheduler {
                 .set(deadline, TimerReason::Abandon { agent: id.clone() });
         }
         drop(rep);
-        self.trace(
-            id.as_str(),
-            format!("stream down ({reason}); reconnecting in {delay}"),
-        );
+        self.trace(id.as_str(), || {
+            format!("stream down ({reason}); reconnecting in {delay}")
+        });
         self.reconcile_needed = true;
     }
 
@@ -191,10 +188,9 @@ impl Scheduler {
         };
         let outcome = record.apply(&input);
         if let Err(error) = &result {
-            self.trace(
-                container.as_str(),
-                format!("{} on {agent}: {error}", pending.action.name()),
-            );
+            self.trace(container.as_str(), || {
+                format!("{} on {agent}: {error}", pending.action.name())
+            });
         }
         if outcome.forget {
             self.agents
@@ -267,13 +263,12 @@ impl Scheduler {
                     container: container.clone(),
                 },
             );
-            self.trace(
-                container.as_str(),
+            self.trace(container.as_str(), || {
                 format!(
                     "{} failed {failures}x; placing again not before {until}",
                     action.name()
-                ),
-            );
+                )
+            });
             return;
         }
         let record = self
@@ -300,13 +295,12 @@ impl Scheduler {
                     container: container.clone(),
                 },
             );
-            self.trace(
-                container.as_str(),
+            self.trace(container.as_str(), || {
                 format!(
                     "{} failed {failures}x on {agent}; next try not before {until}",
                     action.name()
-                ),
-            );
+                )
+            });
         }
     }
 
@@ -351,7 +345,7 @@ impl Scheduler {
                     |rep| matches!(rep.connection.link, Link::Down { retry_at } if retry_at <= now),
                 );
                 if due {
-                    self.trace(agent.as_str(), "reopening its stream".to_owned());
+                    self.trace(agent.as_str(), || "reopening its stream".to_owned());
                     self.open_stream(&agent);
                 }
             }
@@ -394,13 +388,12 @@ impl Scheduler {
                 drop(rep);
                 self.metrics.agents_abandoned += 1;
                 self.in_flight.forget_agent(&agent);
-                self.trace(
-                    agent.as_str(),
+                self.trace(agent.as_str(), || {
                     format!(
                         "abandoned after {abandon_timeout} unsynced: {} containers count as lost",
                         lost.len()
-                    ),
-                );
+                    )
+                });
                 self.reconcile_needed = true;
             }
             TimerReason::PendingTimeout {
@@ -448,13 +441,12 @@ impl Scheduler {
                         .map(|mut rep| rep.remove(&container));
                 }
                 let timeout = self.config.pending_timeout;
-                self.trace(
-                    container.as_str(),
+                self.trace(container.as_str(), || {
                     format!(
                         "{} {command} on {agent} unconfirmed after {timeout}",
                         pending.action.name()
-                    ),
-                );
+                    )
+                });
                 self.after_change(
                     &agent,
                     Change {

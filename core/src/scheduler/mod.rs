@@ -158,7 +158,7 @@ impl Scheduler {
                 if let Some(changed) = self.registry.write_completed(sequence, &mut self.outputs) {
                     self.transformer
                         .desired_changed(&changed, &before, self.registry.durable());
-                    self.trace("registry", format!("write {sequence} is durable"));
+                    self.trace("registry", || format!("write {sequence} is durable"));
                     self.reconcile_needed = true;
                 }
             }
@@ -274,17 +274,16 @@ impl Scheduler {
 
     fn on_registry_loaded(&mut self, jobs: Vec<JobConfig>) {
         if self.registry.is_loaded() {
-            self.trace("registry", "ignored a second load".to_owned());
+            self.trace("registry", || "ignored a second load".to_owned());
             return;
         }
         let count = jobs.len();
         for (hash, problems) in self.registry.load(jobs) {
-            self.trace(
-                hash.as_str(),
-                format!("persisted job does not validate (kept): {problems}"),
-            );
+            self.trace(hash.as_str(), || {
+                format!("persisted job does not validate (kept): {problems}")
+            });
         }
-        self.trace("registry", format!("loaded {count} jobs"));
+        self.trace("registry", || format!("loaded {count} jobs"));
         self.transformer
             .mark_all(self.registry.durable(), &self.locations);
         self.reconcile_needed = true;
@@ -303,11 +302,11 @@ impl Scheduler {
         match failure {
             Some(WriteFailure::RetryAt(at)) => {
                 self.timers.set(at, TimerReason::PersistRetry);
-                self.trace("registry", format!("write {sequence} failed ({error}); retrying at {at}"));
+                self.trace("registry", || format!("write {sequence} failed ({error}); retrying at {at}"));
             }
             Some(WriteFailure::GaveUp) => self.trace(
                 "registry",
-                format!("write {sequence} failed ({error}); gave up, requests answered 500 and rolled back"),
+                || format!("write {sequence} failed ({error}); gave up, requests answered 500 and rolled back"),
             ),
             None => {}
         }

@@ -19,10 +19,9 @@ impl Scheduler {
             self.placement_gate_open = true;
             self.transformer
                 .mark_all(self.registry.durable(), &self.locations);
-            self.trace(
-                "transformer",
-                "every agent synced or abandoned: placement starts".to_owned(),
-            );
+            self.trace("transformer", || {
+                "every agent synced or abandoned: placement starts".to_owned()
+            });
         }
         let (agents, changed_agents) = self.agents.for_reconcile();
         let plan = self.transformer.reconcile(
@@ -93,15 +92,14 @@ impl Scheduler {
                     command: id,
                 },
             );
-            self.trace(
-                planned.container.as_str(),
+            self.trace(planned.container.as_str(), || {
                 format!(
                     "{} {id} on {}: {}",
                     planned.action.name(),
                     planned.agent,
                     planned.why
-                ),
-            );
+                )
+            });
             self.outputs.push_back(Output::Command(AgentCommand {
                 id,
                 agent: planned.agent,
@@ -118,12 +116,14 @@ impl Scheduler {
     }
 
     /// Emits a trace output, if tracing is on.
-    pub(super) fn trace(&mut self, subject: &str, message: String) {
+    /// The message is only made when tracing is on: most callers format
+    /// it, and a reconcile at scale must not pay for text nobody reads.
+    pub(super) fn trace(&mut self, subject: &str, message: impl FnOnce() -> String) {
         if self.config.trace {
             self.outputs.push_back(Output::Trace(Trace {
                 at: self.now,
                 subject: subject.to_owned(),
-                message,
+                message: message(),
             }));
         }
     }

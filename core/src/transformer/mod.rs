@@ -45,8 +45,32 @@ pub struct PlannedCommand {
     pub container: ContainerId,
     /// What to do.
     pub action: CommandAction,
-    /// Why, for the trace.
-    pub why: String,
+    /// Why, for the trace (formatted only when traced).
+    pub why: Why,
+}
+
+/// Why a command was planned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Why {
+    /// The task had no instance; this algorithm placed it.
+    Missing(&'static str),
+    /// The instance waits in `created` with nothing pending: start it.
+    Created,
+    /// Another agent holds the instance kept.
+    DuplicateOf(AgentId),
+    /// The container belongs to no desired task.
+    NotDesired,
+}
+
+impl std::fmt::Display for Why {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Why::Missing(algorithm) => write!(f, "task missing; placed by {algorithm}"),
+            Why::Created => f.write_str("created with nothing pending"),
+            Why::DuplicateOf(agent) => write!(f, "duplicate of the instance on {agent}"),
+            Why::NotDesired => f.write_str("not desired"),
+        }
+    }
 }
 
 /// The result of one reconcile.
@@ -311,7 +335,7 @@ impl Transformer {
                 None => {
                     self.unplaced.remove(&id);
                     for instance in &instances {
-                        if let Some(planned) = removal(now, &id, instance, "not desired") {
+                        if let Some(planned) = removal(now, &id, instance, Why::NotDesired) {
                             plan.commands.push(planned);
                         }
                     }
@@ -384,7 +408,7 @@ impl Transformer {
                         agent,
                         container: id,
                         action: CommandAction::Create(shared),
-                        why: format!("task missing; placed by {}", algorithm.name()),
+                        why: Why::Missing(algorithm.name()),
                     });
                 }
                 Err(reason) => {
@@ -452,12 +476,12 @@ impl Transformer {
                 agent: keeper.agent.clone(),
                 container: id.clone(),
                 action: CommandAction::Start,
-                why: "created with nothing pending".to_owned(),
+                why: Why::Created,
             });
         }
         for duplicate in rest {
-            let why = format!("duplicate of the instance on {}", keeper.agent);
-            if let Some(planned) = removal(now, id, &duplicate, &why) {
+            let why = Why::DuplicateOf(keeper.agent.clone());
+            if let Some(planned) = removal(now, id, &duplicate, why) {
                 plan.commands.push(planned);
             }
         }
@@ -469,7 +493,7 @@ fn removal(
     now: Instant,
     id: &ContainerId,
     instance: &Instance<'_>,
-    why: &str,
+    why: Why,
 ) -> Option<PlannedCommand> {
     if !instance.synced || instance.busy {
         return None;
@@ -495,7 +519,7 @@ fn removal(
         agent: instance.agent.clone(),
         container: id.clone(),
         action,
-        why: why.to_owned(),
+        why,
     })
 }
 
