@@ -133,9 +133,10 @@ fn one_write_per_request(dir: &Path, clients: usize, per_client: usize) -> Durat
 }
 
 /// Replaces the registry at `path` durably, as the daemon's
-/// `persist::store` does (that module is private to `harpoon-io`): pretty
-/// JSON to a temporary file in the same directory, fsync, rename over the
-/// registry, fsync of the directory.
+/// `persist::store_bytes` does (that module is private to `harpoon-io`):
+/// pretty JSON to a temporary file in the same directory, fsync, rename
+/// over the registry, fsync of the directory. (The daemon also keeps each
+/// job's encoding between writes; the baseline encodes everything.)
 fn store(path: &Path, jobs: &BTreeMap<JobHash, Arc<JobConfig>>) -> std::io::Result<()> {
     let bytes = serde_json::to_vec_pretty(jobs).expect("jobs always encode");
     let dir = path.parent().unwrap_or(Path::new("."));

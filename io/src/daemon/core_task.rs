@@ -41,6 +41,8 @@ struct Driver {
     sender: mpsc::Sender<CoreMessage>,
     client: AgentClient,
     registry_path: PathBuf,
+    /// Keeps each job's encoding between registry writes.
+    encoder: Arc<std::sync::Mutex<persist::Encoder>>,
     commands_per_agent: usize,
     replies: BTreeMap<RequestId, oneshot::Sender<Reply>>,
     next_request: u64,
@@ -70,6 +72,7 @@ impl CoreTask {
             sender,
             client,
             registry_path,
+            encoder: Arc::default(),
             commands_per_agent,
             replies: BTreeMap::new(),
             next_request: 0,
@@ -195,9 +198,18 @@ impl Driver {
             Output::Persist { sequence, jobs } => {
                 let path = self.registry_path.clone();
                 let sender = self.sender.clone();
+                // One write is outstanding at a time (the core's contract),
+                // so the encoder's lock is never contended.
+                let encoder = Arc::clone(&self.encoder);
                 self.writes.spawn(async move {
-                    let written =
-                        tokio::task::spawn_blocking(move || persist::store(&path, &jobs)).await;
+                    let written = tokio::task::spawn_blocking(move || {
+                        let bytes = encoder
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .encode(&jobs);
+                        persist::store_bytes(&path, &bytes)
+                    })
+                    .await;
                     let input = match written {
                         Ok(Ok(())) => Input::PersistCompleted { sequence },
                         Ok(Err(error)) => Input::PersistFailed {
