@@ -41,7 +41,16 @@ impl Cluster {
 
     /// The position of agent `id` in [`Cluster::agents`], if it is in.
     pub fn position(&self, id: &AgentId) -> Option<usize> {
-        self.agents.binary_search_by(|slot| slot.id.cmp(id)).ok()
+        self.position_from(id, 0)
+    }
+
+    /// [`Cluster::position`] among the agents from position `from` on (for
+    /// a caller looking up ids in increasing order).
+    pub fn position_from(&self, id: &AgentId, from: usize) -> Option<usize> {
+        let rest = self.agents.get(from..)?;
+        rest.binary_search_by(|slot| slot.id.cmp(id))
+            .ok()
+            .map(|index| from + index)
     }
 
     /// Brings agent `index` up to `now`: what it has promised and how many
@@ -58,12 +67,26 @@ impl Cluster {
         {
             return false;
         }
-        let before = Footprint::of(slot);
-        slot.cpu_used_millis = now.cpu_used_millis;
-        slot.mem_used_mb = now.mem_used_mb;
-        slot.containers = now.containers;
-        self.indexes.moved(index, slot, before);
+        self.set_usage(index, now.cpu_used_millis, now.mem_used_mb, now.containers);
         true
+    }
+
+    /// Sets what agent `index` has promised and how many containers it
+    /// runs, keeping the indexes current, in O(log agents). Its totals and
+    /// volumes must be unchanged (else build a new cluster).
+    pub fn set_usage(
+        &mut self,
+        index: usize,
+        cpu_used_millis: u64,
+        mem_used_mb: u64,
+        containers: u32,
+    ) {
+        let slot = &mut self.agents[index];
+        let before = Footprint::of(slot);
+        slot.cpu_used_millis = cpu_used_millis;
+        slot.mem_used_mb = mem_used_mb;
+        slot.containers = containers;
+        self.indexes.moved(index, slot, before);
     }
 
     /// Forgets every agent's job counts, visiting only the agents that had

@@ -224,13 +224,21 @@ impl Transformer {
         batch: usize,
     ) {
         self.mark_unplaced();
+        // From where the last tick stopped, round the end of the agents and
+        // back, so that every tick sweeps as much (or every agent once).
         let start = self.sweep_agent.take();
-        let from = match &start {
-            Some(agent) => agents.range(agent.clone()..),
-            None => agents.range::<AgentId, _>(..),
+        let (after, before) = match &start {
+            Some(agent) => (
+                agents.range(agent.clone()..),
+                agents.range::<AgentId, _>(..agent.clone()),
+            ),
+            None => (
+                agents.range::<AgentId, _>(..),
+                agents.range(AgentId::new("")..AgentId::new("")),
+            ),
         };
         let mut marked = 0;
-        for (id, agent) in from {
+        for (id, agent) in after.chain(before) {
             if marked >= batch {
                 self.sweep_agent = Some(id.clone());
                 break;

@@ -35,10 +35,21 @@ impl PlacementView {
     ) -> &mut Cluster {
         if let Some(cluster) = &mut self.cluster {
             cluster.clear_job_instances();
+            // Both `changed` and the cluster's agents are sorted by id, so
+            // each search starts where the previous one ended.
+            let mut from = 0;
             let in_step = changed.iter().all(|id| {
-                let now = agents.get(id).and_then(slot_of);
-                match (cluster.position(id), now) {
-                    (Some(index), Some(now)) => cluster.update_usage(index, &now),
+                let rep = agents.get(id).filter(|rep| rep.connection.is_synced());
+                match (cluster.position_from(id, from), rep) {
+                    (Some(index), Some(rep)) => {
+                        from = index + 1;
+                        let same_capacity = same_capacity(&cluster.agents()[index], rep);
+                        if same_capacity {
+                            let (cpu_used, mem_used) = rep.committed();
+                            cluster.set_usage(index, cpu_used, mem_used, container_count(rep));
+                        }
+                        same_capacity
+                    }
                     (None, None) => true,
                     // An agent joined or left the synced set.
                     _ => false,
@@ -66,6 +77,20 @@ fn build(agents: &BTreeMap<AgentId, AgentRepresentation>) -> Cluster {
     Cluster::new(agents.values().filter_map(slot_of).collect())
 }
 
+/// Whether `slot` has the totals and volumes `agent` reports (what the
+/// indexes are built on), compared without building a slot.
+fn same_capacity(slot: &AgentSlot, agent: &AgentRepresentation) -> bool {
+    let volumes = &agent.resources.volumes;
+    slot.cpu_total_millis == algorithm::cpu_millis(agent.resources.cpus.total)
+        && slot.mem_total_mb == agent.resources.mem.total
+        && volumes.iter().all(|volume| slot.volumes.contains(volume))
+        && slot.volumes.iter().all(|volume| volumes.contains(volume))
+}
+
+fn container_count(agent: &AgentRepresentation) -> u32 {
+    u32::try_from(agent.containers().len()).unwrap_or(u32::MAX)
+}
+
 /// What placement sees of `agent`: nothing unless it is synced (commands go
 /// only to synced agents).
 fn slot_of(agent: &AgentRepresentation) -> Option<AgentSlot> {
@@ -80,7 +105,7 @@ fn slot_of(agent: &AgentRepresentation) -> Option<AgentSlot> {
         cpu_used_millis: cpu_used,
         mem_used_mb: mem_used,
         volumes: agent.resources.volumes.iter().cloned().collect(),
-        containers: u32::try_from(agent.containers().len()).unwrap_or(u32::MAX),
+        containers: container_count(agent),
         job_instances: BTreeMap::new(),
     })
 }
