@@ -146,18 +146,17 @@ fn unchanged_event(cluster: &mut SteadyCluster, repeats: usize) -> Vec<f64> {
 
 fn idle_tick(cluster: &mut SteadyCluster, repeats: usize) -> Vec<f64> {
     let tick = cluster.scheduler.config().tick;
-    let samples = (0..repeats)
+    (0..repeats)
         .map(|_| {
             cluster.keep_alive();
             cluster.advance(tick);
             time(cluster, Input::TimePassed)
         })
-        .collect();
-    samples
+        .collect()
 }
 
 fn job_added(cluster: &mut SteadyCluster, repeats: usize) -> Vec<f64> {
-    let samples = (0..repeats)
+    (0..repeats)
         .map(|i| {
             cluster.keep_alive();
             let request = cluster.request();
@@ -174,8 +173,7 @@ fn job_added(cluster: &mut SteadyCluster, repeats: usize) -> Vec<f64> {
             cluster.advance(Duration::from_millis(10));
             micros
         })
-        .collect();
-    samples
+        .collect()
 }
 
 fn job_removed(cluster: &mut SteadyCluster, repeats: usize) -> Vec<f64> {
@@ -185,7 +183,7 @@ fn job_removed(cluster: &mut SteadyCluster, repeats: usize) -> Vec<f64> {
         .keys()
         .filter(|hash| hash.as_str().starts_with("job"))
         .count();
-    let samples = (0..repeats.min(jobs))
+    (0..repeats.min(jobs))
         .map(|i| {
             cluster.keep_alive();
             let request = cluster.request();
@@ -200,6 +198,5 @@ fn job_removed(cluster: &mut SteadyCluster, repeats: usize) -> Vec<f64> {
             cluster.advance(Duration::from_millis(10));
             micros
         })
-        .collect();
-    samples
+        .collect()
 }
