@@ -161,9 +161,11 @@ impl Locations {
     /// The agents that have a record of `container`, in id order.
     pub fn of(&self, container: &ContainerId) -> &[AgentId] {
         let holders = match dense(container) {
+            // A `JobHash` probe: its search compares inline heads, where a
+            // `&str` would follow every key's pointer.
             Some((hash, index)) => self
                 .tasks
-                .get(hash)
+                .get(&JobHash::new(hash))
                 .and_then(|slots| slots.get(index))
                 .and_then(Option::as_ref),
             None => self.others.get(container),

@@ -110,6 +110,8 @@ pub struct Transformer {
     /// Where the anti-entropy sweep continues: over agents (their
     /// containers), and over desired tasks (job hash, task index).
     sweep_agent: Option<AgentId>,
+    /// Agents whose containers the next reconcile looks at (the sweep).
+    swept: Vec<AgentId>,
     sweep_desired: Option<(JobHash, u32)>,
     /// The cluster as placement sees it, kept between reconciles.
     view: PlacementView,
@@ -171,7 +173,7 @@ impl Transformer {
 
     /// Whether anything is marked.
     pub fn has_work(&self) -> bool {
-        !self.dirty.is_empty()
+        !self.dirty.is_empty() || !self.swept.is_empty() || !self.queue.is_empty()
     }
 
     /// The durable registry changed from `old` to `new` in the jobs
@@ -243,7 +245,10 @@ impl Transformer {
                 self.sweep_agent = Some(id.clone());
                 break;
             }
-            self.dirty.extend(agent.containers().keys().cloned());
+            // The agent, not each of its container IDs: the reconcile reads
+            // them in place (cloning an ID touches its shared count, a
+            // cache miss each at a million containers).
+            self.swept.push(id.clone());
             marked += agent.containers().len().max(1);
         }
         let mut budget = batch;
@@ -286,9 +291,11 @@ impl Transformer {
         let mut plan = Plan::default();
         let budget = config.max_commands_per_reconcile;
         let wanted_job = |id: &ContainerId| {
-            id.task_parts().and_then(|(hash, index)| {
+            // Searching with a `JobHash` compares the keys' inline heads;
+            // searching with the `&str` would follow every key's pointer.
+            id.task().and_then(|(hash, index)| {
                 desired
-                    .get_key_value(hash)
+                    .get_key_value(&hash)
                     .filter(|(_, job)| index < job.task_count())
             })
         };
@@ -322,33 +329,56 @@ impl Transformer {
         // Missing tasks are gathered, not placed at once, so that they can
         // be placed in an order that packs well.
         let mut gathered: Vec<(ContainerId, Demand)> = Vec::new();
+        let examine = |this: &mut Transformer,
+                       id: &ContainerId,
+                       gathered: &mut Vec<(ContainerId, Demand)>,
+                       plan: &mut Plan| {
+            let instances = instances_of(id);
+            match wanted_job(id) {
+                Some((hash, job)) if instances.is_empty() => {
+                    if placeable(this, id) && !this.queued.contains(id) {
+                        let shared = this.container_config(hash, job);
+                        gathered.push((id.clone(), Demand::of(hash, &shared)));
+                    }
+                }
+                Some(_) => {
+                    this.unplaced.remove(id);
+                    this.keep_one(now, id, instances, plan);
+                }
+                None => {
+                    this.unplaced.remove(id);
+                    for instance in &instances {
+                        if let Some(planned) = removal(now, id, instance, Why::NotDesired) {
+                            plan.commands.push(planned);
+                        }
+                    }
+                }
+            }
+        };
+        // The sweep's agents, their containers read in place.
+        for agent_id in std::mem::take(&mut self.swept) {
+            let Some(agent) = agents.get(&agent_id) else {
+                continue;
+            };
+            for id in agent.containers().keys() {
+                if self.dirty.contains(id) {
+                    continue; // looked at below
+                }
+                if plan.commands.len() >= budget {
+                    self.dirty.insert(id.clone());
+                    plan.more = true;
+                    continue;
+                }
+                examine(self, id, &mut gathered, &mut plan);
+            }
+        }
         while let Some(id) = self.dirty.pop_first() {
             if plan.commands.len() >= budget {
                 self.dirty.insert(id);
                 plan.more = true;
                 break;
             }
-            let instances = instances_of(&id);
-            match wanted_job(&id) {
-                Some((hash, job)) if instances.is_empty() => {
-                    if placeable(self, &id) && !self.queued.contains(&id) {
-                        let shared = self.container_config(hash, job);
-                        gathered.push((id, Demand::of(hash, &shared)));
-                    }
-                }
-                Some(_) => {
-                    self.unplaced.remove(&id);
-                    self.keep_one(now, &id, instances, &mut plan);
-                }
-                None => {
-                    self.unplaced.remove(&id);
-                    for instance in &instances {
-                        if let Some(planned) = removal(now, &id, instance, Why::NotDesired) {
-                            plan.commands.push(planned);
-                        }
-                    }
-                }
-            }
+            examine(self, &id, &mut gathered, &mut plan);
         }
         // What was gathered joins the placement queue in placement order,
         // behind what is queued already: a burst larger than the command
