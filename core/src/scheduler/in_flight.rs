@@ -7,7 +7,7 @@
 //! command goes to that container until it lands, so that commands for one
 //! container never overtake each other.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::ids::{AgentId, CommandId};
 use crate::wire::ContainerId;
@@ -16,22 +16,32 @@ use crate::wire::ContainerId;
 #[derive(Clone, Debug, Default)]
 pub struct InFlight {
     by_id: BTreeMap<CommandId, (AgentId, ContainerId)>,
-    by_container: BTreeSet<(ContainerId, AgentId)>,
+    /// The agents each container has a command in flight to (almost
+    /// always one): "any for this container?" is one lookup.
+    by_container: BTreeMap<ContainerId, Vec<AgentId>>,
 }
 
 impl InFlight {
     /// Records a command just issued.
     pub fn insert(&mut self, id: CommandId, agent: AgentId, container: ContainerId) {
-        let fresh = self.by_container.insert((container.clone(), agent.clone()));
-        debug_assert!(fresh, "two commands in flight for {container} on {agent}");
+        let agents = self.by_container.entry(container.clone()).or_default();
+        debug_assert!(
+            !agents.contains(&agent),
+            "two commands in flight for {container} on {agent}"
+        );
+        agents.push(agent.clone());
         self.by_id.insert(id, (agent, container));
     }
 
     /// Removes an answered (or lost) command, returning where it went.
     pub fn remove(&mut self, id: CommandId) -> Option<(AgentId, ContainerId)> {
         let (agent, container) = self.by_id.remove(&id)?;
-        self.by_container
-            .remove(&(container.clone(), agent.clone()));
+        if let Some(agents) = self.by_container.get_mut(&container) {
+            agents.retain(|to| *to != agent);
+            if agents.is_empty() {
+                self.by_container.remove(&container);
+            }
+        }
         Some((agent, container))
     }
 
@@ -39,7 +49,10 @@ impl InFlight {
     /// answers are ignored).
     pub fn forget_agent(&mut self, agent: &AgentId) {
         self.by_id.retain(|_, (to, _)| to != agent);
-        self.by_container.retain(|(_, to)| to != agent);
+        self.by_container.retain(|_, agents| {
+            agents.retain(|to| to != agent);
+            !agents.is_empty()
+        });
     }
 
     /// Whether the command is still in flight.
@@ -49,16 +62,14 @@ impl InFlight {
 
     /// Whether a command for `container` is in flight to any agent.
     pub fn any_for(&self, container: &ContainerId) -> bool {
-        self.by_container
-            .range((container.clone(), AgentId::new(""))..)
-            .next()
-            .is_some_and(|(id, _)| id == container)
+        self.by_container.contains_key(container)
     }
 
     /// Whether a command for `container` is in flight to `agent`.
     pub fn on(&self, agent: &AgentId, container: &ContainerId) -> bool {
         self.by_container
-            .contains(&(container.clone(), agent.clone()))
+            .get(container)
+            .is_some_and(|agents| agents.contains(agent))
     }
 
     /// Number of commands in flight.

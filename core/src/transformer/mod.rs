@@ -290,18 +290,23 @@ impl Transformer {
         } = input;
         let mut plan = Plan::default();
         let budget = config.max_commands_per_reconcile;
-        let wanted_job = |id: &ContainerId| {
-            // Searching with a `JobHash` compares the keys' inline heads;
-            // searching with the `&str` would follow every key's pointer.
-            id.task().and_then(|(hash, index)| {
+        // A container's task, parsed once per look: its job hash is the
+        // probe for both job lookups (a `JobHash` compares the keys'
+        // inline heads; a `&str` would follow every key's pointer).
+        type Task = Option<(JobHash, u32)>;
+        let wanted_job = |task: &Task| {
+            task.as_ref().and_then(|(hash, index)| {
                 desired
-                    .get_key_value(&hash)
-                    .filter(|(_, job)| index < job.task_count())
+                    .get_key_value(hash)
+                    .filter(|(_, job)| *index < job.task_count())
             })
         };
-        let instances_of = |id: &ContainerId| -> Vec<Instance<'_>> {
-            locations
-                .of(id)
+        let instances_of = |id: &ContainerId, task: &Task| -> Vec<Instance<'_>> {
+            let holders = match task {
+                Some((hash, index)) => locations.of_task(hash, *index),
+                None => locations.of(id),
+            };
+            holders
                 .iter()
                 .filter_map(|agent_id| {
                     let agent = agents.get(agent_id)?;
@@ -333,8 +338,9 @@ impl Transformer {
                        id: &ContainerId,
                        gathered: &mut Vec<(ContainerId, Demand)>,
                        plan: &mut Plan| {
-            let instances = instances_of(id);
-            match wanted_job(id) {
+            let task = id.task();
+            let instances = instances_of(id, &task);
+            match wanted_job(&task) {
                 Some((hash, job)) if instances.is_empty() => {
                     if placeable(this, id) && !this.queued.contains(id) {
                         let shared = this.container_config(hash, job);
@@ -409,10 +415,11 @@ impl Transformer {
             self.queued.remove(&id);
             // Still missing? It may have been removed, placed or failed
             // since it was queued.
-            let Some((hash, job)) = wanted_job(&id) else {
+            let task = id.task();
+            let Some((hash, job)) = wanted_job(&task) else {
                 continue;
             };
-            if !instances_of(&id).is_empty() || !placeable(self, &id) {
+            if !instances_of(&id, &task).is_empty() || !placeable(self, &id) {
                 continue;
             }
             let shared = self.container_config(hash, job);
