@@ -203,7 +203,7 @@ impl Transformer {
         for (hash, job) in desired {
             self.mark_job(hash, job.task_count());
         }
-        self.dirty.extend(locations.from(None));
+        self.dirty.extend(locations.containers());
     }
 
     /// The periodic tick: marks the unplaced tasks (capacity may have
