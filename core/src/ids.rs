@@ -45,3 +45,17 @@ impl fmt::Display for CommandId {
         write!(f, "#{}", self.0)
     }
 }
+
+/// Where the scheduler's location index keeps a task: its job's number
+/// there and the task's index. A container record carries it, so that a
+/// reconcile reaches the task's holders and desired state by two array
+/// indexes instead of parsing the container ID and searching for its job
+/// (at a million tasks, each a cache miss).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TaskSlot {
+    /// The job's number in the index, valid while any of its tasks is
+    /// located or desired.
+    pub job: u32,
+    /// The task's index.
+    pub index: u16,
+}

@@ -17,7 +17,7 @@
 
 use std::sync::Arc;
 
-use crate::ids::CommandId;
+use crate::ids::{CommandId, TaskSlot};
 use crate::scheduler::CommandError;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerStatus, ProcessState};
@@ -99,7 +99,17 @@ pub struct ContainerRecord {
     /// The last reported process state, unless it is the usual one for the
     /// status (see [`ContainerRecord::process_state`]).
     process: Option<Box<ProcessState>>,
+    /// Where the scheduler's location index keeps this container's task
+    /// (see [`TaskSlot`]): its job's number, [`NO_SLOT`] for a container
+    /// that is not a task, and the task's index. Two plain fields rather
+    /// than an `Option<TaskSlot>`, so that they fill the padding after
+    /// `status` and a record stays 32 bytes.
+    slot_job: u32,
+    slot_index: u16,
 }
+
+/// `slot_job` of a record without a task slot.
+const NO_SLOT: u32 = u32::MAX;
 
 /// What is going on with a container: our pending command and back-off.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,6 +150,8 @@ impl ContainerRecord {
             config,
             activity: None,
             process: None,
+            slot_job: NO_SLOT,
+            slot_index: 0,
         }
     }
 
@@ -150,9 +162,24 @@ impl ContainerRecord {
             config,
             activity: None,
             process: None,
+            slot_job: NO_SLOT,
+            slot_index: 0,
         };
         record.set_pending(Some(pending));
         record
+    }
+
+    /// Where the location index keeps its task, if it is a task.
+    pub fn task_slot(&self) -> Option<TaskSlot> {
+        (self.slot_job != NO_SLOT).then_some(TaskSlot {
+            job: self.slot_job,
+            index: self.slot_index,
+        })
+    }
+
+    /// Records where the location index keeps its task.
+    pub fn set_task_slot(&mut self, slot: Option<TaskSlot>) {
+        (self.slot_job, self.slot_index) = slot.map_or((NO_SLOT, 0), |slot| (slot.job, slot.index));
     }
 
     /// Our command pending on it, if any.
@@ -349,6 +376,8 @@ mod tests {
             config: Arc::default(),
             activity: None,
             process: None,
+            slot_job: NO_SLOT,
+            slot_index: 0,
         };
         record.set_pending(pending.map(|(action, phase)| Pending {
             command: CommandId(1),

@@ -217,7 +217,10 @@ impl Scheduler {
             inserted,
         } = change;
         if inserted {
-            self.locations.add(&container, agent);
+            let slot = self.locations.add(&container, agent);
+            if let Some(record) = self.agents.record_mut(agent, &container) {
+                record.set_task_slot(slot);
+            }
         }
         if outcome.forget {
             self.locations.remove(&container, agent);

@@ -158,6 +158,14 @@ impl Scheduler {
                 if let Some(changed) = self.registry.write_completed(sequence, &mut self.outputs) {
                     self.transformer
                         .desired_changed(&changed, &before, self.registry.durable());
+                    for hash in &changed {
+                        let tasks = self
+                            .registry
+                            .durable()
+                            .get(hash)
+                            .map_or(0, |job| job.task_count());
+                        self.locations.set_desired(hash, tasks);
+                    }
                     self.trace("registry", || format!("write {sequence} is durable"));
                     self.reconcile_needed = true;
                 }
@@ -284,6 +292,9 @@ impl Scheduler {
             });
         }
         self.trace("registry", || format!("loaded {count} jobs"));
+        for (hash, job) in self.registry.durable().iter() {
+            self.locations.set_desired(hash, job.task_count());
+        }
         self.transformer
             .mark_all(self.registry.durable(), &self.locations);
         self.reconcile_needed = true;

@@ -23,6 +23,21 @@ impl Scheduler {
                 "every agent synced or abandoned: placement starts".to_owned()
             });
         }
+        #[cfg(debug_assertions)]
+        {
+            let indexed: Vec<(&crate::wire::JobHash, u32)> = self.locations.desired().collect();
+            let durable: Vec<(&crate::wire::JobHash, u32)> = self
+                .registry
+                .durable()
+                .iter()
+                .map(|(hash, job)| (hash, job.task_count()))
+                .filter(|&(_, tasks)| tasks > 0)
+                .collect();
+            debug_assert_eq!(
+                indexed, durable,
+                "the location index's desired counts are stale"
+            );
+        }
         let (agents, changed_agents) = self.agents.for_reconcile();
         let plan = self.transformer.reconcile(
             ReconcileInput {
@@ -59,14 +74,14 @@ impl Scheduler {
             match &planned.action {
                 CommandAction::Create(config) => {
                     self.metrics.tasks_placed += 1;
-                    let record = ContainerRecord::creating(Arc::clone(config), pending);
+                    let mut record = ContainerRecord::creating(Arc::clone(config), pending);
                     debug_assert!(
                         !rep.containers().contains_key(&planned.container),
                         "placed {} where it exists",
                         planned.container
                     );
+                    record.set_task_slot(self.locations.add(&planned.container, &planned.agent));
                     rep.insert(planned.container.clone(), record);
-                    self.locations.add(&planned.container, &planned.agent);
                 }
                 _ => {
                     let record = rep
