@@ -73,6 +73,30 @@ impl Agents {
         self.map.get_mut(agent)?.record_mut(container)
     }
 
+    /// Inserts the record of a container that placement has just put on
+    /// `agent`, without recording the agent as changed: the placement view
+    /// reserved the container when it chose the agent, which counts
+    /// exactly what the record adds (its cpu and memory, one container),
+    /// so reading the agent again at the next refresh would change nothing
+    /// (a debug assertion there compares the view with a fresh build).
+    /// False if there is no such agent.
+    pub(crate) fn insert_placed(
+        &mut self,
+        agent: &AgentId,
+        container: ContainerId,
+        record: ContainerRecord,
+    ) -> bool {
+        let Some(rep) = self.map.get_mut(agent) else {
+            return false;
+        };
+        debug_assert!(
+            !rep.containers().contains_key(&container),
+            "placed {container} where it exists"
+        );
+        rep.insert(container, record);
+        true
+    }
+
     pub(crate) fn insert(&mut self, rep: AgentRepresentation) {
         self.changed.insert(rep.id.clone());
         self.waiting += usize::from(is_waiting(&rep));
@@ -203,6 +227,21 @@ mod tests {
         let (_, changed) = agents.for_reconcile();
         assert_eq!(changed.iter().collect::<Vec<_>>(), [&AgentId::new("a2")]);
         changed.clear();
+
+        // A container placement put there (and reserved in its view) is
+        // not a change to read again.
+        let placed = ContainerRecord::creating(
+            std::sync::Arc::new(crate::wire::ContainerConfig::default()),
+            crate::agent::Pending {
+                command: crate::ids::CommandId(2),
+                action: crate::agent::Action::Create,
+                phase: crate::agent::Phase::InFlight,
+                issued_at: Instant::from_millis(5),
+            },
+        );
+        assert!(agents.insert_placed(&AgentId::new("a2"), ContainerId::new("c-2"), placed.clone()));
+        assert!(agents.for_reconcile().1.is_empty());
+        assert!(!agents.insert_placed(&AgentId::new("a9"), ContainerId::new("c-2"), placed));
 
         // Status changes through record_mut are not placement's business.
         agents

@@ -67,25 +67,22 @@ impl Scheduler {
                 phase: Phase::InFlight,
                 issued_at: self.now,
             };
-            let mut rep = self
-                .agents
-                .get_mut(&planned.agent)
-                .expect("planned for a known agent");
             match &planned.action {
                 CommandAction::Create(config) => {
                     self.metrics.tasks_placed += 1;
                     let mut record = ContainerRecord::creating(Arc::clone(config), pending);
-                    debug_assert!(
-                        !rep.containers().contains_key(&planned.container),
-                        "placed {} where it exists",
-                        planned.container
-                    );
                     record.set_task_slot(self.locations.add(&planned.container, &planned.agent));
-                    rep.insert(planned.container.clone(), record);
+                    let placed = self.agents.insert_placed(
+                        &planned.agent,
+                        planned.container.clone(),
+                        record,
+                    );
+                    assert!(placed, "planned for a known agent");
                 }
                 _ => {
-                    let record = rep
-                        .record_mut(&planned.container)
+                    let record = self
+                        .agents
+                        .record_mut(&planned.agent, &planned.container)
                         .expect("planned for a known container");
                     debug_assert!(
                         record.pending().is_none() || action == Action::Stop,
@@ -95,7 +92,6 @@ impl Scheduler {
                     record.set_pending(Some(pending));
                 }
             }
-            drop(rep);
             self.metrics.commands_issued += 1;
             self.in_flight
                 .insert(id, planned.agent.clone(), planned.container.clone());

@@ -6,7 +6,8 @@
 //! places one job of a hundred tasks cannot afford if it is to cost what
 //! changed. So the view is built once, then each placing reconcile first
 //! applies the agents the scheduler recorded as changed (see
-//! `scheduler/agent_map.rs`): a change in what an agent has promised or how
+//! `scheduler/agent_map.rs`; a container placement put on an agent is not
+//! such a change, since placing it reserved it in the view): a change in what an agent has promised or how
 //! many containers it runs moves its entries in the indexes, O(log agents);
 //! an agent appearing, going or changing its totals or volumes (rare)
 //! rebuilds the view. Job counts (for spreading) hold within one reconcile:
