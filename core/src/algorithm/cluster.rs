@@ -104,13 +104,11 @@ impl Cluster {
         &self.agents
     }
 
-    /// Records that `demand` was placed on agent `index`.
+    /// Records that `demand` was placed on agent `index`, counting it in
+    /// the agent's job instances.
     pub fn reserve(&mut self, index: usize, demand: &Demand) {
+        self.reserve_uncounted(index, demand);
         let slot = &mut self.agents[index];
-        let before = Footprint::of(slot);
-        slot.cpu_used_millis += demand.cpu_millis;
-        slot.mem_used_mb += demand.mem_mb;
-        slot.containers += 1;
         // Look the job up before inserting it, so that the common case (the
         // agent runs the job already) clones nothing.
         match slot.job_instances.get_mut(&demand.job) {
@@ -122,6 +120,17 @@ impl Cluster {
                 slot.job_instances.insert(demand.job.clone(), 1);
             }
         }
+    }
+
+    /// Records that `demand` was placed on agent `index`, without counting
+    /// it in the agent's job instances (for an algorithm that does not read
+    /// them: see [`super::Algorithm::counts_jobs`]).
+    pub fn reserve_uncounted(&mut self, index: usize, demand: &Demand) {
+        let slot = &mut self.agents[index];
+        let before = Footprint::of(slot);
+        slot.cpu_used_millis += demand.cpu_millis;
+        slot.mem_used_mb += demand.mem_mb;
+        slot.containers += 1;
         self.indexes.moved(index, slot, before);
     }
 

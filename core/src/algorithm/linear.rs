@@ -22,6 +22,10 @@ impl Algorithm for LinearScan {
         self.0.name()
     }
 
+    fn counts_jobs(&self) -> bool {
+        self.0 == AlgorithmKind::Spread
+    }
+
     fn choose(
         &mut self,
         demand: &Demand,

@@ -162,6 +162,14 @@ pub trait Algorithm: fmt::Debug + Send {
     fn prepare(&self, cluster: &mut Cluster) {
         let _ = cluster;
     }
+
+    /// Whether [`Algorithm::choose`] reads [`AgentSlot::job_instances`].
+    /// Only then does [`place`] count each placement in them, and does the
+    /// transformer fill them in: counting costs a map insert per placement
+    /// that the other algorithms would pay for nothing. The default is no.
+    fn counts_jobs(&self) -> bool {
+        false
+    }
 }
 
 /// Places one task: asks the algorithm, reserves the capacity, and returns
@@ -180,7 +188,11 @@ pub fn place(
                 "{} overcommitted",
                 algorithm.name()
             );
-            cluster.reserve(index, demand);
+            if algorithm.counts_jobs() {
+                cluster.reserve(index, demand);
+            } else {
+                cluster.reserve_uncounted(index, demand);
+            }
             Ok(cluster.agents()[index].id.clone())
         }
         None => Err(cluster.unplaced_reason(demand)),

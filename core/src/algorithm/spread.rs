@@ -22,6 +22,10 @@ impl Algorithm for Spread {
         cluster.build_index(IndexKind::Containers);
     }
 
+    fn counts_jobs(&self) -> bool {
+        true
+    }
+
     fn choose(
         &mut self,
         demand: &Demand,

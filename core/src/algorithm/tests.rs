@@ -471,9 +471,19 @@ fn place_reserves_what_it_places_and_nothing_when_it_fails() {
         (slot.cpu_used_millis, slot.mem_used_mb, slot.containers),
         (1500, 1024, 1)
     );
+    assert!(
+        slot.job_instances.is_empty(),
+        "least-used reads no job counts, so none are kept"
+    );
+    let mut cluster = Cluster::new(vec![agent("a1", 2000, 4096)]);
     assert_eq!(
-        slot.job_instances,
-        BTreeMap::from([(JobHash::new("web"), 1)])
+        place(&mut Spread, &task, &mut cluster, &mut rng),
+        Ok(AgentId::new("a1"))
+    );
+    assert_eq!(
+        cluster.agents()[0].job_instances,
+        BTreeMap::from([(JobHash::new("web"), 1)]),
+        "spread reads them"
     );
 }
 

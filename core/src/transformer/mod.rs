@@ -465,7 +465,7 @@ impl Transformer {
             let Some(cluster) = cluster.as_deref_mut() else {
                 break;
             };
-            if !counted_jobs.contains(hash) {
+            if algorithm.counts_jobs() && !counted_jobs.contains(hash) {
                 let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
                 for task in 0..job.task_count() {
                     for agent in locations.of_task(hash, task) {
