@@ -37,6 +37,10 @@ pub struct Locations {
     numbers: BTreeMap<JobHash, u32>,
     /// Numbers no job uses, reused first.
     free: Vec<u32>,
+    /// Every holder of each task held by more than one agent (a duplicate
+    /// being resolved: rare), by job number and index. The task's entry in
+    /// its job's `holders` keeps the first of them.
+    shared: BTreeMap<(u32, u16), Vec<AgentId>>,
     /// Every other container, by ID.
     others: BTreeMap<ContainerId, Holders>,
     /// Containers located, in both.
@@ -47,19 +51,19 @@ pub struct Locations {
 pub struct JobLocations<'a> {
     locations: &'a Locations,
     job: &'a JobHash,
-    holders: &'a [Option<Holders>],
+    number: Option<u32>,
 }
 
 impl<'a> JobLocations<'a> {
     /// As [`Locations::of_task`].
     pub fn of_task(&self, index: u32) -> &'a [AgentId] {
-        if index >= DENSE_INDEXES {
-            return self.locations.of_task(self.job, index);
+        match (self.number, u16::try_from(index)) {
+            (Some(job), Ok(index)) if u32::from(index) < DENSE_INDEXES => {
+                self.locations.held(job, index)
+            }
+            (None, _) if index < DENSE_INDEXES => &[],
+            _ => self.locations.of_task(self.job, index),
         }
-        self.holders
-            .get(index as usize)
-            .and_then(Option::as_ref)
-            .map_or(&[], Holders::as_slice)
     }
 }
 
@@ -69,8 +73,10 @@ struct JobTasks {
     hash: JobHash,
     /// Tasks desired by the durable registry: indexes below this.
     desired: u32,
-    /// The holders of each task, by index (no trailing `None`).
-    holders: Vec<Option<Holders>>,
+    /// The holder of each task, by index (no trailing `None`); the first
+    /// of them for a task in `Locations::shared`. An agent, not a
+    /// `Holders`: the option then costs no tag (32 bytes a task, not 40).
+    holders: Vec<Option<AgentId>>,
 }
 
 impl JobTasks {
@@ -185,18 +191,29 @@ impl Locations {
             return None;
         };
         let job = self.number(hash);
-        let holders = &mut self.jobs[job as usize].holders;
+        let tasks = &mut self.jobs[job as usize];
         let at = usize::from(index);
-        if holders.len() <= at {
-            holders.resize_with(at + 1, || None);
+        if tasks.holders.len() <= at {
+            // Room for every desired task at once, and no more: doubling
+            // would leave a quarter of a hundred tasks' entries unused.
+            let wanted = (at + 1).max(tasks.desired as usize);
+            tasks.holders.reserve_exact(wanted - tasks.holders.len());
+            tasks.holders.resize_with(at + 1, || None);
         }
-        match &mut holders[at] {
-            Some(holders) => {
-                holders.add(agent);
-            }
-            slot @ None => {
-                *slot = Some(Holders::One(agent.clone()));
+        match &tasks.holders[at] {
+            None => {
+                tasks.holders[at] = Some(agent.clone());
                 self.len += 1;
+            }
+            Some(first) if first == agent => {}
+            Some(first) => {
+                let all = self
+                    .shared
+                    .entry((job, index))
+                    .or_insert_with(|| vec![first.clone()]);
+                if let Err(at) = all.binary_search(agent) {
+                    all.insert(at, agent.clone());
+                }
             }
         }
         Some(TaskSlot { job, index })
@@ -217,13 +234,21 @@ impl Locations {
     /// The agents holding a record of the task kept at `slot` (which a
     /// record of it carries), and whether the task is desired.
     pub fn at(&self, slot: TaskSlot) -> (&[AgentId], bool) {
-        let tasks = &self.jobs[slot.job as usize];
-        let holders = tasks
-            .holders
-            .get(usize::from(slot.index))
-            .and_then(Option::as_ref)
-            .map_or(&[][..], Holders::as_slice);
-        (holders, u32::from(slot.index) < tasks.desired)
+        let desired = u32::from(slot.index) < self.jobs[slot.job as usize].desired;
+        (self.held(slot.job, slot.index), desired)
+    }
+
+    /// The agents holding task `index` of job `number`.
+    fn held(&self, number: u32, index: u16) -> &[AgentId] {
+        match self.jobs[number as usize].holders.get(usize::from(index)) {
+            // Most of the time nothing is shared: no search.
+            Some(Some(first)) if self.shared.is_empty() => std::slice::from_ref(first),
+            Some(Some(first)) => self
+                .shared
+                .get(&(number, index))
+                .map_or(std::slice::from_ref(first), Vec::as_slice),
+            _ => &[],
+        }
     }
 
     /// The job kept at `slot`, for checks.
@@ -259,15 +284,26 @@ impl Locations {
         let Some(&number) = self.numbers.get(&JobHash::new(hash)) else {
             return;
         };
-        let holders = &mut self.jobs[number as usize].holders;
-        let Some(Some(held)) = holders.get(usize::from(index)) else {
-            return;
+        let at = usize::from(index);
+        let left = match self.shared.get_mut(&(number, index)) {
+            Some(all) => {
+                all.retain(|held| held != agent);
+                let first = all.first().cloned();
+                if all.len() < 2 {
+                    self.shared.remove(&(number, index));
+                }
+                first
+            }
+            None => match self.jobs[number as usize].holders.get(at) {
+                Some(Some(held)) if held == agent => None,
+                _ => return,
+            },
         };
-        let left = held.without(agent);
+        let holders = &mut self.jobs[number as usize].holders;
         if left.is_none() {
             self.len -= 1;
         }
-        holders[usize::from(index)] = left;
+        holders[at] = left;
         while holders.last().is_some_and(Option::is_none) {
             holders.pop();
         }
@@ -288,11 +324,10 @@ impl Locations {
         if index >= DENSE_INDEXES {
             return self.of(&job.container_id(index));
         }
-        self.numbers
-            .get(job)
-            .and_then(|&number| self.jobs[number as usize].holders.get(index as usize))
-            .and_then(Option::as_ref)
-            .map_or(&[], Holders::as_slice)
+        match self.numbers.get(job) {
+            Some(&number) => self.held(number, index as u16),
+            None => &[],
+        }
     }
 
     /// The located tasks of `job`: one search for many lookups.
@@ -300,10 +335,7 @@ impl Locations {
         JobLocations {
             locations: self,
             job,
-            holders: self
-                .numbers
-                .get(job)
-                .map_or(&[], |&number| &self.jobs[number as usize].holders),
+            number: self.numbers.get(job).copied(),
         }
     }
 
@@ -357,6 +389,7 @@ mod tests {
             assert!(locations.is_empty(), "{id}");
             assert!(locations.of(&id).is_empty());
             assert!(locations.numbers.is_empty() && locations.others.is_empty());
+            assert!(locations.shared.is_empty());
         }
     }
 
