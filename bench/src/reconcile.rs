@@ -50,7 +50,7 @@ pub fn run(size: Size) -> Vec<Table> {
         "Caches hold what the work before each sample left in them (keep-alives from every agent, the \
          request that changed the registry), so the smaller clusters run with all their state in cache: \
          a thousand tasks' state is about 0.2 MB and fits in one core's L2 cache, while a million tasks' \
-         (190 MB) fits in none. The periodic tick does the same fixed work at every size (it examines at \
+         (170 MB) fits in none. The periodic tick does the same fixed work at every size (it examines at \
          least 256 containers, agent by agent, and 256 desired tasks), but its round-robin sweep visits by \
          design what was visited least recently: at a million tasks each container costs a few cache misses, \
          at a thousand none. Table 2b flushes the caches before every sample, so that every size starts from \
