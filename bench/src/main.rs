@@ -56,21 +56,21 @@ impl Size {
     }
 }
 
-/// One part of the benchmark: runs at a size, returns its tables.
-type Part = fn(Size) -> Vec<report::Table>;
+/// One part of the benchmark: runs at a size, returns its table.
+type Part = fn(Size) -> report::Table;
 
 fn main() -> ExitCode {
     let args = Args::parse();
     let size = Size { quick: args.quick };
     let wanted = |part: u8| args.parts.is_empty() || args.parts.contains(&part);
     let parts: [(u8, Part); 7] = [
-        (1, |size| vec![placement::run(size)]),
+        (1, placement::run),
         (2, reconcile::run),
-        (3, |size| vec![memory::run(size)]),
-        (4, |size| vec![ingestion::run(size)]),
-        (5, |size| vec![simulation::run(size)]),
-        (6, |size| vec![quality::run(size)]),
-        (7, |size| vec![daemon::run(size)]),
+        (3, memory::run),
+        (4, ingestion::run),
+        (5, simulation::run),
+        (6, quality::run),
+        (7, daemon::run),
     ];
     // Everything printed is also kept, for `--markdown`.
     let mut output = String::new();
@@ -86,9 +86,8 @@ fn main() -> ExitCode {
     emit(format!("{}\n", machine()));
     for (number, run) in parts {
         if wanted(number) {
-            for table in run(size) {
-                emit(table.markdown());
-            }
+            let table = run(size);
+            emit(table.markdown());
         }
     }
     if let Some(path) = &args.markdown {

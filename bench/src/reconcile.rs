@@ -16,8 +16,8 @@
 //! goal is that the largest stays within 2× of it.
 //!
 //! Every measure runs twice: with the caches as the preceding work left
-//! them (table 2), and with the caches flushed before each sample (table
-//! 2b). A thousand tasks' state fits in one core's L2 cache and a million
+//! them, and with the caches flushed before each sample (rows marked
+//! "caches flushed"). A thousand tasks' state fits in one core's L2 cache and a million
 //! tasks' fits in none, so the first mixes how the work grows with how
 //! much of it is cached; the second starts every size from memory and
 //! shows the work alone. The periodic tick shows the difference most: its
@@ -34,40 +34,53 @@ use crate::report::Table;
 
 /// Runs part 2: the same measures twice, with the caches as the preceding
 /// work left them, then flushed before every sample.
-pub fn run(size: Size) -> Vec<Table> {
+pub fn run(size: Size) -> Table {
     let sizes: &[u32] = size.pick(&[1_000, 10_000, 100_000, 1_000_000], &[1_000, 10_000]);
     let repeats = size.pick(31, 7);
-    let mut warm = measure(sizes, repeats, None);
-    warm.title =
-        "2. Reconcile cost as the cluster grows (best µs of repeated single reconciles)".to_owned();
+    let mut table = Table::new(
+        "2. Reconcile cost as the cluster grows (best µs of repeated single reconciles)",
+    );
+    let warm = measure(&mut table, sizes, repeats, None);
     let mut flush = CacheFlush::new();
     let flushed_bytes = flush.bytes();
-    let mut cold = measure(sizes, repeats, Some(&mut flush));
-    cold.title =
-        "2b. Reconcile cost as the cluster grows, caches flushed before each reconcile (best µs)"
-            .to_owned();
-    warm.notes.push(
+    let cold = measure(&mut table, sizes, repeats, Some(&mut flush));
+    table.notes.push(format!(
+        "Baseline: the same measure at {} tasks, in the same run (with caches flushed too, for the rows \
+         so marked). Clusters grow with their tasks (100 per agent). Figures are the best of {repeats} single \
+         reconciles (of 10 at 1,000 tasks for a removal: there are 10 jobs), since noise on a shared machine \
+         only adds time; the medians of the same samples, in µs, in the order of the rows: {warm}; caches \
+         flushed: {cold}.",
+        sizes[0],
+    ));
+    table.notes.push(format!(
         "Caches hold what the work before each sample left in them (keep-alives from every agent, the \
          request that changed the registry), so the smaller clusters run with all their state in cache: \
          a thousand tasks' state is about 0.2 MB and fits in one core's L2 cache, while a million tasks' \
          (170 MB) fits in none. The periodic tick does the same fixed work at every size (it examines at \
          least 256 containers, agent by agent, and 256 desired tasks), but its round-robin sweep visits by \
          design what was visited least recently: at a million tasks each container costs a few cache misses, \
-         at a thousand none. Table 2b flushes the caches before every sample, so that every size starts from \
-         memory and the ratio shows how the work grows, apart from how much of it is cached."
-            .to_owned(),
-    );
-    cold.notes.push(format!(
-        "Before each timed reconcile the bench writes and reads {} MiB (twice the last-level cache this \
-         machine reports), evicting the scheduler's state from every cache level; otherwise as table 2, \
-         on fresh clusters of the same shape.",
+         at a thousand none. So every measure is repeated, on fresh clusters of the same shape, with the \
+         caches flushed before each sample (the bench writes and reads {} MiB, twice the last-level cache \
+         this machine reports): every size then starts from memory, and the ratio shows how the work \
+         grows, apart from how much of it is cached.",
         flushed_bytes >> 20
     ));
-    vec![warm, cold]
+    table
 }
 
-fn measure(sizes: &[u32], repeats: usize, mut flush: Option<&mut CacheFlush>) -> Table {
-    let mut table = Table::new("");
+/// Adds a row per measure and size to `table` (marked when `flush` is
+/// given); returns the medians, for the notes.
+fn measure(
+    table: &mut Table,
+    sizes: &[u32],
+    repeats: usize,
+    mut flush: Option<&mut CacheFlush>,
+) -> String {
+    let marker = if flush.is_some() {
+        ", caches flushed"
+    } else {
+        ""
+    };
     let mut medians: Vec<String> = Vec::new();
     let mut baseline: Option<[f64; 4]> = None;
     let largest = *sizes.last().expect("sizes");
@@ -99,7 +112,7 @@ fn measure(sizes: &[u32], repeats: usize, mut flush: Option<&mut CacheFlush>) ->
             let goal = (tasks == largest && tasks > sizes[0])
                 .then(|| ("≤ 2× the smallest".to_owned(), value <= 2.0 * base));
             table.row(
-                format!("{name}, {tasks} tasks on {agents} agents"),
+                format!("{name}, {tasks} tasks on {agents} agents{marker}"),
                 value,
                 Some(base),
                 "µs",
@@ -107,14 +120,7 @@ fn measure(sizes: &[u32], repeats: usize, mut flush: Option<&mut CacheFlush>) ->
             );
         }
     }
-    table.notes.push(format!(
-        "Baseline: the same measure at {} tasks, in the same run. Clusters grow with their tasks (100 per agent). \
-         Figures are the best of {repeats} single reconciles (of 10 at 1,000 tasks for a removal: there are 10 jobs), \
-         since noise on a shared machine only adds time; the medians of the same samples, in µs, in the order of the rows: {}.",
-        sizes[0],
-        medians.join("; ")
-    ));
-    table
+    medians.join("; ")
 }
 
 /// Evicts everything from the caches by writing and reading a buffer
