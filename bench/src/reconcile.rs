@@ -62,8 +62,13 @@ pub fn run(size: Size) -> Table {
          at a thousand none. So every measure is repeated, on fresh clusters of the same shape, with the \
          caches flushed before each sample (the bench writes and reads {} MiB, twice the last-level cache \
          this machine reports): every size then starts from memory, and the ratio shows how the work \
-         grows, apart from how much of it is cached.",
-        flushed_bytes >> 20
+         grows, apart from how much of it is cached. Those rows are for reading the others by, and carry \
+         no goal: memory and TLB state make them vary more from run to run. Adding a job leaves it \
+         in place, so at {} tasks the cluster grows {:.1}-fold over the samples and its best sample is \
+         likely one of the first, on the smallest cluster: the ratio errs towards overstating the growth.",
+        flushed_bytes >> 20,
+        sizes[0],
+        1.0 + (repeats as f64 * 100.0) / f64::from(sizes[0]),
     ));
     table
 }
@@ -109,7 +114,9 @@ fn measure(
             "one job of 100 removed (stopped)",
         ];
         for ((name, value), base) in names.iter().zip(figures).zip(base) {
-            let goal = (tasks == largest && tasks > sizes[0])
+            // The goal is judged as the issue states it; the flushed rows
+            // are there to read the others by.
+            let goal = (flush.is_none() && tasks == largest && tasks > sizes[0])
                 .then(|| ("≤ 2× the smallest".to_owned(), value <= 2.0 * base));
             table.row(
                 format!("{name}, {tasks} tasks on {agents} agents{marker}"),
