@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::algorithm::cpu_millis;
-use crate::ids::AgentId;
+use crate::ids::{AgentId, AgentNo};
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, HostResources, StateEvent};
 
@@ -25,6 +25,9 @@ pub use container::{Action, Backoff, ContainerRecord, Outcome, Pending, Phase, R
 pub struct AgentRepresentation {
     /// The agent.
     pub id: AgentId,
+    /// Its number in the scheduler's table of agents, set when it is
+    /// inserted there.
+    pub number: AgentNo,
     /// Its stream.
     pub connection: Connection,
     /// Resources as last reported.
@@ -69,6 +72,7 @@ impl AgentRepresentation {
     pub fn new(id: AgentId, now: Instant) -> AgentRepresentation {
         AgentRepresentation {
             id,
+            number: AgentNo::UNASSIGNED,
             connection: Connection::connecting(now),
             resources: HostResources::default(),
             records: BTreeMap::new(),

@@ -180,6 +180,17 @@ pub fn place(
     cluster: &mut Cluster,
     rng: &mut ChaCha8Rng,
 ) -> Result<AgentId, Unplaced> {
+    place_at(algorithm, demand, cluster, rng).map(|index| cluster.agents()[index].id.clone())
+}
+
+/// As [`place`], returning the chosen agent's index in
+/// [`Cluster::agents`].
+pub fn place_at(
+    algorithm: &mut dyn Algorithm,
+    demand: &Demand,
+    cluster: &mut Cluster,
+    rng: &mut ChaCha8Rng,
+) -> Result<usize, Unplaced> {
     algorithm.prepare(cluster);
     match algorithm.choose(demand, cluster, rng) {
         Some(index) => {
@@ -193,7 +204,7 @@ pub fn place(
             } else {
                 cluster.reserve_uncounted(index, demand);
             }
-            Ok(cluster.agents()[index].id.clone())
+            Ok(index)
         }
         None => Err(cluster.unplaced_reason(demand)),
     }

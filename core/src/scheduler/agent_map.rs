@@ -11,23 +11,102 @@
 //! traffic, leave the key alone and record nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::{Deref, DerefMut};
+use std::ops::{Bound, Deref, DerefMut};
 
 use crate::agent::{AgentRepresentation, ContainerRecord, PlacementKey};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, AgentNo};
 use crate::wire::ContainerId;
 
 /// Every agent discovery lists, by id, and the set of those whose
 /// placement view is stale.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Agents {
-    map: BTreeMap<AgentId, AgentRepresentation>,
+    table: AgentTable,
     /// Agents added, removed or changed (in their placement key) since
     /// the transformer last took this set.
     changed: BTreeSet<AgentId>,
     /// How many agents are neither synced nor abandoned (placement waits
     /// for none at start), counted so that asking costs nothing.
     waiting: usize,
+}
+
+/// The representations, stored by number and found by id. Iteration is in
+/// id order, as a map by id would give.
+#[derive(Clone, Debug, Default)]
+pub struct AgentTable {
+    /// By number (see [`AgentNo`]); `None` for a number not in use.
+    reps: Vec<Option<AgentRepresentation>>,
+    /// The number of each agent.
+    numbers: BTreeMap<AgentId, AgentNo>,
+    /// Numbers not in use, reused first.
+    free: Vec<AgentNo>,
+}
+
+impl AgentTable {
+    /// The agent `id`.
+    pub(crate) fn get(&self, id: &AgentId) -> Option<&AgentRepresentation> {
+        self.at(*self.numbers.get(id)?)
+    }
+
+    /// The agent numbered `number`.
+    pub(crate) fn at(&self, number: AgentNo) -> Option<&AgentRepresentation> {
+        self.reps.get(number.index())?.as_ref()
+    }
+
+    fn at_mut(&mut self, number: AgentNo) -> Option<&mut AgentRepresentation> {
+        self.reps.get_mut(number.index())?.as_mut()
+    }
+
+    /// The number of agent `id`.
+    pub(crate) fn number_of(&self, id: &AgentId) -> Option<AgentNo> {
+        self.numbers.get(id).copied()
+    }
+
+    /// Every agent, in id order.
+    pub(crate) fn values(&self) -> impl Iterator<Item = &AgentRepresentation> {
+        self.numbers.values().map(|&number| self.rep(number))
+    }
+
+    /// The agents whose ids are within `bounds`, in id order.
+    pub(crate) fn range<'a>(
+        &'a self,
+        bounds: (Bound<&'a AgentId>, Bound<&'a AgentId>),
+    ) -> impl DoubleEndedIterator<Item = (&'a AgentId, &'a AgentRepresentation)> {
+        self.numbers
+            .range::<AgentId, _>(bounds)
+            .map(|(id, &number)| (id, self.rep(number)))
+    }
+
+    fn rep(&self, number: AgentNo) -> &AgentRepresentation {
+        self.at(number).expect("every listed number holds an agent")
+    }
+
+    /// Inserts `rep`, numbering it (an agent already there keeps its
+    /// number); returns the one it replaces.
+    fn insert(&mut self, mut rep: AgentRepresentation) -> Option<AgentRepresentation> {
+        if let Some(&number) = self.numbers.get(&rep.id) {
+            rep.number = number;
+            return self.reps[number.index()].replace(rep);
+        }
+        let number = self
+            .free
+            .pop()
+            .unwrap_or_else(|| AgentNo::at(self.reps.len()));
+        rep.number = number;
+        self.numbers.insert(rep.id.clone(), number);
+        if number.index() == self.reps.len() {
+            self.reps.push(Some(rep));
+        } else {
+            self.reps[number.index()] = Some(rep);
+        }
+        None
+    }
+
+    fn remove(&mut self, id: &AgentId) -> Option<AgentRepresentation> {
+        let number = self.numbers.remove(id)?;
+        self.free.push(number);
+        self.reps[number.index()].take()
+    }
 }
 
 /// Whether placement at start still waits for `rep`.
@@ -37,12 +116,18 @@ fn is_waiting(rep: &AgentRepresentation) -> bool {
 
 impl Agents {
     pub(crate) fn get(&self, id: &AgentId) -> Option<&AgentRepresentation> {
-        self.map.get(id)
+        self.table.get(id)
+    }
+
+    /// The number of agent `id`.
+    pub(crate) fn number_of(&self, id: &AgentId) -> Option<AgentNo> {
+        self.table.number_of(id)
     }
 
     /// The agent, for changes: see the module documentation.
     pub(crate) fn get_mut(&mut self, id: &AgentId) -> Option<AgentMut<'_>> {
-        let rep = self.map.get_mut(id)?;
+        let number = self.table.number_of(id)?;
+        let rep = self.table.at_mut(number)?;
         let before = rep.placement_key();
         let was_waiting = is_waiting(rep);
         Some(AgentMut {
@@ -58,7 +143,7 @@ impl Agents {
     pub(crate) fn waiting(&self) -> usize {
         debug_assert_eq!(
             self.waiting,
-            self.map.values().filter(|rep| is_waiting(rep)).count()
+            self.table.values().filter(|rep| is_waiting(rep)).count()
         );
         self.waiting
     }
@@ -70,23 +155,33 @@ impl Agents {
         agent: &AgentId,
         container: &ContainerId,
     ) -> Option<&mut ContainerRecord> {
-        self.map.get_mut(agent)?.record_mut(container)
+        let number = self.table.number_of(agent)?;
+        self.record_mut_at(number, container)
+    }
+
+    /// [`Agents::record_mut`] of the agent numbered `agent`.
+    pub(crate) fn record_mut_at(
+        &mut self,
+        agent: AgentNo,
+        container: &ContainerId,
+    ) -> Option<&mut ContainerRecord> {
+        self.table.at_mut(agent)?.record_mut(container)
     }
 
     /// Inserts the record of a container that placement has just put on
-    /// `agent`, without recording the agent as changed: the placement view
-    /// reserved the container when it chose the agent, which counts
+    /// agent `agent`, without recording the agent as changed: the placement
+    /// view reserved the container when it chose the agent, which counts
     /// exactly what the record adds (its cpu and memory, one container),
     /// so reading the agent again at the next refresh would change nothing
     /// (a debug assertion there compares the view with a fresh build).
     /// False if there is no such agent.
     pub(crate) fn insert_placed(
         &mut self,
-        agent: &AgentId,
+        agent: AgentNo,
         container: ContainerId,
         record: ContainerRecord,
     ) -> bool {
-        let Some(rep) = self.map.get_mut(agent) else {
+        let Some(rep) = self.table.at_mut(agent) else {
             return false;
         };
         debug_assert!(
@@ -100,44 +195,39 @@ impl Agents {
     pub(crate) fn insert(&mut self, rep: AgentRepresentation) {
         self.changed.insert(rep.id.clone());
         self.waiting += usize::from(is_waiting(&rep));
-        if let Some(old) = self.map.insert(rep.id.clone(), rep) {
+        if let Some(old) = self.table.insert(rep) {
             self.waiting -= usize::from(is_waiting(&old));
         }
     }
 
     pub(crate) fn remove(&mut self, id: &AgentId) -> Option<AgentRepresentation> {
-        let rep = self.map.remove(id)?;
+        let rep = self.table.remove(id)?;
         self.changed.insert(id.clone());
         self.waiting -= usize::from(is_waiting(&rep));
         Some(rep)
     }
 
     pub(crate) fn contains_key(&self, id: &AgentId) -> bool {
-        self.map.contains_key(id)
+        self.table.numbers.contains_key(id)
     }
 
     pub(crate) fn keys(&self) -> impl Iterator<Item = &AgentId> {
-        self.map.keys()
+        self.table.numbers.keys()
     }
 
     pub(crate) fn values(&self) -> impl Iterator<Item = &AgentRepresentation> {
-        self.map.values()
+        self.table.values()
     }
 
     /// The representations.
-    pub(crate) fn map(&self) -> &BTreeMap<AgentId, AgentRepresentation> {
-        &self.map
+    pub(crate) fn table(&self) -> &AgentTable {
+        &self.table
     }
 
     /// The representations, and the set of changed agents for the
     /// transformer to take when it next updates its placement view.
-    pub(crate) fn for_reconcile(
-        &mut self,
-    ) -> (
-        &BTreeMap<AgentId, AgentRepresentation>,
-        &mut BTreeSet<AgentId>,
-    ) {
-        (&self.map, &mut self.changed)
+    pub(crate) fn for_reconcile(&mut self) -> (&AgentTable, &mut BTreeSet<AgentId>) {
+        (&self.table, &mut self.changed)
     }
 }
 
@@ -239,9 +329,10 @@ mod tests {
                 issued_at: Instant::from_millis(5),
             },
         );
-        assert!(agents.insert_placed(&AgentId::new("a2"), ContainerId::new("c-2"), placed.clone()));
+        let a2 = agents.number_of(&AgentId::new("a2")).expect("a2");
+        assert!(agents.insert_placed(a2, ContainerId::new("c-2"), placed.clone()));
         assert!(agents.for_reconcile().1.is_empty());
-        assert!(!agents.insert_placed(&AgentId::new("a9"), ContainerId::new("c-2"), placed));
+        assert!(!agents.insert_placed(AgentNo::at(9), ContainerId::new("c-2"), placed));
 
         // Status changes through record_mut are not placement's business.
         agents
@@ -250,10 +341,29 @@ mod tests {
             .set_backoff(None);
         assert!(agents.for_reconcile().1.is_empty());
 
+        // Numbers are dense and reused once their agent is gone.
+        let a1 = agents.number_of(&AgentId::new("a1")).expect("a1");
+        assert_eq!((a1, a2), (AgentNo::at(0), AgentNo::at(1)));
         agents.remove(&AgentId::new("a1"));
+        assert_eq!(agents.get(&AgentId::new("a1")).map(|rep| rep.number), None);
+        agents.insert(AgentRepresentation::new(
+            AgentId::new("a3"),
+            Instant::from_millis(0),
+        ));
+        assert_eq!(agents.number_of(&AgentId::new("a3")), Some(a1));
+        assert_eq!(
+            agents
+                .values()
+                .map(|rep| rep.id.as_str())
+                .collect::<Vec<_>>(),
+            ["a2", "a3"],
+            "in id order"
+        );
+        agents.for_reconcile().1.clear();
+        agents.remove(&AgentId::new("a3"));
         assert_eq!(
             agents.for_reconcile().1.iter().collect::<Vec<_>>(),
-            [&AgentId::new("a1")]
+            [&AgentId::new("a3")]
         );
     }
 }

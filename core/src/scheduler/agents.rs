@@ -27,7 +27,7 @@ impl Scheduler {
         for id in gone {
             if let Some(mut rep) = self.agents.remove(&id) {
                 for container in rep.forget_containers() {
-                    self.locations.remove(&container, &id);
+                    self.locations.remove(&container, rep.number);
                     self.transformer.mark(container);
                 }
             }
@@ -216,14 +216,19 @@ impl Scheduler {
             pending,
             inserted,
         } = change;
-        if inserted {
-            let slot = self.locations.add(&container, agent);
-            if let Some(record) = self.agents.record_mut(agent, &container) {
+        let number = (inserted || outcome.forget)
+            .then(|| self.agents.number_of(agent))
+            .flatten();
+        if let (true, Some(number)) = (inserted, number) {
+            let slot = self.locations.add(&container, number);
+            if let Some(record) = self.agents.record_mut_at(number, &container) {
                 record.set_task_slot(slot);
             }
         }
         if outcome.forget {
-            self.locations.remove(&container, agent);
+            if let Some(number) = number {
+                self.locations.remove(&container, number);
+            }
             self.transformer.mark_unplaced();
         }
         self.transformer.mark(container.clone());
@@ -331,7 +336,7 @@ impl Scheduler {
                 self.transformer.sweep(
                     self.registry.durable(),
                     &self.locations,
-                    self.agents.map(),
+                    self.agents.table(),
                     SWEEP_PER_TICK,
                 );
                 self.reconcile_needed = true;
@@ -384,8 +389,9 @@ impl Scheduler {
                 }
                 rep.connection.abandoned = true;
                 let lost = rep.forget_containers();
+                let number = rep.number;
                 for container in &lost {
-                    self.locations.remove(container, &agent);
+                    self.locations.remove(container, number);
                     self.transformer.mark(container.clone());
                 }
                 drop(rep);

@@ -1,5 +1,6 @@
 //! Where each container is: the index from a container ID to the agents
-//! that have a record of it, and how many tasks of each job the durable
+//! (by number, see [`AgentNo`]) that have a record of it, and how many
+//! tasks of each job the durable
 //! registry desires. It lets a reconcile look at one task without visiting
 //! every agent, and is kept in step with the agents' records by the
 //! scheduler (every insert and removal of a record goes through it) and
@@ -20,7 +21,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ids::{AgentId, TaskSlot};
+use crate::ids::{AgentNo, TaskSlot};
 use crate::wire::{ContainerId, JobConfig, JobHash};
 
 /// Task indexes below this are stored densely.
@@ -40,7 +41,7 @@ pub struct Locations {
     /// Every holder of each task held by more than one agent (a duplicate
     /// being resolved: rare), by job number and index. The task's entry in
     /// its job's `holders` keeps the first of them.
-    shared: BTreeMap<(u32, u16), Vec<AgentId>>,
+    shared: BTreeMap<(u32, u16), Vec<AgentNo>>,
     /// Every other container, by ID.
     others: BTreeMap<ContainerId, Holders>,
     /// Containers located, in both.
@@ -56,7 +57,7 @@ pub struct JobLocations<'a> {
 
 impl<'a> JobLocations<'a> {
     /// As [`Locations::of_task`].
-    pub fn of_task(&self, index: u32) -> &'a [AgentId] {
+    pub fn of_task(&self, index: u32) -> &'a [AgentNo] {
         match (self.number, u16::try_from(index)) {
             (Some(job), Ok(index)) if u32::from(index) < DENSE_INDEXES => {
                 self.locations.held(job, index)
@@ -74,9 +75,10 @@ struct JobTasks {
     /// Tasks desired by the durable registry: indexes below this.
     desired: u32,
     /// The holder of each task, by index (no trailing `None`); the first
-    /// of them for a task in `Locations::shared`. An agent, not a
-    /// `Holders`: the option then costs no tag (32 bytes a task, not 40).
-    holders: Vec<Option<AgentId>>,
+    /// of them for a task in `Locations::shared`. An agent number, not a
+    /// `Holders`: four bytes a task (the option's tag fits in the number's
+    /// zero), where a `Holders` of agent ids took forty.
+    holders: Vec<Option<AgentNo>>,
 }
 
 impl JobTasks {
@@ -93,16 +95,17 @@ impl JobTasks {
     }
 }
 
-/// The agents holding a record of one container, in id order. One agent is
-/// kept inline: a million tasks must not cost a million small allocations.
+/// The agents holding a record of one container, in number order. One
+/// agent is kept inline: a million tasks must not cost a million small
+/// allocations.
 #[derive(Clone, Debug)]
 enum Holders {
-    One(AgentId),
-    Many(Vec<AgentId>),
+    One(AgentNo),
+    Many(Vec<AgentNo>),
 }
 
 impl Holders {
-    fn as_slice(&self) -> &[AgentId] {
+    fn as_slice(&self) -> &[AgentNo] {
         match self {
             Holders::One(agent) => std::slice::from_ref(agent),
             Holders::Many(agents) => agents,
@@ -110,12 +113,12 @@ impl Holders {
     }
 
     /// `self` with `agent` added; false if it was there.
-    fn add(&mut self, agent: &AgentId) -> bool {
+    fn add(&mut self, agent: AgentNo) -> bool {
         let mut agents = self.as_slice().to_vec();
-        match agents.binary_search(agent) {
+        match agents.binary_search(&agent) {
             Ok(_) => false,
             Err(at) => {
-                agents.insert(at, agent.clone());
+                agents.insert(at, agent);
                 *self = Holders::Many(agents);
                 true
             }
@@ -123,9 +126,9 @@ impl Holders {
     }
 
     /// `self` without `agent`, or `None` when no agent is left.
-    fn without(&self, agent: &AgentId) -> Option<Holders> {
+    fn without(&self, agent: AgentNo) -> Option<Holders> {
         let mut agents = self.as_slice().to_vec();
-        agents.retain(|a| a != agent);
+        agents.retain(|a| *a != agent);
         match agents.len() {
             0 => None,
             1 => Some(Holders::One(agents.remove(0))),
@@ -179,13 +182,12 @@ impl Locations {
 
     /// Records that `agent` has a record of `container`. Returns where the
     /// container's task is kept, for its record ([`Locations::at`]).
-    pub fn add(&mut self, container: &ContainerId, agent: &AgentId) -> Option<TaskSlot> {
+    pub fn add(&mut self, container: &ContainerId, agent: AgentNo) -> Option<TaskSlot> {
         let Some((hash, index)) = dense(container) else {
             if let Some(holders) = self.others.get_mut(container) {
                 holders.add(agent);
             } else {
-                self.others
-                    .insert(container.clone(), Holders::One(agent.clone()));
+                self.others.insert(container.clone(), Holders::One(agent));
                 self.len += 1;
             }
             return None;
@@ -202,17 +204,17 @@ impl Locations {
         }
         match &tasks.holders[at] {
             None => {
-                tasks.holders[at] = Some(agent.clone());
+                tasks.holders[at] = Some(agent);
                 self.len += 1;
             }
-            Some(first) if first == agent => {}
+            Some(first) if *first == agent => {}
             Some(first) => {
                 let all = self
                     .shared
                     .entry((job, index))
-                    .or_insert_with(|| vec![first.clone()]);
-                if let Err(at) = all.binary_search(agent) {
-                    all.insert(at, agent.clone());
+                    .or_insert_with(|| vec![*first]);
+                if let Err(at) = all.binary_search(&agent) {
+                    all.insert(at, agent);
                 }
             }
         }
@@ -233,13 +235,13 @@ impl Locations {
 
     /// The agents holding a record of the task kept at `slot` (which a
     /// record of it carries), and whether the task is desired.
-    pub fn at(&self, slot: TaskSlot) -> (&[AgentId], bool) {
+    pub fn at(&self, slot: TaskSlot) -> (&[AgentNo], bool) {
         let desired = u32::from(slot.index) < self.jobs[slot.job as usize].desired;
         (self.held(slot.job, slot.index), desired)
     }
 
     /// The agents holding task `index` of job `number`.
-    fn held(&self, number: u32, index: u16) -> &[AgentId] {
+    fn held(&self, number: u32, index: u16) -> &[AgentNo] {
         match self.jobs[number as usize].holders.get(usize::from(index)) {
             // Most of the time nothing is shared: no search.
             Some(Some(first)) if self.shared.is_empty() => std::slice::from_ref(first),
@@ -265,7 +267,7 @@ impl Locations {
     }
 
     /// Records that `agent` no longer has a record of `container`.
-    pub fn remove(&mut self, container: &ContainerId, agent: &AgentId) {
+    pub fn remove(&mut self, container: &ContainerId, agent: AgentNo) {
         let Some((hash, index)) = dense(container) else {
             let Some(holders) = self.others.get(container) else {
                 return;
@@ -287,15 +289,15 @@ impl Locations {
         let at = usize::from(index);
         let left = match self.shared.get_mut(&(number, index)) {
             Some(all) => {
-                all.retain(|held| held != agent);
-                let first = all.first().cloned();
+                all.retain(|held| *held != agent);
+                let first = all.first().copied();
                 if all.len() < 2 {
                     self.shared.remove(&(number, index));
                 }
                 first
             }
             None => match self.jobs[number as usize].holders.get(at) {
-                Some(Some(held)) if held == agent => None,
+                Some(Some(held)) if *held == agent => None,
                 _ => return,
             },
         };
@@ -310,17 +312,18 @@ impl Locations {
         self.release_if_unused(number);
     }
 
-    /// The agents that have a record of `container`, in id order.
-    pub fn of(&self, container: &ContainerId) -> &[AgentId] {
+    /// The agents that have a record of `container`, by number, in number order.
+    pub fn of(&self, container: &ContainerId) -> &[AgentNo] {
         match dense(container) {
             Some((hash, index)) => self.of_task(&JobHash::new(hash), u32::from(index)),
             None => self.others.get(container).map_or(&[], Holders::as_slice),
         }
     }
 
-    /// The agents that have a record of task `index` of `job`, in id order
-    /// (as [`Locations::of`] its container ID, without making the ID).
-    pub fn of_task(&self, job: &JobHash, index: u32) -> &[AgentId] {
+    /// The agents that have a record of task `index` of `job`, by number,
+    /// in number order (as [`Locations::of`] its container ID, without
+    /// making the ID).
+    pub fn of_task(&self, job: &JobHash, index: u32) -> &[AgentNo] {
         if index >= DENSE_INDEXES {
             return self.of(&job.container_id(index));
         }
@@ -368,6 +371,10 @@ impl Locations {
 mod tests {
     use super::*;
 
+    fn agent(index: usize) -> AgentNo {
+        AgentNo::at(index)
+    }
+
     #[test]
     fn keeps_agents_sorted_and_drops_empty_entries() {
         for id in [
@@ -378,14 +385,14 @@ mod tests {
         ] {
             let mut locations = Locations::default();
             let id = ContainerId::new(id);
-            locations.add(&id, &AgentId::new("b"));
-            locations.add(&id, &AgentId::new("a"));
-            locations.add(&id, &AgentId::new("b"));
-            assert_eq!(locations.of(&id), &[AgentId::new("a"), AgentId::new("b")]);
+            locations.add(&id, agent(2));
+            locations.add(&id, agent(1));
+            locations.add(&id, agent(2));
+            assert_eq!(locations.of(&id), &[agent(1), agent(2)]);
             assert_eq!(locations.len(), 1);
-            locations.remove(&id, &AgentId::new("a"));
-            assert_eq!(locations.of(&id), &[AgentId::new("b")]);
-            locations.remove(&id, &AgentId::new("b"));
+            locations.remove(&id, agent(1));
+            assert_eq!(locations.of(&id), &[agent(2)]);
+            locations.remove(&id, agent(2));
             assert!(locations.is_empty(), "{id}");
             assert!(locations.of(&id).is_empty());
             assert!(locations.numbers.is_empty() && locations.others.is_empty());
@@ -398,17 +405,17 @@ mod tests {
         let mut locations = Locations::default();
         let web = JobHash::new("web-abcdef0");
         let task = ContainerId::new("web-abcdef0-3");
-        let slot = locations.add(&task, &AgentId::new("a")).expect("a task");
+        let slot = locations.add(&task, agent(1)).expect("a task");
         assert_eq!(slot.index, 3);
         assert_eq!(locations.job_at(slot), &web);
-        assert_eq!(locations.at(slot), (&[AgentId::new("a")][..], false));
+        assert_eq!(locations.at(slot), (&[agent(1)][..], false));
         locations.set_desired(&web, 4);
         assert!(locations.at(slot).1);
         locations.set_desired(&web, 3);
         assert!(!locations.at(slot).1, "index 3 is beyond a scale of 3");
         assert_eq!(locations.desired().collect::<Vec<_>>(), [(&web, 3)]);
         // A job stays numbered while desired, with no task located...
-        locations.remove(&task, &AgentId::new("a"));
+        locations.remove(&task, agent(1));
         assert_eq!(locations.at(slot), (&[][..], false));
         assert_eq!(locations.job_at(slot), &web);
         // ...and its number is reused once it is neither.
@@ -416,15 +423,12 @@ mod tests {
         assert!(locations.numbers.is_empty());
         assert_eq!(locations.desired().count(), 0);
         let api = ContainerId::new("api-1234567-0");
-        let reused = locations.add(&api, &AgentId::new("b")).expect("a task");
+        let reused = locations.add(&api, agent(2)).expect("a task");
         assert_eq!(reused.job, slot.job);
         assert_eq!(locations.job_at(reused).as_str(), "api-1234567");
+        assert_eq!(locations.add(&ContainerId::new("foreign"), agent(2)), None);
         assert_eq!(
-            locations.add(&ContainerId::new("foreign"), &AgentId::new("b")),
-            None
-        );
-        assert_eq!(
-            locations.add(&ContainerId::new("api-1234567-5000"), &AgentId::new("b")),
+            locations.add(&ContainerId::new("api-1234567-5000"), agent(2)),
             None,
             "indexes beyond any scale are kept by ID"
         );
@@ -445,7 +449,7 @@ mod tests {
         .map(ContainerId::new)
         .collect();
         for id in &ids {
-            locations.add(id, &AgentId::new("a1"));
+            locations.add(id, agent(1));
         }
         let all: Vec<ContainerId> = locations.containers().collect();
         let names: Vec<&str> = all.iter().map(ContainerId::as_str).collect();

@@ -50,6 +50,7 @@ use crate::time::Instant;
 use crate::transformer::Transformer;
 use crate::wire::{ContainerId, HostResources, JobConfig};
 
+pub use agent_map::AgentTable;
 use agent_map::Agents;
 pub use config::SchedulerConfig;
 pub use in_flight::InFlight;

@@ -71,9 +71,9 @@ impl Scheduler {
                 CommandAction::Create(config) => {
                     self.metrics.tasks_placed += 1;
                     let mut record = ContainerRecord::creating(Arc::clone(config), pending);
-                    record.set_task_slot(self.locations.add(&planned.container, &planned.agent));
+                    record.set_task_slot(self.locations.add(&planned.container, planned.agent_no));
                     let placed = self.agents.insert_placed(
-                        &planned.agent,
+                        planned.agent_no,
                         planned.container.clone(),
                         record,
                     );
@@ -82,7 +82,7 @@ impl Scheduler {
                 _ => {
                     let record = self
                         .agents
-                        .record_mut(&planned.agent, &planned.container)
+                        .record_mut_at(planned.agent_no, &planned.container)
                         .expect("planned for a known container");
                     debug_assert!(
                         record.pending().is_none() || action == Action::Stop,

@@ -20,15 +20,16 @@
 //! only to synced agents.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
+use crate::agent::{Action, ContainerRecord, Phase};
 use crate::algorithm::{self, Algorithm, Demand, Unplaced};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, AgentNo};
 use crate::registry::Jobs;
-use crate::scheduler::{CommandAction, InFlight, Locations, SchedulerConfig};
+use crate::scheduler::{AgentTable, CommandAction, InFlight, Locations, SchedulerConfig};
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
@@ -41,6 +42,10 @@ use view::PlacementView;
 pub struct PlannedCommand {
     /// Where it goes.
     pub agent: AgentId,
+    /// The same agent's number in the table of agents the plan was made
+    /// from (valid until the table changes: the scheduler issues a plan
+    /// at once).
+    pub agent_no: AgentNo,
     /// Which container.
     pub container: ContainerId,
     /// What to do.
@@ -130,7 +135,7 @@ pub struct ReconcileInput<'a> {
     /// Desired state: the durable registry.
     pub desired: &'a Jobs,
     /// Actual state.
-    pub agents: &'a BTreeMap<AgentId, AgentRepresentation>,
+    pub agents: &'a AgentTable,
     /// Agents added, removed, or changed in what placement reads, since
     /// the placement view was last updated. The transformer empties it
     /// when it next places a task.
@@ -146,6 +151,7 @@ pub struct ReconcileInput<'a> {
 
 struct Instance<'a> {
     agent: &'a AgentId,
+    number: AgentNo,
     record: &'a ContainerRecord,
     synced: bool,
     /// A command for it is unanswered: nothing more goes to it until then.
@@ -222,7 +228,7 @@ impl Transformer {
         &mut self,
         desired: &Jobs,
         locations: &Locations,
-        agents: &BTreeMap<AgentId, AgentRepresentation>,
+        agents: &AgentTable,
         batch: usize,
     ) {
         self.mark_unplaced();
@@ -231,14 +237,21 @@ impl Transformer {
         let start = self.sweep_agent.take();
         let (after, before) = match &start {
             Some(agent) => (
-                agents.range(agent.clone()..),
-                agents.range::<AgentId, _>(..agent.clone()),
+                (Bound::Included(agent), Bound::Unbounded),
+                (Bound::Unbounded, Bound::Excluded(agent)),
             ),
             None => (
-                agents.range::<AgentId, _>(..),
-                agents.range(AgentId::new("")..AgentId::new("")),
+                (Bound::Unbounded, Bound::Unbounded),
+                // Nothing: the first part went round every agent.
+                (Bound::Unbounded, Bound::Unbounded),
             ),
         };
+        let (after, before) = (
+            agents.range(after),
+            agents
+                .range(before)
+                .take(if start.is_some() { usize::MAX } else { 0 }),
+        );
         let mut marked = 0;
         for (id, agent) in after.chain(before) {
             if marked >= batch {
@@ -307,19 +320,23 @@ impl Transformer {
                 Some((hash, index)) => locations.of_task(hash, *index),
                 None => locations.of(id),
             };
-            holders
+            let mut instances: Vec<Instance<'_>> = holders
                 .iter()
-                .filter_map(|agent_id| {
-                    let agent = agents.get(agent_id)?;
+                .filter_map(|&number| {
+                    let agent = agents.at(number)?;
                     let record = agent.containers().get(id)?;
                     Some(Instance {
                         agent: &agent.id,
+                        number,
                         record,
                         synced: agent.connection.is_synced(),
-                        busy: in_flight.on(agent_id, id),
+                        busy: in_flight.on(&agent.id, id),
                     })
                 })
-                .collect()
+                .collect();
+            // In id order, as commands to several holders are issued.
+            instances.sort_by(|a, b| a.agent.cmp(b.agent));
+            instances
         };
         // Whether a task with no instance may be placed now: placement has
         // started, no command for it is unanswered (a create given up on,
@@ -392,10 +409,11 @@ impl Transformer {
                         wanted_job(&id.task()).is_some(),
                         "the location index and the registry disagree on {id}"
                     );
-                    if desired && holders.len() == 1 && holders[0] == agent.id {
+                    if desired && holders.len() == 1 && holders[0] == agent.number {
                         self.unplaced.remove(id);
                         let instance = Instance {
                             agent: &agent.id,
+                            number: agent.number,
                             record,
                             synced: agent.connection.is_synced(),
                             busy: in_flight.on(&agent.id, id),
@@ -462,24 +480,27 @@ impl Transformer {
                 self.unplaced.insert(id, reason.clone());
                 continue;
             }
-            let Some(cluster) = cluster.as_deref_mut() else {
+            let Some((cluster, numbers)) = cluster.as_mut() else {
                 break;
             };
             if algorithm.counts_jobs() && !counted_jobs.contains(hash) {
                 let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
                 for task in 0..job.task_count() {
-                    for agent in locations.of_task(hash, task) {
-                        *counts.entry(agent).or_default() += 1;
+                    for &number in locations.of_task(hash, task) {
+                        if let Some(agent) = agents.at(number) {
+                            *counts.entry(&agent.id).or_default() += 1;
+                        }
                     }
                 }
                 cluster.set_job_instances(hash, counts);
                 counted_jobs.insert(hash.clone());
             }
-            match algorithm::place(algorithm, &demand, cluster, rng) {
-                Ok(agent) => {
+            match algorithm::place_at(algorithm, &demand, cluster, rng) {
+                Ok(index) => {
                     self.unplaced.remove(&id);
                     plan.commands.push(PlannedCommand {
-                        agent,
+                        agent: cluster.agents()[index].id.clone(),
+                        agent_no: numbers[index],
                         container: id,
                         action: CommandAction::Create(shared),
                         why: Why::Missing(algorithm.name()),
@@ -547,6 +568,7 @@ impl Transformer {
         {
             plan.commands.push(PlannedCommand {
                 agent: keeper.agent.clone(),
+                agent_no: keeper.number,
                 container: id.clone(),
                 action: CommandAction::Start,
                 why: Why::Created,
@@ -590,6 +612,7 @@ fn removal(
     }
     Some(PlannedCommand {
         agent: instance.agent.clone(),
+        agent_no: instance.number,
         container: id.clone(),
         action,
         why,

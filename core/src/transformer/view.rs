@@ -18,12 +18,15 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::agent::AgentRepresentation;
 use crate::algorithm::{self, AgentSlot, Cluster};
-use crate::ids::AgentId;
+use crate::ids::{AgentId, AgentNo};
+use crate::scheduler::AgentTable;
 
-/// The cluster as placement last saw it.
+/// The cluster as placement last saw it, and the number of each of its
+/// agents (by position in [`Cluster::agents`]), so that a placement names
+/// its agent's number without a search among ids.
 #[derive(Clone, Debug, Default)]
 pub(super) struct PlacementView {
-    cluster: Option<Cluster>,
+    cluster: Option<(Cluster, Vec<AgentNo>)>,
 }
 
 impl PlacementView {
@@ -31,10 +34,10 @@ impl PlacementView {
     /// this empties) are read again, and job counts are cleared.
     pub(super) fn refresh(
         &mut self,
-        agents: &BTreeMap<AgentId, AgentRepresentation>,
+        agents: &AgentTable,
         changed: &mut BTreeSet<AgentId>,
-    ) -> &mut Cluster {
-        if let Some(cluster) = &mut self.cluster {
+    ) -> (&mut Cluster, &[AgentNo]) {
+        if let Some((cluster, _)) = &mut self.cluster {
             cluster.clear_job_instances();
             // Both `changed` and the cluster's agents are sorted by id, so
             // each search starts where the previous one ended.
@@ -61,21 +64,36 @@ impl PlacementView {
             }
         }
         changed.clear();
-        let cluster = self.cluster.get_or_insert_with(|| build(agents));
+        let (cluster, numbers) = self.cluster.get_or_insert_with(|| build(agents));
         // Debug builds (tests, the simulator's swarms) check that the kept
         // view is exactly what a fresh one would be.
-        debug_assert_eq!(
-            cluster.agents(),
-            build(agents).agents(),
-            "the placement view is out of step with the agents"
-        );
-        cluster
+        #[cfg(debug_assertions)]
+        {
+            let (fresh, fresh_numbers) = build(agents);
+            debug_assert_eq!(
+                cluster.agents(),
+                fresh.agents(),
+                "the placement view is out of step with the agents"
+            );
+            debug_assert_eq!(
+                *numbers, fresh_numbers,
+                "the view's agent numbers are stale"
+            );
+        }
+        (cluster, numbers)
     }
 }
 
-/// Every synced agent, with what it has promised.
-fn build(agents: &BTreeMap<AgentId, AgentRepresentation>) -> Cluster {
-    Cluster::new(agents.values().filter_map(slot_of).collect())
+/// Every synced agent, with what it has promised, and the agents' numbers.
+fn build(agents: &AgentTable) -> (Cluster, Vec<AgentNo>) {
+    // In id order, the order `Cluster::new` keeps them in.
+    let (slots, numbers): (Vec<AgentSlot>, Vec<AgentNo>) = agents
+        .values()
+        .filter_map(|agent| Some((slot_of(agent)?, agent.number)))
+        .unzip();
+    let cluster = Cluster::new(slots);
+    debug_assert_eq!(cluster.agents().len(), numbers.len());
+    (cluster, numbers)
 }
 
 /// Whether `slot` has the totals and volumes `agent` reports (what the
