@@ -7,10 +7,10 @@
 //! changed. So the view is built once, then each placing reconcile first
 //! applies the agents the scheduler recorded as changed (see
 //! `scheduler/agent_map.rs`; a container placement put on an agent is not
-//! such a change, since placing it reserved it in the view): a change in what an agent has promised or how
-//! many containers it runs moves its entries in the indexes, O(log agents);
-//! an agent appearing, going or changing its totals or volumes (rare)
-//! rebuilds the view. Job counts (for spreading) hold within one reconcile:
+//! such a change, since placing it reserved it in the view): a change in
+//! what an agent has promised or how many containers it runs moves its
+//! entries in the indexes, O(log agents); an agent appearing, going or
+//! changing its totals or volumes (rare) rebuilds the view. Job counts (for spreading) hold within one reconcile:
 //! they are cleared when the view is next taken and filled in per job, from
 //! the locations of the job's tasks, when a task of that job is placed.
 
