@@ -71,7 +71,7 @@ impl AgentTable {
     pub(crate) fn range<'a>(
         &'a self,
         bounds: (Bound<&'a AgentId>, Bound<&'a AgentId>),
-    ) -> impl DoubleEndedIterator<Item = (&'a AgentId, &'a AgentRepresentation)> {
+    ) -> impl Iterator<Item = (&'a AgentId, &'a AgentRepresentation)> {
         self.numbers
             .range::<AgentId, _>(bounds)
             .map(|(id, &number)| (id, self.rep(number)))

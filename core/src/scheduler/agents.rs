@@ -216,19 +216,23 @@ impl Scheduler {
             pending,
             inserted,
         } = change;
-        let number = (inserted || outcome.forget)
+        // The location index follows the agent's records (by its number,
+        // looked up only when a record came or went).
+        if let Some(number) = (inserted || outcome.forget)
             .then(|| self.agents.number_of(agent))
-            .flatten();
-        if let (true, Some(number)) = (inserted, number) {
-            let slot = self.locations.add(&container, number);
-            if let Some(record) = self.agents.record_mut_at(number, &container) {
-                record.set_task_slot(slot);
+            .flatten()
+        {
+            if inserted {
+                let slot = self.locations.add(&container, number);
+                if let Some(record) = self.agents.record_mut_at(number, &container) {
+                    record.set_task_slot(slot);
+                }
+            }
+            if outcome.forget {
+                self.locations.remove(&container, number);
             }
         }
         if outcome.forget {
-            if let Some(number) = number {
-                self.locations.remove(&container, number);
-            }
             self.transformer.mark_unplaced();
         }
         self.transformer.mark(container.clone());

@@ -42,8 +42,9 @@ pub struct Locations {
     /// being resolved: rare), by job number and index. The task's entry in
     /// its job's `holders` keeps the first of them.
     shared: BTreeMap<(u32, u16), Vec<AgentNo>>,
-    /// Every other container, by ID.
-    others: BTreeMap<ContainerId, Holders>,
+    /// Every other container (rare: one this scheduler did not name), by
+    /// ID, with its holders in number order (never empty).
+    others: BTreeMap<ContainerId, Vec<AgentNo>>,
     /// Containers located, in both.
     len: usize,
 }
@@ -75,9 +76,9 @@ struct JobTasks {
     /// Tasks desired by the durable registry: indexes below this.
     desired: u32,
     /// The holder of each task, by index (no trailing `None`); the first
-    /// of them for a task in `Locations::shared`. An agent number, not a
-    /// `Holders`: four bytes a task (the option's tag fits in the number's
-    /// zero), where a `Holders` of agent ids took forty.
+    /// of them for a task in `Locations::shared`. One agent number, not a
+    /// list: four bytes a task (the option's tag fits in the number's
+    /// zero).
     holders: Vec<Option<AgentNo>>,
 }
 
@@ -95,45 +96,10 @@ impl JobTasks {
     }
 }
 
-/// The agents holding a record of one container, in number order. One
-/// agent is kept inline: a million tasks must not cost a million small
-/// allocations.
-#[derive(Clone, Debug)]
-enum Holders {
-    One(AgentNo),
-    Many(Vec<AgentNo>),
-}
-
-impl Holders {
-    fn as_slice(&self) -> &[AgentNo] {
-        match self {
-            Holders::One(agent) => std::slice::from_ref(agent),
-            Holders::Many(agents) => agents,
-        }
-    }
-
-    /// `self` with `agent` added; false if it was there.
-    fn add(&mut self, agent: AgentNo) -> bool {
-        let mut agents = self.as_slice().to_vec();
-        match agents.binary_search(&agent) {
-            Ok(_) => false,
-            Err(at) => {
-                agents.insert(at, agent);
-                *self = Holders::Many(agents);
-                true
-            }
-        }
-    }
-
-    /// `self` without `agent`, or `None` when no agent is left.
-    fn without(&self, agent: AgentNo) -> Option<Holders> {
-        let mut agents = self.as_slice().to_vec();
-        agents.retain(|a| *a != agent);
-        match agents.len() {
-            0 => None,
-            1 => Some(Holders::One(agents.remove(0))),
-            _ => Some(Holders::Many(agents)),
-        }
+/// Adds `agent` to `holders`, kept in number order.
+fn hold(holders: &mut Vec<AgentNo>, agent: AgentNo) {
+    if let Err(at) = holders.binary_search(&agent) {
+        holders.insert(at, agent);
     }
 }
 
@@ -147,11 +113,8 @@ fn dense(container: &ContainerId) -> Option<(&str, u16)> {
 
 impl Locations {
     /// The number of `hash`'s entry, made if there is none.
-    fn number(&mut self, hash: &str) -> u32 {
-        // A `JobHash` probe: its search compares inline heads, where a
-        // `&str` would follow every key's pointer.
-        let hash = JobHash::new(hash);
-        if let Some(&number) = self.numbers.get(&hash) {
+    fn number(&mut self, hash: &JobHash) -> u32 {
+        if let Some(&number) = self.numbers.get(hash) {
             return number;
         }
         let tasks = JobTasks::new(hash.clone());
@@ -165,7 +128,7 @@ impl Locations {
                 u32::try_from(self.jobs.len() - 1).expect("fewer than 2^32 jobs")
             }
         };
-        self.numbers.insert(hash, number);
+        self.numbers.insert(hash.clone(), number);
         number
     }
 
@@ -185,14 +148,16 @@ impl Locations {
     pub fn add(&mut self, container: &ContainerId, agent: AgentNo) -> Option<TaskSlot> {
         let Some((hash, index)) = dense(container) else {
             if let Some(holders) = self.others.get_mut(container) {
-                holders.add(agent);
+                hold(holders, agent);
             } else {
-                self.others.insert(container.clone(), Holders::One(agent));
+                self.others.insert(container.clone(), vec![agent]);
                 self.len += 1;
             }
             return None;
         };
-        let job = self.number(hash);
+        // A `JobHash` probe: its search compares inline heads, where a
+        // `&str` would follow every key's pointer.
+        let job = self.number(&JobHash::new(hash));
         let tasks = &mut self.jobs[job as usize];
         let at = usize::from(index);
         if tasks.holders.len() <= at {
@@ -213,9 +178,7 @@ impl Locations {
                     .shared
                     .entry((job, index))
                     .or_insert_with(|| vec![*first]);
-                if let Err(at) = all.binary_search(&agent) {
-                    all.insert(at, agent);
-                }
+                hold(all, agent);
             }
         }
         Some(TaskSlot { job, index })
@@ -224,11 +187,10 @@ impl Locations {
     /// Sets how many tasks of `job` the durable registry desires (0: the
     /// job is not desired).
     pub fn set_desired(&mut self, job: &JobHash, tasks: u32) {
-        let number = match self.numbers.get(job) {
-            Some(&number) => number,
-            None if tasks == 0 => return,
-            None => self.number(job.as_str()),
-        };
+        if tasks == 0 && !self.numbers.contains_key(job) {
+            return;
+        }
+        let number = self.number(job);
         self.jobs[number as usize].desired = tasks;
         self.release_if_unused(number);
     }
@@ -269,17 +231,13 @@ impl Locations {
     /// Records that `agent` no longer has a record of `container`.
     pub fn remove(&mut self, container: &ContainerId, agent: AgentNo) {
         let Some((hash, index)) = dense(container) else {
-            let Some(holders) = self.others.get(container) else {
+            let Some(holders) = self.others.get_mut(container) else {
                 return;
             };
-            match holders.without(agent) {
-                Some(left) => {
-                    self.others.insert(container.clone(), left);
-                }
-                None => {
-                    self.others.remove(container);
-                    self.len -= 1;
-                }
+            holders.retain(|held| *held != agent);
+            if holders.is_empty() {
+                self.others.remove(container);
+                self.len -= 1;
             }
             return;
         };
@@ -316,7 +274,7 @@ impl Locations {
     pub fn of(&self, container: &ContainerId) -> &[AgentNo] {
         match dense(container) {
             Some((hash, index)) => self.of_task(&JobHash::new(hash), u32::from(index)),
-            None => self.others.get(container).map_or(&[], Holders::as_slice),
+            None => self.others.get(container).map_or(&[], Vec::as_slice),
         }
     }
 

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 
-use crate::agent::{Action, ContainerRecord, Phase};
+use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
 use crate::algorithm::{self, Algorithm, Demand, Unplaced};
 use crate::ids::{AgentId, AgentNo};
 use crate::registry::Jobs;
@@ -158,6 +158,24 @@ struct Instance<'a> {
     busy: bool,
 }
 
+impl<'a> Instance<'a> {
+    /// The instance of container `id` that `agent` holds as `record`.
+    fn new(
+        agent: &'a AgentRepresentation,
+        id: &ContainerId,
+        record: &'a ContainerRecord,
+        in_flight: &InFlight,
+    ) -> Instance<'a> {
+        Instance {
+            agent: &agent.id,
+            number: agent.number,
+            record,
+            synced: agent.connection.is_synced(),
+            busy: in_flight.on(&agent.id, id),
+        }
+    }
+}
+
 impl Transformer {
     /// Marks a container to be looked at by the next reconcile.
     pub fn mark(&mut self, id: ContainerId) {
@@ -235,23 +253,13 @@ impl Transformer {
         // From where the last tick stopped, round the end of the agents and
         // back, so that every tick sweeps as much (or every agent once).
         let start = self.sweep_agent.take();
-        let (after, before) = match &start {
-            Some(agent) => (
-                (Bound::Included(agent), Bound::Unbounded),
-                (Bound::Unbounded, Bound::Excluded(agent)),
-            ),
-            None => (
-                (Bound::Unbounded, Bound::Unbounded),
-                // Nothing: the first part went round every agent.
-                (Bound::Unbounded, Bound::Unbounded),
-            ),
-        };
-        let (after, before) = (
-            agents.range(after),
-            agents
-                .range(before)
-                .take(if start.is_some() { usize::MAX } else { 0 }),
-        );
+        let after = agents.range((
+            start.as_ref().map_or(Bound::Unbounded, Bound::Included),
+            Bound::Unbounded,
+        ));
+        let before = start
+            .iter()
+            .flat_map(|agent| agents.range((Bound::Unbounded, Bound::Excluded(agent))));
         let mut marked = 0;
         for (id, agent) in after.chain(before) {
             if marked >= batch {
@@ -325,13 +333,7 @@ impl Transformer {
                 .filter_map(|&number| {
                     let agent = agents.at(number)?;
                     let record = agent.containers().get(id)?;
-                    Some(Instance {
-                        agent: &agent.id,
-                        number,
-                        record,
-                        synced: agent.connection.is_synced(),
-                        busy: in_flight.on(&agent.id, id),
-                    })
+                    Some(Instance::new(agent, id, record, in_flight))
                 })
                 .collect();
             // In id order, as commands to several holders are issued.
@@ -411,13 +413,7 @@ impl Transformer {
                     );
                     if desired && holders.len() == 1 && holders[0] == agent.number {
                         self.unplaced.remove(id);
-                        let instance = Instance {
-                            agent: &agent.id,
-                            number: agent.number,
-                            record,
-                            synced: agent.connection.is_synced(),
-                            busy: in_flight.on(&agent.id, id),
-                        };
+                        let instance = Instance::new(agent, id, record, in_flight);
                         self.keep_one(now, id, &mut [instance], &mut plan);
                         continue;
                     }
