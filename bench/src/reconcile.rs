@@ -182,11 +182,41 @@ fn best(samples: Vec<f64>) -> f64 {
     samples.into_iter().fold(f64::INFINITY, f64::min)
 }
 
-fn time(cluster: &mut SteadyCluster, input: Input, mut flush: Option<&mut CacheFlush>) -> f64 {
+/// Feeds `input` (after flushing the caches, if this run does), timing
+/// the core's handling and the draining of its outputs; returns the µs
+/// and the number of commands issued.
+fn timed(
+    cluster: &mut SteadyCluster,
+    input: Input,
+    mut flush: Option<&mut CacheFlush>,
+) -> (f64, usize) {
     flush_caches(&mut flush);
     let start = WallClock::now();
-    cluster.feed(input);
-    start.elapsed().as_secs_f64() * 1e6
+    let commands = cluster.feed(input);
+    (start.elapsed().as_secs_f64() * 1e6, commands)
+}
+
+fn time(cluster: &mut SteadyCluster, input: Input, flush: Option<&mut CacheFlush>) -> f64 {
+    timed(cluster, input, flush).0
+}
+
+/// Times the reconcile that follows a registry write made durable: the
+/// write of `request` (a schedule or unschedule), which must issue one
+/// command for each of a job's 100 tasks (`doing` says which).
+fn registry_change(
+    cluster: &mut SteadyCluster,
+    request: Input,
+    flush: Option<&mut CacheFlush>,
+    doing: &str,
+) -> f64 {
+    cluster.keep_alive();
+    let sequence = cluster
+        .feed_until_write(request)
+        .expect("a schedule or unschedule writes the registry");
+    let (micros, commands) = timed(cluster, Input::PersistCompleted { sequence }, flush);
+    assert_eq!(commands, 100, "every task of the job is {doing}");
+    cluster.advance(Duration::from_millis(10));
+    micros
 }
 
 fn unchanged_event(
@@ -265,21 +295,11 @@ fn job_added(
 ) -> Vec<f64> {
     (0..repeats)
         .map(|i| {
-            cluster.keep_alive();
-            let request = cluster.request();
-            let sequence = cluster
-                .feed_until_write(Input::Schedule {
-                    request,
-                    job: job(&format!("added{i}"), 100),
-                })
-                .expect("a schedule writes the registry");
-            flush_caches(&mut flush);
-            let start = WallClock::now();
-            let commands = cluster.feed(Input::PersistCompleted { sequence });
-            let micros = start.elapsed().as_secs_f64() * 1e6;
-            assert_eq!(commands, 100, "every task of the new job is placed");
-            cluster.advance(Duration::from_millis(10));
-            micros
+            let request = Input::Schedule {
+                request: cluster.request(),
+                job: job(&format!("added{i}"), 100),
+            };
+            registry_change(cluster, request, flush.as_deref_mut(), "placed")
         })
         .collect()
 }
@@ -297,19 +317,11 @@ fn job_removed(
         .count();
     (0..repeats.min(jobs))
         .map(|i| {
-            cluster.keep_alive();
-            let request = cluster.request();
-            let target = UnscheduleTarget::Config(job(&format!("job{i}"), 100));
-            let sequence = cluster
-                .feed_until_write(Input::Unschedule { request, target })
-                .expect("an unschedule writes the registry");
-            flush_caches(&mut flush);
-            let start = WallClock::now();
-            let commands = cluster.feed(Input::PersistCompleted { sequence });
-            let micros = start.elapsed().as_secs_f64() * 1e6;
-            assert_eq!(commands, 100, "every task of the removed job is stopped");
-            cluster.advance(Duration::from_millis(10));
-            micros
+            let request = Input::Unschedule {
+                request: cluster.request(),
+                target: UnscheduleTarget::Config(job(&format!("job{i}"), 100)),
+            };
+            registry_change(cluster, request, flush.as_deref_mut(), "stopped")
         })
         .collect()
 }
