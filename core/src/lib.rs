@@ -13,7 +13,10 @@ pub(crate) mod agent;
 pub mod algorithm;
 pub(crate) mod backoff;
 pub mod ids;
+mod jobs;
 mod key_text;
+#[cfg(test)]
+mod layers;
 pub(crate) mod metrics;
 pub(crate) mod registry;
 pub(crate) mod scheduler;

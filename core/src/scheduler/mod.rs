@@ -3,14 +3,14 @@
 //!
 //! See [`Scheduler`] for the contract a driver follows.
 
-mod agent_map;
+pub(crate) mod agent_map;
 mod answers;
-mod config;
+pub(crate) mod config;
 mod discovery;
-mod dispatch;
+pub(crate) mod dispatch;
 mod fire;
 pub(crate) mod input;
-mod locations;
+pub(crate) mod locations;
 pub(crate) mod output;
 mod reconcile;
 mod streams;
@@ -30,7 +30,6 @@ use crate::time::Instant;
 use crate::transformer::Transformer;
 use crate::wire::{ContainerId, JobConfig};
 
-pub(crate) use agent_map::AgentTable;
 use agent_map::Agents;
 pub use config::SchedulerConfig;
 pub(crate) use dispatch::Dispatch;

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::ids::{AgentId, CommandId, RequestId};
-use crate::registry::Jobs;
+use crate::jobs::Jobs;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId};
 

@@ -29,7 +29,11 @@ use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
 use crate::algorithm::{self, Algorithm, Demand, Unplaced};
 use crate::ids::{AgentId, AgentNo};
 use crate::registry::Jobs;
-use crate::scheduler::{AgentTable, CommandAction, Dispatch, Locations, SchedulerConfig};
+use crate::scheduler::agent_map::AgentTable;
+use crate::scheduler::config::SchedulerConfig;
+use crate::scheduler::dispatch::Dispatch;
+use crate::scheduler::locations::Locations;
+use crate::scheduler::output::CommandAction;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::agent::AgentRepresentation;
 use crate::algorithm::{self, AgentSlot, Cluster};
 use crate::ids::{AgentId, AgentNo};
-use crate::scheduler::AgentTable;
+use crate::scheduler::agent_map::AgentTable;
 
 /// The cluster as placement last saw it, and the number of each of its
 /// agents (by position in [`Cluster::agents`]), so that a placement names
