@@ -124,8 +124,7 @@ impl World<'_> {
                 let prefix = format!("{hash}-");
                 let actual = scheduler
                     .unplaced()
-                    .keys()
-                    .filter(|id| id.as_str().starts_with(&prefix))
+                    .filter(|(id, _)| id.as_str().starts_with(&prefix))
                     .count() as u64;
                 (actual, *count)
             }

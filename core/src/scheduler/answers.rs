@@ -184,8 +184,10 @@ impl Scheduler {
                 self.locations.remove(&container, number);
             }
         }
-        if outcome.forget {
-            self.transformer.mark_unplaced();
+        if outcome.forget
+            && let Some(rep) = self.agents.get(agent)
+        {
+            self.transformer.capacity_appeared_on(rep);
         }
         self.transformer.mark(container.clone());
         let Outcome {

@@ -221,6 +221,7 @@ impl Locations {
     }
 
     /// Every job whose desired task count was set, with that count.
+    #[cfg(debug_assertions)]
     pub fn desired(&self) -> impl Iterator<Item = (&JobHash, u32)> + '_ {
         self.numbers
             .iter()

@@ -17,7 +17,7 @@ mod streams;
 mod timer;
 mod view;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -241,8 +241,18 @@ impl Scheduler {
     }
 
     /// Tasks that could not be placed at the last reconcile, and why.
-    pub fn unplaced(&self) -> &BTreeMap<ContainerId, Unplaced> {
-        &self.transformer.unplaced
+    pub fn unplaced(&self) -> impl Iterator<Item = (&ContainerId, &Unplaced)> {
+        self.transformer.unplaced.reasons()
+    }
+
+    /// How many tasks could not be placed.
+    pub fn unplaced_count(&self) -> usize {
+        self.transformer.unplaced.len()
+    }
+
+    /// Why task `id` could not be placed, if it could not.
+    pub fn unplaced_reason(&self, id: &ContainerId) -> Option<&Unplaced> {
+        self.transformer.unplaced.reason(id)
     }
 
     /// Every agent discovery lists, in id order.

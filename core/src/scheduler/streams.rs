@@ -98,7 +98,7 @@ impl Scheduler {
             rep.connection.link = Link::Open { synced: true };
             rep.connection.unsynced_since = None;
             rep.connection.abandoned = false;
-            self.transformer.mark_unplaced();
+            self.transformer.capacity_appeared_on(&rep);
             synced_now = Some((rep.containers().len(), was_abandoned));
         }
         drop(rep);

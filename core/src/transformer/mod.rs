@@ -37,8 +37,10 @@ use crate::scheduler::output::CommandAction;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
+mod unplaced;
 mod view;
 
+use unplaced::{UnplacedTasks, shape_of};
 use view::PlacementView;
 
 /// A command the transformer decided on.
@@ -107,8 +109,8 @@ pub struct TaskBackoff {
 pub struct Transformer {
     /// Tasks whose creation failed, by container ID.
     pub task_backoff: BTreeMap<ContainerId, TaskBackoff>,
-    /// Tasks that could not be placed at the last reconcile, and why.
-    pub unplaced: BTreeMap<ContainerId, Unplaced>,
+    /// Tasks that could not be placed, and why, by shape.
+    pub unplaced: UnplacedTasks,
     /// The container config of each desired job, shared by every create
     /// command and container record of its tasks.
     configs: BTreeMap<JobHash, Arc<ContainerConfig>>,
@@ -193,10 +195,27 @@ impl Transformer {
         }
     }
 
-    /// Marks every task that could not be placed: capacity appeared (an
-    /// agent synced, a container went away).
+    /// Capacity appeared (an agent synced, a container went away): the
+    /// next reconcile retries unplaced tasks, a few of each shape (see
+    /// `unplaced.rs`), at a cost independent of the backlog.
     pub fn mark_unplaced(&mut self) {
-        self.dirty.extend(self.unplaced.keys().cloned());
+        self.unplaced.capacity_appeared();
+    }
+
+    /// Capacity appeared on `agent` (it synced, or a container there went
+    /// away): the next reconcile retries the unplaced tasks whose shape
+    /// fits what the agent has free.
+    pub fn capacity_appeared_on(&mut self, agent: &AgentRepresentation) {
+        if !agent.connection.is_synced() {
+            return;
+        }
+        let resources = agent.resources();
+        let (cpu, mem) = agent.committed();
+        let free = (
+            algorithm::cpu_millis(resources.cpus.total).saturating_sub(cpu),
+            resources.mem.total.saturating_sub(mem),
+        );
+        self.unplaced.capacity_appeared_on(free, &resources.volumes);
     }
 
     /// How many containers are marked.
@@ -211,7 +230,10 @@ impl Transformer {
 
     /// Whether anything is marked.
     pub fn has_work(&self) -> bool {
-        !self.dirty.is_empty() || !self.swept.is_empty() || !self.queue.is_empty()
+        !self.dirty.is_empty()
+            || !self.swept.is_empty()
+            || !self.queue.is_empty()
+            || self.unplaced.retry_due()
     }
 
     /// The durable registry changed from `old` to `new` in the jobs
@@ -239,7 +261,7 @@ impl Transformer {
             // them, found by their IDs' common prefix: a cost in the
             // removed job's entries, not in every failing or unplaced task.
             forgotten.extend(forget_tasks_of(&mut self.task_backoff, hash));
-            forget_tasks_of(&mut self.unplaced, hash);
+            self.unplaced.forget_job(hash);
         }
         forgotten
     }
@@ -444,6 +466,7 @@ impl Transformer {
                 examine(self, id, &mut gathered, &mut plan);
             }
         }
+        self.dirty.extend(self.unplaced.take_retries());
         while let Some(id) = self.dirty.pop_first() {
             if plan.commands.len() >= budget {
                 self.dirty.insert(id);
@@ -496,7 +519,7 @@ impl Transformer {
             };
             if let Some((_, reason)) = failed.iter().find(same_size) {
                 plan.unplaced_attempts += 1;
-                self.unplaced.insert(id, reason.clone());
+                self.unplaced.insert(id, shape_of(&demand), reason.clone());
                 continue;
             }
             let Some((cluster, numbers)) = cluster.as_mut() else {
@@ -527,13 +550,14 @@ impl Transformer {
                 }
                 Err(reason) => {
                     plan.unplaced_attempts += 1;
-                    self.unplaced.insert(id, reason.clone());
+                    self.unplaced.insert(id, shape_of(&demand), reason.clone());
                     failed.push((demand, reason));
                 }
             }
         }
         self.view = view;
-        if !self.queue.is_empty() {
+        let failed_shapes: Vec<_> = failed.iter().map(|(demand, _)| shape_of(demand)).collect();
+        if !self.queue.is_empty() || self.unplaced.after_placement(&failed_shapes) {
             plan.more = true;
         }
         plan

@@ -272,7 +272,7 @@ impl Driver {
                         .values()
                         .map(|job| u64::from(job.task_count()))
                         .sum(),
-                    tasks_unplaced: self.scheduler.unplaced().len() as u64,
+                    tasks_unplaced: self.scheduler.unplaced_count() as u64,
                     ..MetricsSnapshot::default()
                 };
                 for view in self.scheduler.agents() {
