@@ -29,7 +29,8 @@ pub use ids::{AgentId, CommandId, RequestId};
 pub use metrics::Metrics;
 pub use registry::Jobs;
 pub use scheduler::{
-    AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Input, Occupancy, Output,
-    PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace, UnscheduleTarget,
+    AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Gauges, Input, Occupancy,
+    Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace,
+    UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

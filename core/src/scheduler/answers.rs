@@ -44,11 +44,13 @@ impl Scheduler {
         self.reconcile_needed = true;
         debug_assert_eq!(&agent, id, "command answered by another agent");
         self.transformer.mark(container.clone());
-        let Some(record) = self.agents.record_mut(&agent, &container) else {
-            self.settle_pending_timer(&agent, &container);
-            return;
-        };
-        let Some(pending) = record.pending().filter(|p| p.command == command) else {
+        let pending = self
+            .agents
+            .get(&agent)
+            .and_then(|rep| rep.containers().get(&container))
+            .and_then(|record| record.pending())
+            .filter(|p| p.command == command);
+        let Some(pending) = pending else {
             self.settle_pending_timer(&agent, &container);
             return;
         };
@@ -56,7 +58,13 @@ impl Scheduler {
             Ok(()) => RecordInput::Accepted,
             Err(error) => RecordInput::Refused(error.clone()),
         };
-        let outcome = record.apply(&input);
+        let Some(outcome) = self
+            .agents
+            .record_mut(&agent, &container)
+            .map(|mut record| record.apply(&input))
+        else {
+            return;
+        };
         if let Err(error) = &result {
             self.trace(container.as_str(), || {
                 format!("{} on {agent}: {error}", pending.action.name())
@@ -104,10 +112,13 @@ impl Scheduler {
             .and_then(|record| record.pending())
             .filter(|p| p.command == command);
         let Some(pending) = pending else { return };
-        let Some(record) = self.agents.record_mut(&agent, &container) else {
+        let Some(outcome) = self
+            .agents
+            .record_mut(&agent, &container)
+            .map(|mut record| record.apply(&RecordInput::PendingTimeout))
+        else {
             return;
         };
-        let outcome = record.apply(&RecordInput::PendingTimeout);
         if outcome.forget {
             self.agents
                 .get_mut(&agent)
@@ -176,7 +187,7 @@ impl Scheduler {
         {
             if inserted {
                 let slot = self.locations.add(&container, number);
-                if let Some(record) = self.agents.record_mut_at(number, &container) {
+                if let Some(mut record) = self.agents.record_mut_at(number, &container) {
                     record.set_task_slot(slot);
                 }
             }
@@ -204,19 +215,27 @@ impl Scheduler {
         if forget {
             self.settle_backoff_timer(agent, &container);
         }
-        let record = self.agents.record_mut(agent, &container);
-        if let Some(record) = record {
+        let running = if let Some(mut record) = self.agents.record_mut(agent, &container) {
             if record.status == Some(ContainerStatus::Running) {
                 record.set_backoff(None);
-                self.transformer.task_backoff.remove(&container);
-                self.settle_backoff_timer(agent, &container);
+                Some(true)
             } else if confirmed {
                 let kept = record
                     .backoff()
                     .filter(|b| b.action != pending.map_or(b.action, |p| p.action));
                 record.set_backoff(kept);
-                self.settle_backoff_timer(agent, &container);
+                Some(false)
+            } else {
+                None
             }
+        } else {
+            None
+        };
+        if running == Some(true) {
+            self.transformer.task_backoff.remove(&container);
+        }
+        if running.is_some() {
+            self.settle_backoff_timer(agent, &container);
         }
         let Some(action) = failed else { return };
         self.metrics.commands_failed += 1;
@@ -256,7 +275,7 @@ impl Scheduler {
                 .map_or(0, |b| b.failures)
                 .saturating_add(1);
             let until = self.now + self.backoff_delay(failures);
-            if let Some(record) = self.agents.record_mut(agent, &container) {
+            if let Some(mut record) = self.agents.record_mut(agent, &container) {
                 record.set_backoff(Some(Backoff {
                     action,
                     failures,

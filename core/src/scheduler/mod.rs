@@ -38,7 +38,7 @@ pub(crate) use locations::Locations;
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace};
 pub use timer::TimerReason;
 use timer::TimerTable;
-pub use view::{AgentView, ContainerView, Occupancy, PendingCommand};
+pub use view::{AgentView, ContainerView, Gauges, Occupancy, PendingCommand};
 
 /// The scheduler core.
 ///
@@ -245,6 +245,23 @@ impl Scheduler {
         self.transformer.unplaced.reasons()
     }
 
+    /// The cluster at a glance (see [`Gauges`]): O(agents).
+    pub fn gauges(&self) -> Gauges {
+        let mut gauges = Gauges {
+            tasks_desired: self.locations.desired_total(),
+            tasks_unplaced: self.transformer.unplaced.len() as u64,
+            ..Gauges::default()
+        };
+        for agent in self.agents.values() {
+            gauges.agents_known += 1;
+            gauges.agents_connected += u64::from(agent.connection.is_synced());
+            let counts = agent.gauges();
+            gauges.tasks_running += counts.running;
+            gauges.tasks_pending += counts.pending;
+        }
+        gauges
+    }
+
     /// How many tasks could not be placed.
     pub fn unplaced_count(&self) -> usize {
         self.transformer.unplaced.len()
@@ -272,7 +289,8 @@ impl Scheduler {
 
     /// How full the core's queues and tables are, and the bounds they
     /// keep (see [`Occupancy`]). Costs a scan of every record: for checks
-    /// and tests, not for a hot path.
+    /// and tests, not for a hot path. Panics if the gauges kept per agent
+    /// disagree with the records (the simulator calls it after every step).
     pub fn occupancy(&self) -> Occupancy {
         let (pending_timers, backoff_timers, other_timers) = self.timers.count_by_kind();
         let mut occupancy = Occupancy {
@@ -292,11 +310,20 @@ impl Scheduler {
             ..Occupancy::default()
         };
         for agent in self.agents.values() {
+            let (mut running, mut pending) = (0, 0);
             for record in agent.containers().values() {
                 occupancy.records += 1;
                 occupancy.records_pending += usize::from(record.pending().is_some());
                 occupancy.records_backing_off += usize::from(record.backoff().is_some());
+                running += u64::from(record.status == Some(crate::wire::ContainerStatus::Running));
+                pending += u64::from(record.pending().is_some());
             }
+            assert_eq!(
+                (agent.gauges().running, agent.gauges().pending),
+                (running, pending),
+                "the gauges kept for {} disagree with its records",
+                agent.id
+            );
         }
         occupancy
     }

@@ -80,7 +80,7 @@ impl Scheduler {
                     assert!(placed, "planned for a known agent");
                 }
                 _ => {
-                    let record = self
+                    let mut record = self
                         .agents
                         .record_mut_at(planned.agent_no, &planned.container)
                         .expect("planned for a known container");

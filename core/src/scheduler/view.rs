@@ -119,6 +119,24 @@ impl<'a> ContainerView<'a> {
     }
 }
 
+/// The cluster at a glance, for `/metrics`: kept by the core as it changes,
+/// so reading it costs the number of agents, not of records.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Agents discovery lists.
+    pub agents_known: u64,
+    /// Agents whose stream is open and synced.
+    pub agents_connected: u64,
+    /// Tasks of the durable registry.
+    pub tasks_desired: u64,
+    /// Containers whose last reported status is `running`, on any agent.
+    pub tasks_running: u64,
+    /// Containers with a command of ours pending.
+    pub tasks_pending: u64,
+    /// Tasks that could not be placed.
+    pub tasks_unplaced: u64,
+}
+
 /// How full the core's tables and queues are (from
 /// [`crate::Scheduler::occupancy`]), with the bounds they keep. The
 /// simulator checks [`Occupancy::within_bounds`] after every step.

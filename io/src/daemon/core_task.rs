@@ -264,32 +264,18 @@ impl Driver {
                 let _ = reply.send(proxy);
             }
             Query::Metrics(reply) => {
-                let mut snapshot = MetricsSnapshot {
+                // Kept by the core as things change: O(agents), never a
+                // scan of every record.
+                let gauges = self.scheduler.gauges();
+                let snapshot = MetricsSnapshot {
                     counters: self.scheduler.metrics().clone(),
-                    tasks_desired: self
-                        .scheduler
-                        .jobs()
-                        .values()
-                        .map(|job| u64::from(job.task_count()))
-                        .sum(),
-                    tasks_unplaced: self.scheduler.unplaced_count() as u64,
-                    ..MetricsSnapshot::default()
+                    agents_known: gauges.agents_known,
+                    agents_connected: gauges.agents_connected,
+                    tasks_desired: gauges.tasks_desired,
+                    tasks_running: gauges.tasks_running,
+                    tasks_pending: gauges.tasks_pending,
+                    tasks_unplaced: gauges.tasks_unplaced,
                 };
-                for view in self.scheduler.agents() {
-                    snapshot.agents_known += 1;
-                    if view.state == harpoon_core::ConnectionState::Synced {
-                        snapshot.agents_connected += 1;
-                    }
-                    for container in view.containers() {
-                        if container.status() == Some(harpoon_core::wire::ContainerStatus::Running)
-                        {
-                            snapshot.tasks_running += 1;
-                        }
-                        if container.pending().is_some() {
-                            snapshot.tasks_pending += 1;
-                        }
-                    }
-                }
                 let _ = reply.send(snapshot);
             }
         }

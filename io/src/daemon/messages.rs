@@ -45,7 +45,7 @@ pub enum Query {
     Metrics(oneshot::Sender<MetricsSnapshot>),
 }
 
-/// The core's counters plus gauges computed from its state.
+/// The core's counters and the gauges it keeps.
 #[derive(Clone, Debug, Default)]
 pub struct MetricsSnapshot {
     /// The core's counters.
