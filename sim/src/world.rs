@@ -453,8 +453,8 @@ impl<'s> World<'s> {
     /// The job a container belongs to, by the scenario's name, and what its
     /// process does.
     pub(crate) fn job_of(&self, container: &str) -> Option<&(String, Behaviour)> {
-        let (hash, _) = container.rsplit_once('-')?;
-        self.jobs_by_hash.get(&JobHash::new(hash))
+        let (hash, _) = harpoon_core::wire::ContainerId::new(container).task()?;
+        self.jobs_by_hash.get(&hash)
     }
 
     /// Feeds one input to the scheduler (if it is up) and carries out every

@@ -176,6 +176,17 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
+    /// Whether an agent restarts a process that exited (`succeeded`: with
+    /// status 0) under this policy. A process that could not start counts
+    /// as failed. The one rule, for the agent and the simulated agents.
+    pub fn restarts(&self, succeeded: bool) -> bool {
+        match self {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !succeeded,
+            RestartPolicy::No | RestartPolicy::Other(_) => false,
+        }
+    }
+
     /// The policy's wire spelling.
     pub fn as_str(&self) -> &str {
         match self {
