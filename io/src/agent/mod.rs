@@ -17,7 +17,8 @@
 //!   (with `artifact` and `download`), `watch` (process exits) and
 //!   `log_tail` (feeding each container's `logs`).
 //! - Operating-system parts: `launch` (process start and signals, with
-//!   `expand`), `procfs` (identifying processes across restarts) and
+//!   `expand`), `confined` (paths inside a container's root, walked without
+//!   following links), `procfs` (identifying processes across restarts) and
 //!   `persist` (one state file per container).
 //! - Bookkeeping: `container`, `ports`, `resources`, `backoff`,
 //!   `timers`, `events`, `id`.
@@ -27,6 +28,10 @@
 //! share a lock with it (the log ring buffers are the one shared structure,
 //! behind their own small lock).
 //!
+//! **Architecture Invariant:** every path the agent creates or enters for a
+//! container's config is walked from a handle on its root directory without
+//! following links (`confined`); none is resolved as text.
+//!
 //! **Architecture Invariant:** nothing a client does can block the state
 //! task: event subscribers have bounded queues and are dropped when full.
 
@@ -35,6 +40,7 @@ mod admission;
 mod artifact;
 mod backoff;
 mod body;
+mod confined;
 mod container;
 mod download;
 mod error;
