@@ -10,6 +10,7 @@
 pub mod duration;
 mod field;
 mod hash;
+mod name;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,9 @@ use serde::{Deserialize, Serialize};
 pub use duration::{DurationError, WireDuration};
 pub use field::{Field, go_float};
 pub use hash::{ContainerId, JobHash};
+pub use name::{
+    CONTAINER_ID_MAX_LEN, JOB_NAME_MAX_LEN, NameError, validate_container_id, validate_job_name,
+};
 pub use validate::ValidationErrors;
 
 /// Fields of an object that these types do not know, kept so that they are

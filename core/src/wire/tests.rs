@@ -203,3 +203,35 @@ fn decoding_errors_name_the_problem() {
     let error = serde_json::from_str::<JobConfig>(r#"{"scale":"many"}"#).unwrap_err();
     assert!(error.to_string().contains("invalid type"), "{error}");
 }
+
+/// The problems validation finds in the fixture job changed by `change`.
+fn problems_with(change: impl FnOnce(&mut JobConfig)) -> Vec<String> {
+    let mut job: JobConfig = serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
+    change(&mut job);
+    job.validate().err().map(|errors| errors.0).unwrap_or_default()
+}
+
+#[test]
+fn job_names_follow_the_agents_rule() {
+    for (name, problem) in [
+        ("..", "job name \"..\" may not start with '.'"),
+        (".hidden", "job name \".hidden\" may not start with '.'"),
+        ("a/b", "job name \"a/b\" may only contain letters, digits, '-', '_' and '.'"),
+    ] {
+        assert_eq!(
+            problems_with(|job| job.container.job = name.to_owned()),
+            [problem]
+        );
+    }
+    let long = "x".repeat(300);
+    assert_eq!(
+        problems_with(|job| job.container.job = long.clone()),
+        [format!("job name \"{}\"… is 300 bytes long; the limit is 188", "x".repeat(64))]
+    );
+    let huge = problems_with(|job| job.container.job = "y".repeat(100_000));
+    assert!(huge[0].len() < 200, "the problem does not repeat the name whole");
+    assert_eq!(
+        problems_with(|job| job.container.job = "n".repeat(JOB_NAME_MAX_LEN)),
+        Vec::<String>::new()
+    );
+}
