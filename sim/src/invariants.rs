@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use harpoon_core::{AgentId, Instant};
 
-use crate::agent::cpu_millis;
+use harpoon_core::wire::cpu_millis;
 use crate::world::World;
 
 /// How many examples of a broken invariant a report keeps.

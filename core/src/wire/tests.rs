@@ -235,3 +235,21 @@ fn job_names_follow_the_agents_rule() {
         Vec::<String>::new()
     );
 }
+
+#[test]
+fn cpu_below_one_milli_core_is_refused() {
+    let problem = "resources.cpu of 0.0004 is invalid (must be at least 0.001: cpu is counted \
+                   in whole milli-cores, rounded up)";
+    assert_eq!(
+        problems_with(|job| job.container.resources.cpu = 0.0004),
+        [problem]
+    );
+    for fine in [0.001, 0.0015, 64.0] {
+        assert_eq!(
+            problems_with(|job| job.container.resources.cpu = fine),
+            Vec::<String>::new(),
+            "{fine}"
+        );
+    }
+    assert_eq!(problems_with(|job| job.container.resources.cpu = f64::NAN).len(), 1);
+}

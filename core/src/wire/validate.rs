@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use super::{ContainerConfig, JobConfig, RestartPolicy, WireDuration, validate_job_name};
+use super::{
+    CPU_MIN_CORES, ContainerConfig, JobConfig, RestartPolicy, WireDuration, validate_job_name,
+};
 
 /// Every problem found in one config, in a stable order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,9 +74,10 @@ impl ContainerConfig {
             problems.push("\"command.exec\" not set".to_owned());
         }
         let cpu = self.resources.cpu;
-        if !(cpu > 0.0 && cpu.is_finite()) {
+        if !(cpu >= CPU_MIN_CORES && cpu.is_finite()) {
             problems.push(format!(
-                "resources.cpu of {cpu} is invalid (must be greater than 0)"
+                "resources.cpu of {cpu} is invalid (must be at least {CPU_MIN_CORES}: cpu is \
+                 counted in whole milli-cores, rounded up)"
             ));
         }
         check_range(
