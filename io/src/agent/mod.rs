@@ -18,8 +18,9 @@
 //!   `log_tail` (feeding each container's `logs`).
 //! - Operating-system parts: `launch` (process start and signals, with
 //!   `expand`), `confined` (paths inside a container's root, walked without
-//!   following links), `procfs` (identifying processes across restarts) and
-//!   `persist` (one state file per container).
+//!   following links), `procfs` (identifying processes across restarts),
+//!   `persist` (one state file per container) and `writer` (which writes
+//!   them off the state task, in groups).
 //! - Bookkeeping: `container`, `ports`, `resources`, `backoff`,
 //!   `timers`, `events`, `id`.
 //!
@@ -34,6 +35,9 @@
 //!
 //! **Architecture Invariant:** nothing a client does can block the state
 //! task: event subscribers have bounded queues and are dropped when full.
+//! Nor does the disk: records are written by the writer task, and an
+//! answer to a PUT, start, stop or delete is sent only once the state it
+//! changed is durable.
 
 mod actor;
 mod admission;
@@ -65,6 +69,7 @@ mod sse;
 mod state;
 mod timers;
 mod watch;
+mod writer;
 
 pub use error::AgentError;
 pub use options::{AgentOptions, PortRange, PortRangeError};
