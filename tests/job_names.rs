@@ -33,13 +33,19 @@ fn names_agents_refuse_are_refused_and_the_longest_accepted_one_runs() {
         ("..", "job name \\\"..\\\" may not start with '.'"),
         (".hidden", "job name \\\".hidden\\\" may not start with '.'"),
         (&"x".repeat(300), "is 300 bytes long; the limit is 188"),
-        (&"y".repeat(100_000), "is 100000 bytes long; the limit is 188"),
+        (
+            &"y".repeat(100_000),
+            "is 100000 bytes long; the limit is 188",
+        ),
     ] {
         let body = serde_json::to_vec(&env.job(name, 1)).unwrap();
         let (status, text) = http("PUT", &schedule_url, Some(&body), None);
         assert_eq!(status, 400, "{}…: {text}", &name[..name.len().min(20)]);
         assert!(text.contains(problem), "{text}");
-        assert!(text.len() < 1000, "the answer does not repeat the name whole");
+        assert!(
+            text.len() < 1000,
+            "the answer does not repeat the name whole"
+        );
     }
     assert_eq!(
         get_json(&format!("{url}/api/v0/registry")),

@@ -230,7 +230,10 @@ mod tests {
         body.enter(Phase::ReadingBody);
         let (fourth, evicted) = admitted(&slots);
         assert!(evicted);
-        assert!(idle.closed().is_cancelled(), "the longest waiting goes first");
+        assert!(
+            idle.closed().is_cancelled(),
+            "the longest waiting goes first"
+        );
         assert!(!answering.closed().is_cancelled());
         assert_eq!(slots.len(), 3);
         let (_fifth, evicted) = admitted(&slots);

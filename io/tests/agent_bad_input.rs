@@ -184,5 +184,9 @@ fn cpu_fits_exactly_where_the_scheduler_says() {
     );
     let mut tiny = config("", &["true"]);
     tiny["resources"] = json!({ "cpu": 0.001, "mem": 1 });
-    assert_eq!(agent.put("third", &tiny).status, 201, "the last milli-core fits");
+    assert_eq!(
+        agent.put("third", &tiny).status,
+        201,
+        "the last milli-core fits"
+    );
 }

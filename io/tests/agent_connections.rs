@@ -89,7 +89,11 @@ fn idle_connections_do_not_lock_new_clients_out() {
     a_new_client_is_answered_despite(&agent, &stalled);
     // Accepted in the order they connected, so the first ones waited longest.
     for (index, stream) in stalled.iter().enumerate() {
-        assert_eq!(is_closed(stream), index < STALLED + 1 - ROOM, "connection {index}");
+        assert_eq!(
+            is_closed(stream),
+            index < STALLED + 1 - ROOM,
+            "connection {index}"
+        );
     }
 }
 

@@ -48,7 +48,10 @@ fn a_stuck_write_holds_back_only_its_own_answer() {
     let mut events = agent.events();
     assert_eq!(events.status, 200);
     assert!(events.next_event()["containers"]["stuck"].is_object());
-    assert!(!put.is_finished(), "the PUT is not answered before its record is written");
+    assert!(
+        !put.is_finished(),
+        "the PUT is not answered before its record is written"
+    );
 
     // Let the write go on: the record cannot be flushed to a FIFO, so the
     // PUT is refused and the container is removed again.

@@ -208,7 +208,10 @@ fn decoding_errors_name_the_problem() {
 fn problems_with(change: impl FnOnce(&mut JobConfig)) -> Vec<String> {
     let mut job: JobConfig = serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
     change(&mut job);
-    job.validate().err().map(|errors| errors.0).unwrap_or_default()
+    job.validate()
+        .err()
+        .map(|errors| errors.0)
+        .unwrap_or_default()
 }
 
 #[test]
@@ -216,7 +219,10 @@ fn job_names_follow_the_agents_rule() {
     for (name, problem) in [
         ("..", "job name \"..\" may not start with '.'"),
         (".hidden", "job name \".hidden\" may not start with '.'"),
-        ("a/b", "job name \"a/b\" may only contain letters, digits, '-', '_' and '.'"),
+        (
+            "a/b",
+            "job name \"a/b\" may only contain letters, digits, '-', '_' and '.'",
+        ),
     ] {
         assert_eq!(
             problems_with(|job| job.container.job = name.to_owned()),
@@ -226,10 +232,16 @@ fn job_names_follow_the_agents_rule() {
     let long = "x".repeat(300);
     assert_eq!(
         problems_with(|job| job.container.job = long.clone()),
-        [format!("job name \"{}\"… is 300 bytes long; the limit is 188", "x".repeat(64))]
+        [format!(
+            "job name \"{}\"… is 300 bytes long; the limit is 188",
+            "x".repeat(64)
+        )]
     );
     let huge = problems_with(|job| job.container.job = "y".repeat(100_000));
-    assert!(huge[0].len() < 200, "the problem does not repeat the name whole");
+    assert!(
+        huge[0].len() < 200,
+        "the problem does not repeat the name whole"
+    );
     assert_eq!(
         problems_with(|job| job.container.job = "n".repeat(JOB_NAME_MAX_LEN)),
         Vec::<String>::new()
@@ -251,5 +263,8 @@ fn cpu_below_one_milli_core_is_refused() {
             "{fine}"
         );
     }
-    assert_eq!(problems_with(|job| job.container.resources.cpu = f64::NAN).len(), 1);
+    assert_eq!(
+        problems_with(|job| job.container.resources.cpu = f64::NAN).len(),
+        1
+    );
 }

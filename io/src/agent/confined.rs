@@ -260,16 +260,22 @@ mod tests {
         std::fs::create_dir_all(root_path.join("mnt/full/content")).unwrap();
         let root = Root::open(&root_path).unwrap();
         root.replace_with_link("/mnt/empty", "/srv/data").unwrap();
-        root.replace_with_link("/new/parent/vol", "/srv/data").unwrap();
+        root.replace_with_link("/new/parent/vol", "/srv/data")
+            .unwrap();
         for link in ["mnt/empty", "new/parent/vol"] {
             assert_eq!(
                 std::fs::read_link(root_path.join(link)).unwrap(),
                 Path::new("/srv/data")
             );
         }
-        let error = root.replace_with_link("/mnt/full", "/srv/data").unwrap_err();
+        let error = root
+            .replace_with_link("/mnt/full", "/srv/data")
+            .unwrap_err();
         assert!(error.to_string().contains("\"/mnt/full\""), "{error}");
-        assert_eq!(root.replace_with_link("/", "/srv").unwrap_err(), ConfinedError::IsRoot);
+        assert_eq!(
+            root.replace_with_link("/", "/srv").unwrap_err(),
+            ConfinedError::IsRoot
+        );
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -260,7 +260,12 @@ async fn unsupported_formats_are_refused_before_anything_is_fetched() {
     std::fs::create_dir(&root).unwrap();
     let (address, requests) = counting_server().await;
     let cancel = CancellationToken::new();
-    for path in ["/a.tar.bz2", "/ok.txt?x=.tar.gz", "/ok.txt#.tgz", "/archive"] {
+    for path in [
+        "/a.tar.bz2",
+        "/ok.txt?x=.tar.gz",
+        "/ok.txt#.tgz",
+        "/archive",
+    ] {
         let url = format!("http://{address}{path}");
         let result = install(&url, &root, &dir.join("download"), LIMITS, &cancel).await;
         assert!(
