@@ -40,6 +40,8 @@ pub(crate) enum ConfinedError {
     NotDirectory(String),
     /// A component does not exist (and was not to be created).
     Missing(String),
+    /// Something other than an empty directory is where a link should go.
+    Occupied(String),
     /// The operating system refused a step on the component.
     Os(String, Errno),
 }
@@ -56,6 +58,10 @@ impl fmt::Display for ConfinedError {
             ),
             ConfinedError::NotDirectory(at) => write!(f, "{at:?} is not a directory"),
             ConfinedError::Missing(at) => write!(f, "{at:?} does not exist in the container"),
+            ConfinedError::Occupied(at) => write!(
+                f,
+                "{at:?} is already there and is not an empty directory, which the link would hide"
+            ),
             ConfinedError::Os(at, errno) => write!(f, "cannot use {at:?}: {}", errno.desc()),
         }
     }
@@ -110,11 +116,17 @@ impl Root {
         let at = shown(&parts);
         match unlinkat(&parent, *name, UnlinkatFlags::RemoveDir) {
             Ok(()) | Err(Errno::ENOENT) => {}
-            // A link or a file there is left alone and reported below.
-            Err(Errno::ENOTDIR) => {}
+            // A link or a file (left alone, never followed) or a directory
+            // with content.
+            Err(Errno::ENOTDIR | Errno::ENOTEMPTY | Errno::EEXIST) => {
+                return Err(ConfinedError::Occupied(at));
+            }
             Err(errno) => return Err(ConfinedError::Os(at, errno)),
         }
-        symlinkat(target, &parent, *name).map_err(|errno| ConfinedError::Os(at, errno))
+        symlinkat(target, &parent, *name).map_err(|errno| match errno {
+            Errno::EEXIST => ConfinedError::Occupied(at),
+            errno => ConfinedError::Os(at, errno),
+        })
     }
 
     /// Walks `parts` from the root, one `openat` per component, creating
@@ -268,10 +280,14 @@ mod tests {
                 Path::new("/srv/data")
             );
         }
-        let error = root
-            .replace_with_link("/mnt/full", "/srv/data")
-            .unwrap_err();
-        assert!(error.to_string().contains("\"/mnt/full\""), "{error}");
+        std::fs::write(root_path.join("mnt/file"), "").unwrap();
+        for occupied in ["/mnt/full", "/mnt/file", "/mnt/empty"] {
+            assert_eq!(
+                root.replace_with_link(occupied, "/srv/data").unwrap_err(),
+                ConfinedError::Occupied(occupied.to_owned())
+            );
+        }
+        assert!(root_path.join("mnt/full/content").is_dir());
         assert_eq!(
             root.replace_with_link("/", "/srv").unwrap_err(),
             ConfinedError::IsRoot
