@@ -7,9 +7,11 @@
 //! config makes sense is a separate question, answered by
 //! [`JobConfig::validate`] with every problem at once.
 
+mod cpu;
 pub mod duration;
 mod field;
 mod hash;
+mod name;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,9 +20,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use cpu::{CPU_MIN_CORES, cpu_millis};
 pub use duration::{DurationError, WireDuration};
 pub use field::{Field, go_float};
 pub use hash::{ContainerId, JobHash};
+pub use name::{
+    CONTAINER_ID_MAX_LEN, JOB_NAME_MAX_LEN, NameError, validate_container_id, validate_job_name,
+};
 pub use validate::ValidationErrors;
 
 /// Fields of an object that these types do not know, kept so that they are
@@ -100,7 +106,8 @@ pub struct Resources {
     /// Memory in MB.
     #[serde(default)]
     pub mem: u64,
-    /// CPU cores; must be greater than zero.
+    /// CPU cores, counted in milli-cores rounded up ([`cpu_millis`]); at
+    /// least [`CPU_MIN_CORES`].
     #[serde(default, serialize_with = "go_float::serialize")]
     pub cpu: f64,
     /// File descriptor limit; often left out by clients.

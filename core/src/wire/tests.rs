@@ -219,3 +219,68 @@ fn task_count_clamps_to_the_scale_bounds_as_documented() {
         assert_eq!(job.task_count(), tasks, "scale {scale}");
     }
 }
+
+/// The problems validation finds in the fixture job changed by `change`.
+fn problems_with(change: impl FnOnce(&mut JobConfig)) -> Vec<String> {
+    let mut job: JobConfig = serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
+    change(&mut job);
+    job.validate()
+        .err()
+        .map(|errors| errors.0)
+        .unwrap_or_default()
+}
+
+#[test]
+fn job_names_follow_the_agents_rule() {
+    for (name, problem) in [
+        ("..", "job name \"..\" may not start with '.'"),
+        (".hidden", "job name \".hidden\" may not start with '.'"),
+        (
+            "a/b",
+            "job name \"a/b\" may only contain letters, digits, '-', '_' and '.'",
+        ),
+    ] {
+        assert_eq!(
+            problems_with(|job| job.container.job = name.to_owned()),
+            [problem]
+        );
+    }
+    let long = "x".repeat(300);
+    assert_eq!(
+        problems_with(|job| job.container.job = long.clone()),
+        [format!(
+            "job name \"{}\"… is 300 bytes long; the limit is 188",
+            "x".repeat(64)
+        )]
+    );
+    let huge = problems_with(|job| job.container.job = "y".repeat(100_000));
+    assert!(
+        huge[0].len() < 200,
+        "the problem does not repeat the name whole"
+    );
+    assert_eq!(
+        problems_with(|job| job.container.job = "n".repeat(JOB_NAME_MAX_LEN)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn cpu_below_one_milli_core_is_refused() {
+    let problem = "resources.cpu of 0.0004 is invalid (must be at least 0.001: cpu is counted \
+                   in whole milli-cores, rounded up)";
+    assert_eq!(
+        problems_with(|job| job.container.resources.cpu = 0.0004),
+        [problem]
+    );
+    for fine in [0.001, 0.0015, 64.0] {
+        assert_eq!(
+            problems_with(|job| job.container.resources.cpu = fine),
+            Vec::<String>::new(),
+            "{fine}"
+        );
+    }
+    assert_eq!(
+        problems_with(|job| job.container.resources.cpu = f64::NAN).len(),
+        1
+    );
+}

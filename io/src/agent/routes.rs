@@ -11,6 +11,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::connection_slots::{ConnectionSlot, Phase};
+
 use super::body::{self, ResponseBody};
 use super::error::{TooManyStreams, Unavailable};
 use super::handle::AgentHandle;
@@ -142,12 +144,26 @@ fn wants_stream(request: &Request<Incoming>) -> bool {
 }
 
 async fn create(id: &str, request: Request<Incoming>, context: &Context) -> Response<ResponseBody> {
-    let bytes =
-        match body::read_limited(request.into_body(), context.options.request_body_max_bytes).await
-        {
-            Ok(bytes) => bytes,
-            Err(error) => return body::error(&error),
-        };
+    // While the body arrives the connection waits on its client, and may
+    // be closed to make room for others (see `connection_slots`).
+    let slot = request.extensions().get::<Arc<ConnectionSlot>>().cloned();
+    if let Some(slot) = &slot {
+        slot.enter(Phase::ReadingBody);
+    }
+    let options = &context.options;
+    let read = body::read_within(
+        request.into_body(),
+        options.request_body_max_bytes,
+        options.body_read_timeout,
+    )
+    .await;
+    if let Some(slot) = &slot {
+        slot.enter(Phase::Answering);
+    }
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(error) => return body::error(&error),
+    };
     let config: ContainerConfig = match serde_json::from_slice(&bytes) {
         Ok(config) => config,
         Err(error) => {
