@@ -9,7 +9,9 @@
 
 pub mod duration;
 mod field;
-mod hash;
+mod go_json;
+pub(crate) mod hash;
+mod legacy_hash;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -391,9 +393,17 @@ impl JobConfig {
     /// The largest valid `scale`.
     pub const MAX_SCALE: i64 = 1000;
 
-    /// The job's content hash, `<job>-<7 hex>`.
+    /// The job's content hash, `<job>-<7 hex>`: the original Harpoon
+    /// scheduler's, exactly.
     pub fn hash(&self) -> JobHash {
         hash::job_hash(self)
+    }
+
+    /// The hash earlier versions of this scheduler gave the job (a SHA-256
+    /// of another encoding), under which they named its containers and
+    /// keyed their registry files. Used only to recognise those.
+    pub fn legacy_hash(&self) -> JobHash {
+        legacy_hash::legacy_job_hash(self)
     }
 
     /// The scale as a task count (0 when invalid).
