@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 /// Writes `text` as a Go JSON string.
-pub(super) fn string(out: &mut String, text: &str) {
+pub fn string(out: &mut String, text: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push('"');
     for c in text.chars() {
@@ -42,7 +42,7 @@ pub(super) fn string(out: &mut String, text: &str) {
 }
 
 /// Writes a `float64` as Go's `encoding/json` does.
-pub(super) fn float(out: &mut String, value: f64) {
+pub fn float(out: &mut String, value: f64) {
     let magnitude = value.abs();
     if magnitude != 0.0 && !(1e-6..1e21).contains(&magnitude) {
         // Rust's `{:e}` gives the same shortest digits as Go's 'e' format
@@ -64,7 +64,7 @@ pub(super) fn float(out: &mut String, value: f64) {
 }
 
 /// Writes a map, or `null` for a nil one, its values written by `value`.
-pub(super) fn map<V>(
+pub fn map<V>(
     out: &mut String,
     entries: Option<&BTreeMap<String, V>>,
     mut value: impl FnMut(&mut String, &V),
@@ -86,11 +86,7 @@ pub(super) fn map<V>(
 }
 
 /// Writes a slice, or `null` for a nil one, its items written by `item`.
-pub(super) fn slice<T>(
-    out: &mut String,
-    items: Option<&[T]>,
-    mut item: impl FnMut(&mut String, &T),
-) {
+pub fn slice<T>(out: &mut String, items: Option<&[T]>, mut item: impl FnMut(&mut String, &T)) {
     let Some(items) = items else {
         out.push_str("null");
         return;
@@ -107,7 +103,7 @@ pub(super) fn slice<T>(
 
 /// An object being written: members are separated by commas, each
 /// written as `"key":` and then its value by the caller.
-pub(super) struct Object<'a> {
+pub struct Object<'a> {
     out: &'a mut String,
     members: usize,
 }

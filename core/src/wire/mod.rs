@@ -9,7 +9,7 @@
 
 pub mod duration;
 mod field;
-mod go_json;
+pub mod go_json;
 pub(crate) mod hash;
 mod legacy_hash;
 mod validate;
@@ -397,6 +397,16 @@ impl JobConfig {
     /// scheduler's, exactly.
     pub fn hash(&self) -> JobHash {
         hash::job_hash(self)
+    }
+
+    /// The config as the original's Go struct encodes it (`json.Marshal`:
+    /// its field order, `scale` first, `fd` always present, unknown fields
+    /// left out): the text its hash is a digest of, without `Encode`'s
+    /// trailing newline.
+    pub fn original_json(&self) -> String {
+        let mut text = hash::go_encoding(self);
+        text.pop();
+        text
     }
 
     /// The hash earlier versions of this scheduler gave the job (a SHA-256
