@@ -1,0 +1,140 @@
+//! End-to-end: our scheduler replaces the original in place. It reads the
+//! original's registry file as it is and adopts the containers the
+//! original left running on the agents, under the original's IDs, without
+//! a command for any of them.
+
+mod support;
+
+use std::time::Duration;
+
+use harpoon_core::wire::JobConfig;
+use serde_json::Value;
+use support::*;
+
+const SETTLE: Duration = Duration::from_secs(60);
+
+/// The registry file the original scheduler writes for `jobs`: Go's
+/// `json.NewEncoder(f).Encode(map[string]JobConfig)`, compact, keys
+/// sorted, each config in its struct's order (`scale` first, `fd`
+/// present).
+fn original_registry_file(jobs: &[(&str, &JobConfig)]) -> String {
+    let mut keyed: Vec<(String, String)> = jobs
+        .iter()
+        .map(|(hash, job)| ((*hash).to_owned(), job.original_json()))
+        .collect();
+    keyed.sort();
+    let members: Vec<String> = keyed
+        .iter()
+        .map(|(hash, json)| format!("{}:{json}", Value::from(hash.as_str())))
+        .collect();
+    format!("{{{}}}\n", members.join(","))
+}
+
+/// Creates and starts `id` with `config` directly on an agent, as the
+/// original scheduler would have, and waits until it runs.
+fn seed(agent: &str, id: &str, config: &Value) {
+    let body = serde_json::to_vec(config).unwrap();
+    let url = format!("{agent}/api/v0/containers/{id}");
+    let (status, text) = http("PUT", &url, Some(&body), None);
+    assert_eq!(status, 201, "create {id}: {text}");
+    wait_for(&format!("{id} created"), SETTLE, || {
+        agent_containers(agent)
+            .iter()
+            .any(|(each, status)| each == id && status == "created")
+            .then_some(())
+    });
+    let (status, text) = http("POST", &format!("{url}/start"), None, None);
+    assert_eq!(status, 202, "start {id}: {text}");
+    wait_for(&format!("{id} running"), SETTLE, || {
+        agent_containers(agent)
+            .iter()
+            .any(|(each, status)| each == id && status == "running")
+            .then_some(())
+    });
+}
+
+/// The container config of a job: the job without `scale`.
+fn container_config(job: &Value) -> Value {
+    let mut config = job.clone();
+    config.as_object_mut().unwrap().remove("scale");
+    config
+}
+
+fn start_scheduler(registry: &str, agents: &[&Proc]) -> Proc {
+    let mut args = vec!["--listen", "127.0.0.1:0", "--persist", registry];
+    for agent in agents {
+        args.extend(["--agent", agent.url.as_str()]);
+    }
+    Proc::start("harpoon-scheduler", &args)
+}
+
+/// Waits until the scheduler has placed and started `job` (a job of one
+/// task, scheduled after take-over): by then it has reconciled with every
+/// agent synced, so whatever it meant to do about the adopted containers
+/// it has done.
+fn schedule_and_await_a_probe_job(scheduler: &str, job: &Value) {
+    let hash = schedule(scheduler, job);
+    wait_for("the probe job running", SETTLE, || {
+        proxy(scheduler)
+            .iter()
+            .any(|(_, id, status)| id.starts_with(&hash) && status == "running")
+            .then_some(())
+    });
+}
+
+/// A job and the hash the original scheduler computed for it, from
+/// `shared/wire/job-hashes/` (copied in `core/fixtures/`).
+fn original_job(name: &str) -> (JobConfig, String) {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/core/fixtures/job-hashes");
+    let text = std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
+    let expected = std::fs::read_to_string(format!("{dir}/expected.txt")).unwrap();
+    let hash = expected
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("{name} is not in expected.txt"))
+        .trim()
+        .to_owned();
+    (serde_json::from_str(&text).unwrap(), hash)
+}
+
+#[test]
+fn take_over_from_the_original_adopts_its_running_containers_without_a_command() {
+    let env = TestEnv::new("takeover");
+    let a = env.agent("a", None);
+    let b = env.agent("b", None);
+    // A job of scale 3 the original scheduled, under the hash it computed.
+    let (job, hash) = original_job("00-base.json");
+    assert_eq!(job.scale, 3);
+    // The agents run what the original left: its task IDs. (What runs in
+    // them is a local stand-in for the job's artifact: the scheduler goes
+    // by ID, as the original did.)
+    let stand_in = container_config(&env.job("stand-in", 1));
+    seed(&a.url, &format!("{hash}-0"), &stand_in);
+    seed(&b.url, &format!("{hash}-1"), &stand_in);
+    seed(&a.url, &format!("{hash}-2"), &stand_in);
+    let registry = env.path("registry.json");
+    std::fs::write(&registry, original_registry_file(&[(&hash, &job)])).unwrap();
+
+    let scheduler = start_scheduler(&registry, &[&a, &b]);
+    let url = &scheduler.url;
+    let listed = get_json(&format!("{url}/api/v0/registry"));
+    assert!(listed.get(&hash).is_some(), "{listed}");
+    schedule_and_await_a_probe_job(url, &env.job("probe", 1));
+
+    // The probe's create and start are the only commands sent.
+    assert_eq!(metric(url, "harpoon_commands_issued_total"), 2);
+    assert_eq!(metric(url, "harpoon_tasks_placed_total"), 1);
+    let mut taken_over: Vec<(String, String)> = agent_containers(&a.url)
+        .into_iter()
+        .chain(agent_containers(&b.url))
+        .filter(|(id, _)| id.starts_with(&hash))
+        .collect();
+    taken_over.sort();
+    let expected: Vec<(String, String)> = (0..3)
+        .map(|i| (format!("{hash}-{i}"), "running".to_owned()))
+        .collect();
+    assert_eq!(
+        taken_over, expected,
+        "the original's containers run on, untouched"
+    );
+}
