@@ -138,3 +138,111 @@ fn take_over_from_the_original_adopts_its_running_containers_without_a_command()
         "the original's containers run on, untouched"
     );
 }
+
+/// Runs `harpoonctl` against `scheduler`: success, stdout, stderr.
+fn harpoonctl(scheduler: &str, args: &[&str]) -> (bool, String, String) {
+    let output = std::process::Command::new(bin("harpoonctl"))
+        .args(["--scheduler", scheduler])
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn hash_of(job: &Value) -> String {
+    serde_json::from_value::<JobConfig>(job.clone())
+        .unwrap()
+        .hash()
+        .as_str()
+        .to_owned()
+}
+
+fn registry_hashes(scheduler: &str) -> Vec<String> {
+    let registry = get_json(&format!("{scheduler}/api/v0/registry"));
+    registry.as_object().unwrap().keys().cloned().collect()
+}
+
+fn running_tasks_of(scheduler: &str, hash: &str) -> Vec<String> {
+    let mut ids: Vec<String> = proxy(scheduler)
+        .into_iter()
+        .filter(|(_, id, status)| id.starts_with(&format!("{hash}-")) && status == "running")
+        .map(|(_, id, _)| id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A scheduler with two local agents, running `from` (written to
+/// from.json) and with `to` written to to.json.
+fn migration_setup(env: &TestEnv, from: &Value, to: &Value) -> (Proc, String, String) {
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--local-agents",
+            "2",
+            "--persist",
+            &env.path("r.json"),
+            "--data-dir",
+            &env.path("agents"),
+        ],
+    );
+    let (from_file, to_file) = (env.path("from.json"), env.path("to.json"));
+    std::fs::write(&from_file, serde_json::to_vec_pretty(from).unwrap()).unwrap();
+    std::fs::write(&to_file, serde_json::to_vec_pretty(to).unwrap()).unwrap();
+    let hash = schedule(&scheduler.url, from);
+    let scale = from["scale"].as_u64().unwrap() as usize;
+    wait_for("the old job running", SETTLE, || {
+        (running_tasks_of(&scheduler.url, &hash).len() == scale).then_some(())
+    });
+    (scheduler, from_file, to_file)
+}
+
+#[test]
+fn migrate_schedules_the_new_job_waits_for_it_then_unschedules_the_old() {
+    let env = TestEnv::new("migrate");
+    let from = env.job("web", 2);
+    let mut to = from.clone();
+    to["scale"] = 3.into();
+    let (scheduler, from_file, to_file) = migration_setup(&env, &from, &to);
+    let url = &scheduler.url;
+    let (ok, out, err) = harpoonctl(url, &["migrate", &from_file, &to_file, "--timeout", "60s"]);
+    assert!(ok, "{out}{err}");
+    let (old, new) = (hash_of(&from), hash_of(&to));
+    assert!(out.contains("migration complete"), "{out}");
+    assert!(
+        err.contains(&format!("3 task(s) of {new} running")),
+        "{err}"
+    );
+    assert_eq!(registry_hashes(url), std::slice::from_ref(&new));
+    let expected: Vec<String> = (0..3).map(|i| format!("{new}-{i}")).collect();
+    assert_eq!(running_tasks_of(url, &new), expected);
+    assert!(
+        proxy(url).iter().all(|(_, id, _)| !id.starts_with(&old)),
+        "the old tasks are gone when migrate returns"
+    );
+}
+
+#[test]
+fn migrate_that_times_out_unschedules_the_new_job_and_leaves_the_old() {
+    let env = TestEnv::new("migrate-timeout");
+    let from = env.job("web", 2);
+    let mut to = from.clone();
+    // Valid, but no agent can take it: it never runs.
+    to["resources"]["cpu"] = 1000.0.into();
+    let (scheduler, from_file, to_file) = migration_setup(&env, &from, &to);
+    let url = &scheduler.url;
+    let old = hash_of(&from);
+    let before = running_tasks_of(url, &old);
+    let (ok, out, err) = harpoonctl(url, &["migrate", &from_file, &to_file, "--timeout", "2s"]);
+    assert!(!ok, "{out}{err}");
+    assert!(err.contains("did not all run within 2s"), "{err}");
+    assert!(err.contains("unscheduled again"), "{err}");
+    assert_eq!(registry_hashes(url), std::slice::from_ref(&old));
+    assert_eq!(running_tasks_of(url, &old), before, "the old job runs on");
+}
