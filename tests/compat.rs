@@ -246,3 +246,55 @@ fn migrate_that_times_out_unschedules_the_new_job_and_leaves_the_old() {
     assert_eq!(registry_hashes(url), std::slice::from_ref(&old));
     assert_eq!(running_tasks_of(url, &old), before, "the old job runs on");
 }
+
+#[test]
+fn a_registry_of_an_earlier_version_is_re_keyed_and_its_containers_adopted() {
+    let env = TestEnv::new("legacy");
+    let a = env.agent("a", None);
+    let job_json = env.job("web", 2);
+    let job: JobConfig = serde_json::from_value(job_json.clone()).unwrap();
+    let (hash, legacy) = (job.hash(), job.legacy_hash());
+    assert_ne!(hash, legacy);
+    // What an earlier version left: its registry keyed by the SHA-256
+    // hash, and the job's tasks running under that hash.
+    let config = container_config(&job_json);
+    seed(&a.url, &format!("{legacy}-0"), &config);
+    seed(&a.url, &format!("{legacy}-1"), &config);
+    let registry = env.path("registry.json");
+    let earlier = serde_json::json!({ legacy.as_str(): job_json });
+    std::fs::write(&registry, serde_json::to_vec_pretty(&earlier).unwrap()).unwrap();
+
+    let scheduler = start_scheduler(&registry, &[&a]);
+    let url = &scheduler.url;
+    assert_eq!(registry_hashes(url), [hash.as_str()], "re-keyed on load");
+    schedule_and_await_a_probe_job(url, &env.job("probe", 1));
+    assert_eq!(
+        metric(url, "harpoon_commands_issued_total"),
+        2,
+        "the probe's only"
+    );
+    let mut adopted: Vec<(String, String)> = agent_containers(&a.url)
+        .into_iter()
+        .filter(|(id, _)| id.starts_with(legacy.as_str()))
+        .collect();
+    adopted.sort();
+    let expected: Vec<(String, String)> = (0..2)
+        .map(|i| (format!("{legacy}-{i}"), "running".to_owned()))
+        .collect();
+    assert_eq!(adopted, expected, "adopted, not replaced");
+
+    // Unscheduling the job by its new hash removes the adopted containers.
+    let (status, text) = http(
+        "PUT",
+        &format!("{url}/api/v0/unschedule/{hash}"),
+        None,
+        None,
+    );
+    assert_eq!(status, 202, "{text}");
+    wait_for("the adopted containers gone", SETTLE, || {
+        agent_containers(&a.url)
+            .iter()
+            .all(|(id, _)| !id.starts_with(legacy.as_str()))
+            .then_some(())
+    });
+}
