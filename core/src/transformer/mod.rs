@@ -29,7 +29,11 @@ use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
 use crate::algorithm::{self, Algorithm, Demand, Unplaced};
 use crate::ids::{AgentId, AgentNo};
 use crate::registry::Jobs;
-use crate::scheduler::{AgentTable, CommandAction, InFlight, Locations, SchedulerConfig};
+use crate::scheduler::agent_map::AgentTable;
+use crate::scheduler::config::SchedulerConfig;
+use crate::scheduler::dispatch::Dispatch;
+use crate::scheduler::locations::Locations;
+use crate::scheduler::output::CommandAction;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
@@ -150,7 +154,7 @@ pub struct ReconcileInput<'a> {
     /// start has synced or been abandoned).
     pub placement_allowed: bool,
     /// Commands sent and not yet answered.
-    pub in_flight: &'a InFlight,
+    pub in_flight: &'a Dispatch,
 }
 
 struct Instance<'a> {
@@ -168,7 +172,7 @@ impl<'a> Instance<'a> {
         agent: &'a AgentRepresentation,
         id: &ContainerId,
         record: &'a ContainerRecord,
-        in_flight: &InFlight,
+        in_flight: &Dispatch,
     ) -> Instance<'a> {
         Instance {
             agent: &agent.id,
@@ -199,6 +203,16 @@ impl Transformer {
         self.dirty.extend(self.unplaced.keys().cloned());
     }
 
+    /// How many containers are marked.
+    pub fn marked(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// How many missing tasks are queued for placement.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Whether anything is marked.
     pub fn has_work(&self) -> bool {
         !self.dirty.is_empty() || !self.swept.is_empty() || !self.queue.is_empty()
@@ -206,8 +220,15 @@ impl Transformer {
 
     /// The durable registry changed from `old` to `new` in the jobs
     /// `changed`: marks their tasks, and forgets what belonged to jobs no
-    /// longer desired. Costs what changed, not the size of the registry.
-    pub fn desired_changed(&mut self, changed: &BTreeSet<JobHash>, old: &Jobs, new: &Jobs) {
+    /// longer desired; returns the tasks whose creation back-off it forgot
+    /// (their timers can go). Costs what changed, not the size of the
+    /// registry.
+    pub fn desired_changed(
+        &mut self,
+        changed: &BTreeSet<JobHash>,
+        old: &Jobs,
+        new: &Jobs,
+    ) -> Vec<ContainerId> {
         for hash in changed {
             let before = old.get(hash).map_or(0, |job| job.task_count());
             let after = new.get(hash).map_or(0, |job| job.task_count());
@@ -216,6 +237,7 @@ impl Transformer {
                 self.configs.remove(hash);
             }
         }
+        let mut forgotten = Vec::new();
         for hash in changed.iter().filter(|hash| !new.contains_key(*hash)) {
             // Containers adopted under a legacy name go with their job.
             if let Some(job) = old.get(hash)
@@ -226,9 +248,10 @@ impl Transformer {
             // Back-offs and reasons of tasks no longer desired go with
             // them, found by their IDs' common prefix: a cost in the
             // removed job's entries, not in every failing or unplaced task.
-            forget_tasks_of(&mut self.task_backoff, hash);
+            forgotten.extend(forget_tasks_of(&mut self.task_backoff, hash));
             forget_tasks_of(&mut self.unplaced, hash);
         }
+        forgotten
     }
 
     /// Knows the jobs of the registry loaded at start by the hashes our
@@ -709,7 +732,8 @@ fn status_rank(status: Option<ContainerStatus>) -> u8 {
 /// Removes the entries of `job`'s tasks from `map`. Task IDs are
 /// `<job hash>-<index>`, so they sit together under that prefix (with, at
 /// most, tasks of other jobs whose hash extends it, which are kept).
-fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) {
+/// Returns the IDs removed.
+fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) -> Vec<ContainerId> {
     let prefix = format!("{job}-");
     let doomed: Vec<ContainerId> = map
         .range::<str, _>((
@@ -724,7 +748,8 @@ fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) {
         })
         .cloned()
         .collect();
-    for id in doomed {
-        map.remove(&id);
+    for id in &doomed {
+        map.remove(id);
     }
+    doomed
 }

@@ -303,3 +303,19 @@ fn the_example_job_hashes_as_the_original_hashes_it() {
     let job: JobConfig = serde_json::from_str(text).unwrap();
     assert_eq!(job.hash().as_str(), "hello-8d4dadf");
 }
+
+#[test]
+fn task_count_clamps_to_the_scale_bounds_as_documented() {
+    let mut job = JobConfig::default();
+    for (scale, tasks) in [
+        (-5, 0),
+        (0, 0),
+        (3, 3),
+        (JobConfig::MAX_SCALE, 1000),
+        (JobConfig::MAX_SCALE + 1, 1000),
+        (i64::MAX, 1000),
+    ] {
+        job.scale = scale;
+        assert_eq!(job.task_count(), tasks, "scale {scale}");
+    }
+}
