@@ -5,8 +5,8 @@
 //!   (`Encoder.Encode` escapes HTML by default), and control characters
 //!   as `\b`, `\f`, `\n`, `\r`, `\t` or `\u00XX` (the escapes of Go 1.22
 //!   and later; earlier releases wrote `\u0008` and `\u000c`);
-//! - floats use the shortest digits that read back as the same `float64`,
-//!   in `%f` form unless the magnitude is below 1e-6 or at least 1e21,
+//! - floats use the shortest digits that read back as the same `float64`
+//!   (the closest such, the even one of two as close), in `%f` form unless the magnitude is below 1e-6 or at least 1e21,
 //!   then in `%e` form with a signed exponent of at least two digits,
 //!   except that a negative one loses its leading zero (`1e-7`, `1e+21`);
 //! - map keys are sorted by their bytes (a `BTreeMap<String, _>` already
@@ -43,24 +43,64 @@ pub fn string(out: &mut String, text: &str) {
 
 /// Writes a `float64` as Go's `encoding/json` does.
 pub fn float(out: &mut String, value: f64) {
+    let (negative, digits, exponent) = shortest_digits(value);
+    if negative {
+        out.push('-');
+    }
     let magnitude = value.abs();
     if magnitude != 0.0 && !(1e-6..1e21).contains(&magnitude) {
-        // Rust's `{:e}` gives the same shortest digits as Go's 'e' format
-        // with precision -1, with an unpadded, unsigned-when-positive
-        // exponent: `1e-7`, `1.2345678901234568e23`.
-        let text = format!("{value:e}");
-        let (mantissa, exponent) = text.split_once('e').expect("`{:e}` writes an exponent");
-        let exponent: i32 = exponent.parse().expect("`{:e}` writes an integer exponent");
-        if exponent < 0 {
-            let _ = write!(out, "{mantissa}e-{}", -exponent);
-        } else {
-            let _ = write!(out, "{mantissa}e+{exponent:02}");
+        // `%e`: `d.ddde±XX`, at least two exponent digits, except that
+        // encoding/json strips the zero of a negative one (`1e-7`).
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
         }
+        if exponent < 0 {
+            let _ = write!(out, "e-{}", -exponent);
+        } else {
+            let _ = write!(out, "e+{exponent:02}");
+        }
+    } else if exponent < 0 {
+        // `%f` below 1: `0.000ddd`.
+        out.push_str("0.");
+        out.extend(std::iter::repeat_n('0', (-exponent - 1) as usize));
+        out.push_str(&digits);
     } else {
-        // `{}` is the shortest round-trip in positional form, as Go's 'f'
-        // with precision -1 (`0.5`, `2`, `-0`).
-        let _ = write!(out, "{value}");
+        // `%f` from 1: the integer digits, padded with zeros, then the
+        // fraction's, if any.
+        let integer = exponent as usize + 1;
+        if digits.len() <= integer {
+            out.push_str(&digits);
+            out.extend(std::iter::repeat_n('0', integer - digits.len()));
+        } else {
+            out.push_str(&digits[..integer]);
+            out.push('.');
+            out.push_str(&digits[integer..]);
+        }
     }
+}
+
+/// The shortest decimal digits that read back as `value`, as Go chooses
+/// them: the sign, the digits (no leading zero but for zero itself) and
+/// the decimal exponent of the first. Rust's shortest form has as few
+/// digits as Go's, but where two candidates are equally close to the
+/// binary value (2247530364666752.25: `.2` or `.3`) it may take the other
+/// one; Go takes the even one. Formatting exactly at that many digits
+/// rounds half to even, as Go does.
+fn shortest_digits(value: f64) -> (bool, String, i32) {
+    let shortest = format!("{value:e}");
+    let mantissa = shortest
+        .split('e')
+        .next()
+        .expect("`{:e}` writes a mantissa");
+    let count = mantissa.trim_start_matches('-').replace('.', "").len();
+    let exact = format!("{:.*e}", count - 1, value);
+    let (mantissa, exponent) = exact.split_once('e').expect("`{:e}` writes an exponent");
+    let exponent: i32 = exponent.parse().expect("`{:e}` writes an integer exponent");
+    let negative = mantissa.starts_with('-');
+    let digits = mantissa.trim_start_matches('-').replace('.', "");
+    (negative, digits, exponent)
 }
 
 /// Writes a map, or `null` for a nil one, its values written by `value`.
@@ -162,6 +202,12 @@ mod tests {
             (-2.5e-8, "-2.5e-8"),
             (5e-324, "5e-324"),
             (f64::MAX, "1.7976931348623157e+308"),
+            // Halfway between two shortest candidates: Go takes the even.
+            (2247530364666752.2, "2247530364666752.2"),
+            (1621977556728281.2, "1621977556728281.2"),
+            (0.000123, "0.000123"),
+            (-1234.5, "-1234.5"),
+            (9.999999999999999e20, "999999999999999900000"),
         ] {
             assert_eq!(float_text(value), go, "{value:e}");
         }

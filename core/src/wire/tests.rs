@@ -319,3 +319,38 @@ fn task_count_clamps_to_the_scale_bounds_as_documented() {
         assert_eq!(job.task_count(), tasks, "scale {scale}");
     }
 }
+
+#[test]
+fn generated_configs_hash_as_go_hashes_them() {
+    // `fixtures/go-hashes.jsonl`: 403 generated configs (strings with
+    // `<`, `>`, `&`, U+2028/2029, quotes, backslashes, control characters
+    // and non-ASCII; floats of every magnitude, halfway cases included;
+    // nil, empty and filled maps and slices; health checks with and
+    // without their omitempty fields; unknown fields; odd durations), each
+    // with the hash a Go 1.19 program computed for it from the original's
+    // structs and `Hash` method (the same program reproduces every hash of
+    // `shared/wire/job-hashes/`). Backspace and form feed are left out:
+    // Go 1.22 changed their escapes, and we follow the later releases.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/go-hashes.jsonl"
+    ))
+    .unwrap();
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for line in text.lines() {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let job: JobConfig = serde_json::from_value(case["config"].clone()).unwrap();
+        if job.hash().as_str() != case["hash"].as_str().unwrap() {
+            mismatches.push(format!(
+                "Go {}, ours {}: {}",
+                case["hash"],
+                job.hash(),
+                hash::go_encoding(&job)
+            ));
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 403);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
