@@ -98,14 +98,15 @@ mod tests {
     use super::*;
 
     /// A registry as the original scheduler writes it: the wire fixture's
-    /// job under its hash, and one whose strings Go escapes.
+    /// job under its hash, and one whose strings Go escapes (this text is
+    /// what Go 1.19 writes for it, with the original's structs).
     const ORIGINAL: &str = concat!(
         r#"{"web-9c83741":{"scale":1,"product":"demo","environment":"dev","job":"web","#,
         r#""health_checks":[],"artifact_url":"http://127.0.0.1:18080/warhead.tgz","ports":{},"#,
         r#""env":{},"command":{"working_dir":"/","exec":["./true"]},"#,
         r#""resources":{"mem":64,"cpu":0.5,"fd":0},"storage":{"tmp":{},"volumes":{}},"#,
         r#""grace":{"startup":"1s","shutdown":"1s"},"restart":"no"},"#,
-        r#""x-JOBHASH":{"scale":2,"product":"p","environment":"e","job":"x","#,
+        r#""x-3c3d673":{"scale":2,"product":"p","environment":"e","job":"x","#,
         r#""health_checks":null,"artifact_url":"","ports":null,"#,
         r#""env":{"A":"\u003cb\u003e \u0026 \u2028"},"command":{"working_dir":"","exec":null},"#,
         r#""resources":{"mem":0,"cpu":1e-7,"fd":9},"storage":{"tmp":null,"volumes":null},"#,
@@ -114,10 +115,7 @@ mod tests {
     );
 
     fn original() -> String {
-        // The second job's key is its hash, whatever that is.
-        let entries = parse(Path::new("r.json"), ORIGINAL.as_bytes()).unwrap();
-        let hash = entries[1].job.hash();
-        ORIGINAL.replace("x-JOBHASH", hash.as_str())
+        ORIGINAL.to_owned()
     }
 
     #[test]
