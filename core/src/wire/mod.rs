@@ -10,7 +10,9 @@
 mod cpu;
 pub mod duration;
 mod field;
-mod hash;
+pub mod go_json;
+pub(crate) mod hash;
+mod legacy_hash;
 mod name;
 mod validate;
 
@@ -409,9 +411,27 @@ impl JobConfig {
     /// The largest valid `scale`.
     pub const MAX_SCALE: i64 = 1000;
 
-    /// The job's content hash, `<job>-<7 hex>`.
+    /// The job's content hash, `<job>-<7 hex>`: the original Harpoon
+    /// scheduler's, exactly.
     pub fn hash(&self) -> JobHash {
         hash::job_hash(self)
+    }
+
+    /// The config as the original's Go struct encodes it (`json.Marshal`:
+    /// its field order, `scale` first, `fd` always present, unknown fields
+    /// left out): the text its hash is a digest of, without `Encode`'s
+    /// trailing newline.
+    pub fn original_json(&self) -> String {
+        let mut text = hash::go_encoding(self);
+        text.pop();
+        text
+    }
+
+    /// The hash earlier versions of this scheduler gave the job (a SHA-256
+    /// of another encoding), under which they named its containers and
+    /// keyed their registry files. Used only to recognise those.
+    pub fn legacy_hash(&self) -> JobHash {
+        legacy_hash::legacy_job_hash(self)
     }
 
     /// The scale as a task count, within `0..=MAX_SCALE`: a negative scale
