@@ -1,5 +1,11 @@
-//! The agent representations, and which of them changed in a way that
-//! placement reads.
+//! The agent representations, the location index that mirrors their
+//! records, and which of them changed in a way that placement reads.
+//!
+//! [`Agents`] is the one owner of cluster state: every record inserted or
+//! removed goes through its methods, which update the location index in
+//! the same step (and set the record's task slot), so the index cannot
+//! disagree with the records however the scheduler's handlers change.
+//! Mutable access to an agent ([`AgentMut`]) reaches its connection only.
 //!
 //! Placement keeps a view of every synced agent between reconciles (see
 //! `transformer/view.rs`) and updates only the agents that changed, so
@@ -11,11 +17,16 @@
 //! traffic, leave the key alone and record nothing.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ops::{Bound, Deref, DerefMut};
+use std::ops::{Bound, Deref};
 
-use crate::agent::{AgentRepresentation, ContainerRecord, PlacementKey, RecordMut};
+use std::sync::Arc;
+
+use super::locations::Locations;
+use crate::agent::{
+    AgentRepresentation, Change, Connection, ContainerRecord, PlacementKey, RecordMut,
+};
 use crate::ids::{AgentId, AgentNo};
-use crate::wire::ContainerId;
+use crate::wire::{ContainerConfig, ContainerId, JobHash, StateEvent};
 
 /// Every agent discovery lists, by id, and the set of those whose
 /// placement view is stale.
@@ -28,6 +39,9 @@ pub(crate) struct Agents {
     /// How many agents are neither synced nor abandoned (placement waits
     /// for none at start), counted so that asking costs nothing.
     waiting: usize,
+    /// Which agents hold a record of each container, and each job's
+    /// desired task count.
+    locations: Locations,
 }
 
 /// The representations, stored by number and found by id. Iteration is in
@@ -119,11 +133,6 @@ impl Agents {
         self.table.get(id)
     }
 
-    /// The number of agent `id`.
-    pub(crate) fn number_of(&self, id: &AgentId) -> Option<AgentNo> {
-        self.table.number_of(id)
-    }
-
     /// The agent, for changes: see the module documentation.
     pub(crate) fn get_mut(&mut self, id: &AgentId) -> Option<AgentMut<'_>> {
         let number = self.table.number_of(id)?;
@@ -188,8 +197,81 @@ impl Agents {
             !rep.containers().contains_key(&container),
             "placed {container} where it exists"
         );
+        let mut record = record;
+        record.set_task_slot(self.locations.add(&container, agent));
         rep.insert(container, record);
         true
+    }
+
+    /// The location index.
+    pub(crate) fn locations(&self) -> &Locations {
+        &self.locations
+    }
+
+    /// Sets how many tasks of `job` the durable registry desires.
+    pub(crate) fn set_desired(&mut self, job: &JobHash, tasks: u32) {
+        self.locations.set_desired(job, tasks);
+    }
+
+    /// Applies a stream event to agent `id` (see
+    /// [`AgentRepresentation::apply_event`]), updating the location index
+    /// for every record that came or went.
+    pub(crate) fn apply_event(
+        &mut self,
+        id: &AgentId,
+        event: StateEvent,
+        full: bool,
+        intern: impl FnMut(&ContainerId, Arc<ContainerConfig>) -> Arc<ContainerConfig>,
+    ) -> Vec<Change> {
+        let Some(number) = self.table.number_of(id) else {
+            return Vec::new();
+        };
+        let changes = match self.get_mut(id) {
+            Some(agent) => agent.rep.apply_event(event, full, intern),
+            None => return Vec::new(),
+        };
+        let rep = self.table.at_mut(number).expect("numbered");
+        for change in &changes {
+            if change.inserted {
+                let slot = self.locations.add(&change.container, number);
+                if let Some(mut record) = rep.record_mut(&change.container) {
+                    record.set_task_slot(slot);
+                }
+            }
+            if change.outcome.forget {
+                self.locations.remove(&change.container, number);
+            }
+        }
+        changes
+    }
+
+    /// Removes one record of agent `id` (the container is gone).
+    pub(crate) fn remove_record(&mut self, id: &AgentId, container: &ContainerId) {
+        let Some(number) = self.table.number_of(id) else {
+            return;
+        };
+        let removed = self
+            .get_mut(id)
+            .and_then(|agent| agent.rep.remove(container));
+        if removed.is_some() {
+            self.locations.remove(container, number);
+        }
+    }
+
+    /// Forgets every record of agent `id` (abandoned or wiped); returns
+    /// their containers.
+    pub(crate) fn forget_containers(&mut self, id: &AgentId) -> Vec<ContainerId> {
+        let Some(number) = self.table.number_of(id) else {
+            return Vec::new();
+        };
+        let lost = match self.get_mut(id) {
+            Some(agent) => agent.rep.forget_containers(),
+            None => return Vec::new(),
+        };
+        for container in &lost {
+            self.locations.remove(container, number);
+        }
+        lost
     }
 
     pub(crate) fn insert(&mut self, rep: AgentRepresentation) {
@@ -200,11 +282,18 @@ impl Agents {
         }
     }
 
-    pub(crate) fn remove(&mut self, id: &AgentId) -> Option<AgentRepresentation> {
-        let rep = self.table.remove(id)?;
+    /// Removes agent `id` and its records (before its number can be
+    /// reused, so no holder in the location index outlives its number);
+    /// returns the containers it held.
+    pub(crate) fn remove(&mut self, id: &AgentId) -> Option<Vec<ContainerId>> {
+        let mut rep = self.table.remove(id)?;
         self.changed.insert(id.clone());
         self.waiting -= usize::from(is_waiting(&rep));
-        Some(rep)
+        let lost = rep.forget_containers();
+        for container in &lost {
+            self.locations.remove(container, rep.number);
+        }
+        Some(lost)
     }
 
     pub(crate) fn contains_key(&self, id: &AgentId) -> bool {
@@ -224,10 +313,11 @@ impl Agents {
         &self.table
     }
 
-    /// The representations, and the set of changed agents for the
-    /// transformer to take when it next updates its placement view.
-    pub(crate) fn for_reconcile(&mut self) -> (&AgentTable, &mut BTreeSet<AgentId>) {
-        (&self.table, &mut self.changed)
+    /// The representations, the location index, and the set of changed
+    /// agents for the transformer to take when it next updates its
+    /// placement view.
+    pub(crate) fn for_reconcile(&mut self) -> (&AgentTable, &Locations, &mut BTreeSet<AgentId>) {
+        (&self.table, &self.locations, &mut self.changed)
     }
 }
 
@@ -248,9 +338,11 @@ impl Deref for AgentMut<'_> {
     }
 }
 
-impl DerefMut for AgentMut<'_> {
-    fn deref_mut(&mut self) -> &mut AgentRepresentation {
-        self.rep
+impl AgentMut<'_> {
+    /// The agent's stream. Its records change only through [`Agents`],
+    /// which keeps the location index with them.
+    pub(crate) fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.rep.connection
     }
 }
 
@@ -287,7 +379,7 @@ mod tests {
     #[test]
     fn records_additions_removals_and_changes_placement_reads() {
         let mut agents = agents(&["a1", "a2"]);
-        let (_, changed) = agents.for_reconcile();
+        let (_, _, changed) = agents.for_reconcile();
         assert_eq!(changed.len(), 2, "new agents are changes");
         changed.clear();
 
@@ -295,26 +387,26 @@ mod tests {
         agents
             .get_mut(&AgentId::new("a1"))
             .expect("a1")
-            .connection
+            .connection_mut()
             .last_heard = Instant::from_millis(5);
-        assert!(agents.for_reconcile().1.is_empty());
+        assert!(agents.for_reconcile().2.is_empty());
 
-        // A new container record does.
-        let config = std::sync::Arc::new(crate::wire::ContainerConfig::default());
-        let record = ContainerRecord::creating(
-            config,
-            crate::agent::Pending {
-                command: crate::ids::CommandId(1),
-                action: crate::agent::Action::Create,
-                phase: crate::agent::Phase::InFlight,
-                issued_at: Instant::from_millis(5),
-            },
-        );
-        agents
-            .get_mut(&AgentId::new("a2"))
-            .expect("a2")
-            .insert(ContainerId::new("c-1"), record);
-        let (_, changed) = agents.for_reconcile();
+        // A new container record, reported by the stream, does, and it is
+        // in the location index at once.
+        let instance = crate::wire::ContainerInstance {
+            container_id: "c-1".to_owned(),
+            status: crate::wire::ContainerStatus::Running,
+            config: std::sync::Arc::new(crate::wire::ContainerConfig::default()),
+            process_state: crate::wire::ProcessState::default(),
+        };
+        let event = crate::wire::StateEvent {
+            resources: crate::wire::HostResources::default(),
+            containers: [("c-1".to_owned(), instance)].into_iter().collect(),
+        };
+        let changes = agents.apply_event(&AgentId::new("a2"), event, true, |_, config| config);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(agents.locations().of(&ContainerId::new("c-1")).len(), 1);
+        let (_, _, changed) = agents.for_reconcile();
         assert_eq!(changed.iter().collect::<Vec<_>>(), [&AgentId::new("a2")]);
         changed.clear();
 
@@ -329,9 +421,9 @@ mod tests {
                 issued_at: Instant::from_millis(5),
             },
         );
-        let a2 = agents.number_of(&AgentId::new("a2")).expect("a2");
+        let a2 = agents.table().number_of(&AgentId::new("a2")).expect("a2");
         assert!(agents.insert_placed(a2, ContainerId::new("c-2"), placed.clone()));
-        assert!(agents.for_reconcile().1.is_empty());
+        assert!(agents.for_reconcile().2.is_empty());
         assert!(!agents.insert_placed(AgentNo::at(9), ContainerId::new("c-2"), placed));
 
         // Status changes through record_mut are not placement's business.
@@ -339,10 +431,10 @@ mod tests {
             .record_mut(&AgentId::new("a2"), &ContainerId::new("c-1"))
             .expect("the record")
             .set_backoff(None);
-        assert!(agents.for_reconcile().1.is_empty());
+        assert!(agents.for_reconcile().2.is_empty());
 
         // Numbers are dense and reused once their agent is gone.
-        let a1 = agents.number_of(&AgentId::new("a1")).expect("a1");
+        let a1 = agents.table().number_of(&AgentId::new("a1")).expect("a1");
         assert_eq!((a1, a2), (AgentNo::at(0), AgentNo::at(1)));
         agents.remove(&AgentId::new("a1"));
         assert_eq!(agents.get(&AgentId::new("a1")).map(|rep| rep.number), None);
@@ -350,7 +442,7 @@ mod tests {
             AgentId::new("a3"),
             Instant::from_millis(0),
         ));
-        assert_eq!(agents.number_of(&AgentId::new("a3")), Some(a1));
+        assert_eq!(agents.table().number_of(&AgentId::new("a3")), Some(a1));
         assert_eq!(
             agents
                 .values()
@@ -359,10 +451,10 @@ mod tests {
             ["a2", "a3"],
             "in id order"
         );
-        agents.for_reconcile().1.clear();
+        agents.for_reconcile().2.clear();
         agents.remove(&AgentId::new("a3"));
         assert_eq!(
-            agents.for_reconcile().1.iter().collect::<Vec<_>>(),
+            agents.for_reconcile().2.iter().collect::<Vec<_>>(),
             [&AgentId::new("a3")]
         );
     }

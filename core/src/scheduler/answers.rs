@@ -71,9 +71,7 @@ impl Scheduler {
             });
         }
         if outcome.forget {
-            self.agents
-                .get_mut(&agent)
-                .map(|mut rep| rep.remove(&container));
+            self.agents.remove_record(&agent, &container);
         }
         self.after_change(
             &agent,
@@ -120,9 +118,7 @@ impl Scheduler {
             return;
         };
         if outcome.forget {
-            self.agents
-                .get_mut(&agent)
-                .map(|mut rep| rep.remove(&container));
+            self.agents.remove_record(&agent, &container);
         }
         let timeout = self.config.pending_timeout;
         self.trace(container.as_str(), || {
@@ -173,28 +169,14 @@ impl Scheduler {
 
     /// Bookkeeping after a container's transition: metrics, back-off.
     pub(super) fn after_change(&mut self, agent: &AgentId, change: Change) {
+        // The location index already follows the records: `Agents` updates
+        // it wherever a record comes or goes.
         let Change {
             container,
             outcome,
             pending,
-            inserted,
+            ..
         } = change;
-        // The location index follows the agent's records (by its number,
-        // looked up only when a record came or went).
-        if let Some(number) = (inserted || outcome.forget)
-            .then(|| self.agents.number_of(agent))
-            .flatten()
-        {
-            if inserted {
-                let slot = self.locations.add(&container, number);
-                if let Some(mut record) = self.agents.record_mut_at(number, &container) {
-                    record.set_task_slot(slot);
-                }
-            }
-            if outcome.forget {
-                self.locations.remove(&container, number);
-            }
-        }
         if outcome.forget
             && let Some(rep) = self.agents.get(agent)
         {

@@ -38,13 +38,7 @@ impl Scheduler {
     /// Discovery no longer lists `id`: its representation, records,
     /// commands and timers go, and its stream is closed.
     fn forget_agent(&mut self, id: &AgentId) {
-        let mut lost = Vec::new();
-        if let Some(mut rep) = self.agents.remove(id) {
-            for container in rep.forget_containers() {
-                self.locations.remove(&container, rep.number);
-                lost.push(container);
-            }
-        }
+        let lost = self.agents.remove(id).unwrap_or_default();
         self.dispatch.forget_agent(id);
         self.timers.forget_agent(id);
         for container in lost {

@@ -22,7 +22,7 @@ impl Scheduler {
                     .set(self.now + self.config.tick, TimerReason::Tick);
                 self.transformer.sweep(
                     self.registry.durable(),
-                    &self.locations,
+                    self.agents.locations(),
                     self.agents.table(),
                     SWEEP_PER_TICK,
                 );

@@ -34,7 +34,6 @@ use agent_map::Agents;
 pub use config::SchedulerConfig;
 pub(crate) use dispatch::Dispatch;
 pub use input::{CommandError, Input, UnscheduleTarget};
-pub(crate) use locations::Locations;
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace};
 pub use timer::TimerReason;
 use timer::TimerTable;
@@ -89,8 +88,6 @@ pub struct Scheduler {
     transformer: Transformer,
     /// Commands in flight or waiting behind their agent's limit.
     dispatch: Dispatch,
-    /// Which agents hold a record of each container.
-    locations: Locations,
     next_command: u64,
     /// The session number of the last stream opened.
     next_session: u64,
@@ -122,7 +119,6 @@ impl Scheduler {
             agents: Agents::default(),
             transformer: Transformer::default(),
             dispatch: Dispatch::default(),
-            locations: Locations::default(),
             next_command: 0,
             next_session: 0,
             timers,
@@ -172,7 +168,7 @@ impl Scheduler {
                             .durable()
                             .get(hash)
                             .map_or(0, |job| job.task_count());
-                        self.locations.set_desired(hash, tasks);
+                        self.agents.set_desired(hash, tasks);
                     }
                     self.trace("registry", || format!("write {sequence} is durable"));
                     self.reconcile_needed = true;
@@ -248,7 +244,7 @@ impl Scheduler {
     /// The cluster at a glance (see [`Gauges`]): O(agents).
     pub fn gauges(&self) -> Gauges {
         let mut gauges = Gauges {
-            tasks_desired: self.locations.desired_total(),
+            tasks_desired: self.agents.locations().desired_total(),
             tasks_unplaced: self.transformer.unplaced.len() as u64,
             ..Gauges::default()
         };
@@ -366,11 +362,11 @@ impl Scheduler {
         }
         self.trace("registry", || format!("loaded {count} jobs"));
         for (hash, job) in self.registry.durable().iter() {
-            self.locations.set_desired(hash, job.task_count());
+            self.agents.set_desired(hash, job.task_count());
         }
         self.transformer.know_legacy_names(self.registry.durable());
         self.transformer
-            .mark_all(self.registry.durable(), &self.locations);
+            .mark_all(self.registry.durable(), self.agents.locations());
         self.reconcile_needed = true;
     }
 

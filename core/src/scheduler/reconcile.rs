@@ -18,14 +18,15 @@ impl Scheduler {
         if !self.placement_gate_open && self.agents.waiting() == 0 {
             self.placement_gate_open = true;
             self.transformer
-                .mark_all(self.registry.durable(), &self.locations);
+                .mark_all(self.registry.durable(), self.agents.locations());
             self.trace("transformer", || {
                 "every agent synced or abandoned: placement starts".to_owned()
             });
         }
         #[cfg(debug_assertions)]
         {
-            let indexed: Vec<(&crate::wire::JobHash, u32)> = self.locations.desired().collect();
+            let indexed: Vec<(&crate::wire::JobHash, u32)> =
+                self.agents.locations().desired().collect();
             let durable: Vec<(&crate::wire::JobHash, u32)> = self
                 .registry
                 .durable()
@@ -38,7 +39,7 @@ impl Scheduler {
                 "the location index's desired counts are stale"
             );
         }
-        let (agents, changed_agents) = self.agents.for_reconcile();
+        let (agents, locations, changed_agents) = self.agents.for_reconcile();
         let plan = self.transformer.reconcile(
             ReconcileInput {
                 now: self.now,
@@ -46,7 +47,7 @@ impl Scheduler {
                 desired: self.registry.durable(),
                 agents,
                 changed_agents,
-                locations: &self.locations,
+                locations,
                 in_flight: &self.dispatch,
                 placement_allowed: self.placement_gate_open,
             },
@@ -70,8 +71,7 @@ impl Scheduler {
             match &planned.action {
                 CommandAction::Create(config) => {
                     self.metrics.tasks_placed += 1;
-                    let mut record = ContainerRecord::creating(Arc::clone(config), pending);
-                    record.set_task_slot(self.locations.add(&planned.container, planned.agent_no));
+                    let record = ContainerRecord::creating(Arc::clone(config), pending);
                     let placed = self.agents.insert_placed(
                         planned.agent_no,
                         planned.container.clone(),

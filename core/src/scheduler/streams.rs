@@ -22,9 +22,10 @@ impl Scheduler {
         let Some(mut rep) = self.agents.get_mut(id) else {
             return;
         };
-        rep.connection.link = Link::Connecting;
-        rep.connection.session = session;
-        rep.connection.last_heard = self.now;
+        let connection = rep.connection_mut();
+        connection.link = Link::Connecting;
+        connection.session = session;
+        connection.last_heard = self.now;
         drop(rep);
         self.timers.cancel(&TimerKey::Reconnect(id.clone()));
         self.outputs.push_back(Output::OpenStream {
@@ -54,8 +55,9 @@ impl Scheduler {
         if rep.connection.link != Link::Connecting {
             return;
         }
-        rep.connection.link = Link::Open { synced: false };
-        rep.connection.last_heard = self.now;
+        let connection = rep.connection_mut();
+        connection.link = Link::Open { synced: false };
+        connection.last_heard = self.now;
         drop(rep);
         self.metrics.agent_connections_opened += 1;
         self.trace(id.as_str(), || {
@@ -70,7 +72,7 @@ impl Scheduler {
         if let Some(mut rep) = self.agents.get_mut(id)
             && rep.connection.is_live()
         {
-            rep.connection.last_heard = self.now;
+            rep.connection_mut().last_heard = self.now;
         }
     }
 
@@ -78,31 +80,36 @@ impl Scheduler {
         if !self.is_current(id, session) {
             return;
         }
-        let Some(mut rep) = self.agents.get_mut(id) else {
-            return;
-        };
-        let Link::Open { synced } = rep.connection.link else {
+        let Some(Link::Open { synced }) = self.agents.get(id).map(|rep| rep.connection.link) else {
             return;
         };
         self.metrics.events_received += 1;
-        rep.connection.last_heard = self.now;
         let transformer = &self.transformer;
-        let changes = rep.apply_event(event, !synced, |container, config| {
-            transformer
-                .shared_config(container, &config)
-                .unwrap_or(config)
-        });
+        let changes = self
+            .agents
+            .apply_event(id, event, !synced, |container, config| {
+                transformer
+                    .shared_config(container, &config)
+                    .unwrap_or(config)
+            });
+        let Some(mut rep) = self.agents.get_mut(id) else {
+            return;
+        };
+        rep.connection_mut().last_heard = self.now;
         let mut synced_now = None;
         if !synced {
-            let was_abandoned = rep.connection.abandoned;
-            rep.connection.link = Link::Open { synced: true };
-            rep.connection.unsynced_since = None;
-            rep.connection.abandoned = false;
-            self.transformer.capacity_appeared_on(&rep);
+            let connection = rep.connection_mut();
+            let was_abandoned = connection.abandoned;
+            connection.link = Link::Open { synced: true };
+            connection.unsynced_since = None;
+            connection.abandoned = false;
             synced_now = Some((rep.containers().len(), was_abandoned));
         }
         drop(rep);
         if let Some((count, was_abandoned)) = synced_now {
+            if let Some(rep) = self.agents.get(id) {
+                self.transformer.capacity_appeared_on(rep);
+            }
             self.timers.cancel(&TimerKey::Abandon(id.clone()));
             // The reconnect back-off starts again from the shortest delay
             // only once this stream has stayed healthy for a while.
@@ -142,12 +149,13 @@ impl Scheduler {
             return;
         }
         let was_synced = rep.connection.is_synced();
+        let connection = rep.connection_mut();
         if was_synced {
-            rep.connection.unsynced_since = Some(self.now);
+            connection.unsynced_since = Some(self.now);
             self.metrics.agent_connections_lost += 1;
         }
-        rep.connection.failures = rep.connection.failures.saturating_add(1);
-        let failures = rep.connection.failures;
+        connection.failures = connection.failures.saturating_add(1);
+        let failures = connection.failures;
         let delay = crate::backoff::jittered(
             &mut self.rng,
             self.config.reconnect_backoff_min,
@@ -155,7 +163,7 @@ impl Scheduler {
             failures,
         );
         let retry_at = self.now + delay;
-        rep.connection.link = Link::Down { retry_at };
+        rep.connection_mut().link = Link::Down { retry_at };
         let abandon_at = rep.connection.abandon_deadline(self.config.abandon_timeout);
         drop(rep);
         self.timers.cancel(&TimerKey::StreamSilence(id.clone()));
@@ -213,7 +221,7 @@ impl Scheduler {
         if let Some(mut rep) = self.agents.get_mut(agent)
             && rep.connection.is_synced()
         {
-            rep.connection.failures = 0;
+            rep.connection_mut().failures = 0;
         }
     }
 
@@ -228,12 +236,10 @@ impl Scheduler {
         if rep.connection.is_synced() || self.now < deadline {
             return;
         }
-        rep.connection.abandoned = true;
-        let lost = rep.forget_containers();
-        let number = rep.number;
+        rep.connection_mut().abandoned = true;
         drop(rep);
+        let lost = self.agents.forget_containers(agent);
         for container in &lost {
-            self.locations.remove(container, number);
             self.transformer.mark(container.clone());
             self.settle_backoff_timer(agent, container);
         }
