@@ -555,6 +555,15 @@ impl SimAgent {
         }
     }
 
+    /// Whether the container is `failed` because a start could not happen
+    /// (its `process_state.err` says why), rather than because its process
+    /// exited or was stopped.
+    pub fn failed_to_start(&self, id: &str) -> bool {
+        self.containers.get(id).is_some_and(|container| {
+            container.status == ContainerStatus::Failed && container.process.err.is_some()
+        })
+    }
+
     /// Every listed container and its status, as `GET /containers` shows.
     pub fn instances(&self) -> impl Iterator<Item = (&str, ContainerStatus)> {
         self.containers

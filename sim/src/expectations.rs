@@ -339,6 +339,31 @@ impl World<'_> {
                         held: self.commands_issued >= *floor,
                         detail: format!("{} commands issued", self.commands_issued),
                     },
+                    (ExpectationKind::FailedStartsRecover { job }, None) => {
+                        let stuck: Vec<String> = self
+                            .instances_of_job(job)
+                            .filter(|(agent, container, _)| {
+                                self.agents
+                                    .get(*agent)
+                                    .is_some_and(|sim| sim.failed_to_start(container))
+                            })
+                            .map(|(agent, container, _)| format!("{container} on {agent}"))
+                            .collect();
+                        Verdict {
+                            what,
+                            cause: None,
+                            line,
+                            held: stuck.is_empty(),
+                            detail: if stuck.is_empty() {
+                                "no instance is left failed by a start".to_owned()
+                            } else {
+                                format!(
+                                    "at the end, left failed by a start that could not happen: {}",
+                                    stuck.join(", ")
+                                )
+                            },
+                        }
+                    }
                     (ExpectationKind::InstancesAtMost { .. }, None) => Verdict {
                         what,
                         cause: None,

@@ -182,8 +182,8 @@ fn shrink_and_write(source: &str, options: &ShrinkOptions, out: &Path) -> Result
     println!("  reproduces: {}: {}", outcome.failure, outcome.message);
     println!("  {}", outcome.summary());
     if outcome.invalid > 0 {
-        eprintln!(
-            "warning: {} candidates did not validate and were skipped",
+        println!(
+            "  {} candidates did not validate and were skipped",
             outcome.invalid
         );
     }

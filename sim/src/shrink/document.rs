@@ -470,6 +470,10 @@ fn keep_entry(entry: &Table, agents: &BTreeSet<&str>, jobs: &BTreeSet<&str>) -> 
 
 /// Whether an expectation survives the removal of `agents` and `jobs`.
 fn keep_expectation(entry: &Table, agents: &BTreeSet<&str>, jobs: &BTreeSet<&str>) -> bool {
+    let recovering = entry.get("failed_starts_recover").and_then(Value::as_str);
+    if recovering.is_some_and(|job| jobs.contains(job)) {
+        return false;
+    }
     JOB_EXPECTATIONS.iter().all(|key| {
         let Some(table) = entry.get(*key).and_then(Value::as_table) else {
             return true;

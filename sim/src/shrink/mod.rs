@@ -33,8 +33,9 @@
 //! one exact interleaving can vanish; ddmin then simply keeps the part.
 //!
 //! Every candidate is written as text and goes through the same parser and
-//! validator as a file on disk; a candidate the validator refuses is
-//! counted and skipped, never run. Candidates found to pass are remembered
+//! validator as a file on disk; a candidate the validator refuses (a
+//! simplification that breaks a rule tying fields together) is counted and
+//! skipped, never run. Candidates found to pass are remembered
 //! (by a hash of their text) and not run again.
 //!
 //! **Bounded:** a shrink stops after `max_runs` simulated runs (a candidate
@@ -120,8 +121,9 @@ pub struct ShrinkOutcome {
     pub runs: u64,
     /// The run budget.
     pub max_runs: u64,
-    /// Candidates the validator refused (a shrinker bug if not 0; they are
-    /// skipped, never run).
+    /// Candidates the validator refused, skipped and never run: a
+    /// simplification can break a rule that ties fields together (restart
+    /// `no` for a job under `failed_starts_recover`).
     pub invalid: u64,
     /// True when the shrink reached its fixpoint; false when it stopped at
     /// the run budget.
