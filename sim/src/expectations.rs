@@ -345,7 +345,7 @@ impl World<'_> {
                             .filter(|(agent, container, _)| {
                                 self.agents
                                     .get(*agent)
-                                    .is_some_and(|sim| sim.failed_to_start(container))
+                                    .is_some_and(|sim| sim.start_failed_for_good(container))
                             })
                             .map(|(agent, container, _)| format!("{container} on {agent}"))
                             .collect();
@@ -355,10 +355,10 @@ impl World<'_> {
                             line,
                             held: stuck.is_empty(),
                             detail: if stuck.is_empty() {
-                                "no instance is left failed by a start".to_owned()
+                                "every failed start recovered or has a retry pending".to_owned()
                             } else {
                                 format!(
-                                    "at the end, left failed by a start that could not happen: {}",
+                                    "at the end, failed by a start with no retry pending: {}",
                                     stuck.join(", ")
                                 )
                             },

@@ -270,8 +270,8 @@ pub enum ExpectationKind {
         count: u64,
     },
     /// At the end of the run, no instance of the job on the listed agents
-    /// is left `failed` by a start that could not happen (its restart
-    /// policy has the agent retry it). An extra key.
+    /// is `failed` by a start that could not happen with no retry pending
+    /// (its restart policy has the agent retry it). An extra key.
     FailedStartsRecover {
         /// Which job.
         job: String,
