@@ -315,6 +315,14 @@ impl World<'_> {
                                         ("never checked", "never checked"),
                                         |(kind, text)| (*kind, text.as_str()),
                                     );
+                                // A run that ends before the deadline
+                                // cannot show convergence by then: another
+                                // failure than a run that had the time.
+                                let cause = if self.end < deadline {
+                                    "run ended before the deadline"
+                                } else {
+                                    cause
+                                };
                                 Verdict {
                                     what,
                                     cause: Some(cause),
@@ -373,7 +381,7 @@ impl World<'_> {
                     },
                     (_, None) => Verdict {
                         what,
-                        cause: None,
+                        cause: Some("never checked"),
                         line,
                         held: false,
                         detail: "never checked: its time is after the end of the run".to_owned(),

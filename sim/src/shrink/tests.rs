@@ -254,3 +254,91 @@ fn a_world_that_passes_has_nothing_to_shrink() {
         Err(ShrinkError::Invalid(_))
     ));
 }
+
+#[test]
+fn a_timed_expectation_keeps_a_run_long_enough_to_be_checked() {
+    // Cut before 60s, the expectation would fail as never checked: not the
+    // failure being shrunk.
+    let source = BUSY
+        .replace("[[expect]]\ncommands_at_most = 0\n", "")
+        .replace(
+            "placed = { job = \"web\", count = 3 }",
+            "placed = { job = \"web\", count = 5 }",
+        );
+    let outcome = shrink(&source, &options(400)).unwrap();
+    assert_eq!(
+        outcome.failure.what,
+        "placed { job = web, count = 5 } at 1m0s"
+    );
+    let scenario = scenario::parse(&outcome.text, "shrunk").unwrap();
+    assert!(
+        scenario.duration >= harpoon_core::Duration::from_secs(60),
+        "{}",
+        outcome.text
+    );
+    assert!(outcome.message.starts_with("found "), "{}", outcome.message);
+}
+
+#[test]
+fn a_convergence_failure_keeps_the_run_past_its_deadline() {
+    // A task that needs a volume no agent offers is never placed: the world
+    // never converges. Cut before the deadline, any world fails to converge.
+    let source = r#"
+name = "a task that can never be placed"
+duration = "10m"
+
+[[agent]]
+name = "a"
+count = 3
+cpu = 4.0
+mem = 4096
+
+[[job]]
+name = "db"
+volumes = { "/data" = "/data/ssd" }
+
+[[job]]
+name = "web"
+scale = 2
+
+[[at]]
+time = "0s"
+schedule = "web"
+
+[[at]]
+time = "5s"
+schedule = "db"
+
+[[at]]
+time = "30s"
+crash = "a1"
+
+[[at]]
+time = "40s"
+restart = "a1"
+
+[[expect]]
+converged_within = "1m"
+"#;
+    let outcome = shrink(source, &options(400)).unwrap();
+    assert_eq!(outcome.failure.what, "converged_within 1m0s");
+    assert_eq!(outcome.failure.cause, Some("missing instance"));
+    let scenario = scenario::parse(&outcome.text, "shrunk").unwrap();
+    let last = scenario
+        .timeline
+        .iter()
+        .map(|entry| entry.at)
+        .max()
+        .unwrap();
+    assert!(
+        scenario.duration >= last + harpoon_core::Duration::from_secs(60),
+        "{}",
+        outcome.text
+    );
+    assert_eq!(
+        (outcome.after.jobs, outcome.after.timeline),
+        (1, 1),
+        "{}",
+        outcome.text
+    );
+}
