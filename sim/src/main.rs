@@ -183,8 +183,9 @@ fn shrink_and_write(source: &str, options: &ShrinkOptions, out: &Path) -> Result
     println!("  {}", outcome.summary());
     if outcome.invalid > 0 {
         println!(
-            "  {} candidates did not validate and were skipped",
-            outcome.invalid
+            "  {} candidates did not validate and were skipped (the first: {})",
+            outcome.invalid,
+            outcome.first_invalid.as_deref().unwrap_or("?")
         );
     }
     if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty())

@@ -125,6 +125,8 @@ pub struct ShrinkOutcome {
     /// simplification can break a rule that ties fields together (restart
     /// `no` for a job under `failed_starts_recover`).
     pub invalid: u64,
+    /// Why the first refused candidate was refused.
+    pub first_invalid: Option<String>,
     /// True when the shrink reached its fixpoint; false when it stopped at
     /// the run budget.
     pub finished: bool,
@@ -183,6 +185,7 @@ pub fn shrink(source: &str, options: &ShrinkOptions) -> Result<ShrinkOutcome, Sh
         max_runs: options.max_runs,
         runs: 2,
         invalid: 0,
+        first_invalid: None,
         passed: BTreeSet::new(),
         best: document,
     };
@@ -208,6 +211,7 @@ pub fn shrink(source: &str, options: &ShrinkOptions) -> Result<ShrinkOutcome, Sh
     }
 
     let (mut document, invalid) = (runner.best.clone(), runner.invalid);
+    let first_invalid = runner.first_invalid.clone();
     let runs = runner.runs;
     document.set_name(format!("{original_name} (shrunk)"));
     let body = document.to_toml();
@@ -240,6 +244,7 @@ pub fn shrink(source: &str, options: &ShrinkOptions) -> Result<ShrinkOutcome, Sh
         runs: outcome_runs,
         max_runs: options.max_runs,
         invalid,
+        first_invalid,
         finished,
         document,
         text: format!("{header}{body}"),
@@ -289,7 +294,9 @@ pub(crate) struct Runner<'f> {
     max_runs: u64,
     runs: u64,
     invalid: u64,
-    /// Hashes of candidates' text that did not fail the same way.
+    first_invalid: Option<String>,
+    /// Hashes of candidates' text that did not fail the same way (or did
+    /// not validate): not tried again.
     passed: BTreeSet<u64>,
     /// The smallest world so far that fails the same way.
     pub(crate) best: Document,
@@ -314,9 +321,14 @@ impl Runner<'_> {
         if self.passed.contains(&key) {
             return false;
         }
-        let Ok(scenario) = scenario::parse(&text, "a shrink candidate") else {
-            self.invalid += 1;
-            return false;
+        let scenario = match scenario::parse(&text, "a shrink candidate") {
+            Ok(scenario) => scenario,
+            Err(error) => {
+                self.invalid += 1;
+                self.first_invalid.get_or_insert_with(|| error.to_string());
+                self.passed.insert(key);
+                return false;
+            }
         };
         // A candidate without the expectation being kept cannot fail it.
         if self.failure.is_expectation()
