@@ -123,7 +123,8 @@ fn main() -> ExitCode {
 }
 
 /// `harpoon-sim shrink`: exit 0 when a shrunk file was written, 1 when the
-/// world does not fail (nothing to shrink), 2 on bad input or output.
+/// world does not fail (nothing to shrink) or the written one did not fail
+/// again, 2 on bad input or output.
 fn shrink_command(
     file: Option<&Path>,
     swarm_seed: Option<u64>,
@@ -200,6 +201,13 @@ fn shrink_and_write(source: &str, options: &ShrinkOptions, out: &Path) -> Result
     }
     println!("  written: {}", out.display());
     println!("  replay: harpoon-sim run {} --trace", out.display());
+    if !outcome.reproduced {
+        eprintln!(
+            "error: run again, the written world did not fail the same way: \
+             the simulator is not deterministic here"
+        );
+        return Err(ExitCode::FAILURE);
+    }
     Ok(())
 }
 

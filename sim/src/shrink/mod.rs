@@ -141,6 +141,9 @@ pub struct ShrinkOutcome {
     pub text: String,
     /// The verdicts of the result's final run, as `harpoon-sim run` gives.
     pub report: RunReport,
+    /// Whether that final run failed the same way. Always true unless the
+    /// simulator is not deterministic (every candidate kept had failed so).
+    pub reproduced: bool,
 }
 
 impl ShrinkOutcome {
@@ -222,6 +225,7 @@ pub fn shrink(source: &str, options: &ShrinkOptions) -> Result<ShrinkOutcome, Sh
     let scenario = scenario::parse(&body, "the shrunk world")
         .expect("the shrinker only keeps candidates that validate");
     let report = run_checked(&scenario, seed, false);
+    let reproduced = failure.found_in(&report).is_some();
     let message = failure.found_in(&report).map_or_else(
         || "(the final check did not reproduce it: a determinism problem)".to_owned(),
         |verdict| verdict.detail.clone(),
@@ -253,6 +257,7 @@ pub fn shrink(source: &str, options: &ShrinkOptions) -> Result<ShrinkOutcome, Sh
         document,
         text: format!("{header}{body}"),
         report,
+        reproduced,
     })
 }
 

@@ -125,6 +125,7 @@ fn an_impossible_expectation_shrinks_to_the_smallest_world_that_breaks_it() {
     assert_eq!(outcome.failure.what, "commands_at_most 0");
     assert!(outcome.finished, "{}", outcome.summary());
     assert_eq!(outcome.invalid, 0);
+    assert!(outcome.reproduced);
     // One command needs one agent, one job and its schedule; nothing else.
     assert_eq!(
         outcome.after,
