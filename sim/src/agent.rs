@@ -535,6 +535,18 @@ impl SimAgent {
         }
     }
 
+    /// Whether the container is `failed` because a start could not happen
+    /// (its `process_state.err` says why, rather than a process that
+    /// exited or was stopped) and no retry is pending
+    /// (`process_state.restarting` is not set).
+    pub fn start_failed_for_good(&self, id: &str) -> bool {
+        self.containers.get(id).is_some_and(|container| {
+            container.status == ContainerStatus::Failed
+                && container.process.err.is_some()
+                && !container.process.restarting
+        })
+    }
+
     /// Every listed container and its status, as `GET /containers` shows.
     pub fn instances(&self) -> impl Iterator<Item = (&str, ContainerStatus)> {
         self.containers

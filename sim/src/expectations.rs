@@ -18,8 +18,9 @@ pub(crate) struct ExpectationState {
     entries: Vec<(Expectation, Option<Verdict>)>,
     /// Since when the world has been converged, if it is now.
     converged_since: Option<Instant>,
-    /// The last reason it was not converged, for the report.
-    last_divergence: Option<String>,
+    /// The last reason it was not converged, for the report: its kind
+    /// (see [`World::divergence`]) and its text.
+    last_divergence: Option<(&'static str, String)>,
     /// Whether any expectation needs convergence tracked.
     pub(crate) tracks_convergence: bool,
 }
@@ -140,6 +141,7 @@ impl World<'_> {
         let (expectation, verdict) = &mut self.expectations.entries[index];
         *verdict = Some(Verdict {
             what: expectation.kind.to_string(),
+            cause: None,
             line: Some(expectation.line),
             held,
             detail,
@@ -151,28 +153,44 @@ impl World<'_> {
     /// listed agents, no unwanted instance) and nothing is pending. A
     /// scheduler that has not yet heard from every listed agent (just
     /// restarted) cannot know that, so it is not converged either.
-    pub(crate) fn divergence(&self) -> Option<String> {
+    ///
+    /// The reason comes with a short name of its kind that stays the same
+    /// whatever the names and numbers in the text: the shrinker tells two
+    /// convergence failures apart by it.
+    pub(crate) fn divergence(&self) -> Option<(&'static str, String)> {
         let Some(scheduler) = &self.scheduler else {
-            return Some("the scheduler is down".to_owned());
+            return Some(("scheduler down", "the scheduler is down".to_owned()));
         };
         if let Some((command, sent)) = self.commands.iter().next() {
-            return Some(format!(
-                "command {command} {} {} is in flight",
-                sent.action, sent.container
+            return Some((
+                "command in flight",
+                format!(
+                    "command {command} {} {} is in flight",
+                    sent.action, sent.container
+                ),
             ));
         }
         if !self.requests.is_empty() {
-            return Some("a user request awaits its answer".to_owned());
+            return Some((
+                "request unanswered",
+                "a user request awaits its answer".to_owned(),
+            ));
         }
         if let Some(agent) = self
             .discovered
             .iter()
             .find(|agent| !self.heard_from.contains(*agent))
         {
-            return Some(format!("the scheduler has not heard from {agent} yet"));
+            return Some((
+                "agent not heard from",
+                format!("the scheduler has not heard from {agent} yet"),
+            ));
         }
         if !scheduler.is_settled() {
-            return Some("the scheduler is not settled (something pending)".to_owned());
+            return Some((
+                "scheduler not settled",
+                "the scheduler is not settled (something pending)".to_owned(),
+            ));
         }
         let jobs = scheduler.jobs();
         let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
@@ -183,12 +201,18 @@ impl World<'_> {
                 .and_then(|(hash, index)| Some((jobs.get(&hash)?, index)))
                 .is_some_and(|(job, index)| index < job.task_count());
             if !wanted {
-                return Some(format!("unwanted instance {container} on {agent}"));
+                return Some((
+                    "unwanted instance",
+                    format!("unwanted instance {container} on {agent}"),
+                ));
             }
             let count = seen.entry(container).or_default();
             *count += 1;
             if *count > 1 {
-                return Some(format!("{container} has {count} instances"));
+                return Some((
+                    "duplicate instances",
+                    format!("{container} has {count} instances"),
+                ));
             }
         }
         let tasks: u64 = jobs.values().map(|job| u64::from(job.task_count())).sum();
@@ -198,9 +222,12 @@ impl World<'_> {
                 .flat_map(|(hash, job)| (0..job.task_count()).map(move |i| hash.container_id(i)))
                 .find(|id| !seen.contains_key(id.as_str()))
                 .map_or_else(String::new, |id| id.as_str().to_owned());
-            return Some(format!(
-                "{} of {tasks} tasks have an instance; {missing} has none",
-                seen.len()
+            return Some((
+                "missing instance",
+                format!(
+                    "{} of {tasks} tasks have an instance; {missing} has none",
+                    seen.len()
+                ),
             ));
         }
         None
@@ -217,7 +244,7 @@ impl World<'_> {
                             .line(self.now, "check", "the world is converged");
                     }
                 }
-                Some(reason) => {
+                Some((kind, reason)) => {
                     if self.expectations.converged_since.take().is_some() {
                         self.tracer.line(
                             self.now,
@@ -225,7 +252,7 @@ impl World<'_> {
                             &format!("the world diverges: {reason}"),
                         );
                     }
-                    self.expectations.last_divergence = Some(reason);
+                    self.expectations.last_divergence = Some((kind, reason));
                 }
             }
         }
@@ -258,64 +285,106 @@ impl World<'_> {
             let (expectation, verdict) = &self.expectations.entries[index];
             let what = expectation.kind.to_string();
             let line = Some(expectation.line);
-            let verdict = match (&expectation.kind, verdict) {
-                (_, Some(verdict)) => verdict.clone(),
-                (ExpectationKind::ConvergedWithin(within), None) => {
-                    let deadline = self.last_action_at + *within;
-                    match self.expectations.converged_since {
-                        Some(since) if since <= deadline => Verdict {
-                            what,
-                            line,
-                            held: true,
-                            detail: format!("converged at {since} (deadline {deadline})"),
-                        },
-                        Some(since) => Verdict {
-                            what,
-                            line,
-                            held: false,
-                            detail: format!(
-                                "converged only at {since}, after the deadline {deadline}"
-                            ),
-                        },
-                        None => Verdict {
-                            what,
-                            line,
-                            held: false,
-                            detail: format!(
-                                "not converged at the end ({})",
-                                self.expectations
-                                    .last_divergence
-                                    .as_deref()
-                                    .unwrap_or("never checked")
-                            ),
-                        },
+            let verdict =
+                match (&expectation.kind, verdict) {
+                    (_, Some(verdict)) => verdict.clone(),
+                    (ExpectationKind::ConvergedWithin(within), None) => {
+                        let deadline = self.last_action_at + *within;
+                        match self.expectations.converged_since {
+                            Some(since) if since <= deadline => Verdict {
+                                what,
+                                cause: None,
+                                line,
+                                held: true,
+                                detail: format!("converged at {since} (deadline {deadline})"),
+                            },
+                            Some(since) => Verdict {
+                                what,
+                                cause: Some("converged late"),
+                                line,
+                                held: false,
+                                detail: format!(
+                                    "converged only at {since}, after the deadline {deadline}"
+                                ),
+                            },
+                            None => {
+                                let (cause, reason) =
+                                    self.expectations.last_divergence.as_ref().map_or(
+                                        ("never checked", "never checked"),
+                                        |(kind, text)| (*kind, text.as_str()),
+                                    );
+                                // A run that ends before the deadline
+                                // cannot show convergence by then: another
+                                // failure than a run that had the time.
+                                let cause = if self.end < deadline {
+                                    "run ended before the deadline"
+                                } else {
+                                    cause
+                                };
+                                Verdict {
+                                    what,
+                                    cause: Some(cause),
+                                    line,
+                                    held: false,
+                                    detail: format!("not converged at the end ({reason})"),
+                                }
+                            }
+                        }
                     }
-                }
-                (ExpectationKind::CommandsAtMost(limit), None) => Verdict {
-                    what,
-                    line,
-                    held: self.commands_issued <= *limit,
-                    detail: format!("{} commands issued", self.commands_issued),
-                },
-                (ExpectationKind::CommandsAtLeast(floor), None) => Verdict {
-                    what,
-                    line,
-                    held: self.commands_issued >= *floor,
-                    detail: format!("{} commands issued", self.commands_issued),
-                },
-                (ExpectationKind::InstancesAtMost { .. }, None) => Verdict {
-                    what,
-                    line,
-                    held: true,
-                    detail: "never exceeded".to_owned(),
-                },
-                (_, None) => Verdict {
-                    what,
-                    line,
-                    held: false,
-                    detail: "never checked: its time is after the end of the run".to_owned(),
-                },
-            };
+                    (ExpectationKind::CommandsAtMost(limit), None) => Verdict {
+                        what,
+                        cause: None,
+                        line,
+                        held: self.commands_issued <= *limit,
+                        detail: format!("{} commands issued", self.commands_issued),
+                    },
+                    (ExpectationKind::CommandsAtLeast(floor), None) => Verdict {
+                        what,
+                        cause: None,
+                        line,
+                        held: self.commands_issued >= *floor,
+                        detail: format!("{} commands issued", self.commands_issued),
+                    },
+                    (ExpectationKind::FailedStartsRecover { job }, None) => {
+                        let stuck: Vec<String> = self
+                            .instances_of_job(job)
+                            .filter(|(agent, container, _)| {
+                                self.agents
+                                    .get(*agent)
+                                    .is_some_and(|sim| sim.start_failed_for_good(container))
+                            })
+                            .map(|(agent, container, _)| format!("{container} on {agent}"))
+                            .collect();
+                        Verdict {
+                            what,
+                            cause: None,
+                            line,
+                            held: stuck.is_empty(),
+                            detail: if stuck.is_empty() {
+                                "every failed start recovered or has a retry pending".to_owned()
+                            } else {
+                                format!(
+                                    "at the end, failed by a start with no retry pending: {}",
+                                    stuck.join(", ")
+                                )
+                            },
+                        }
+                    }
+                    (ExpectationKind::InstancesAtMost { .. }, None) => Verdict {
+                        what,
+                        cause: None,
+                        line,
+                        held: true,
+                        detail: "never exceeded".to_owned(),
+                    },
+                    (_, None) => Verdict {
+                        what,
+                        cause: Some("never checked"),
+                        line,
+                        held: false,
+                        detail: "never checked: its time is after the end of the run".to_owned(),
+                    },
+                };
             verdicts.push(verdict);
         }
         for invariant in Invariant::ALL {
@@ -325,12 +394,14 @@ impl World<'_> {
             verdicts.push(match self.invariants.breaches(invariant) {
                 None => Verdict {
                     what: format!("invariant: {}", invariant.describe()),
+                    cause: None,
                     line: None,
                     held: true,
                     detail: String::new(),
                 },
                 Some((count, examples)) => Verdict {
                     what: format!("invariant: {}", invariant.describe()),
+                    cause: None,
                     line: None,
                     held: false,
                     detail: format!("broken {count} times; {}", examples.join("; ")),

@@ -11,6 +11,8 @@
 //! - [`invariants`], `expectations` (private), [`report`]: what must hold
 //!   and the verdicts; [`trace`]: the trace and its hash.
 //! - [`swarm`]: generated worlds from seeds, run on every core.
+//! - [`shrink`]: a failing world reduced to a minimal scenario file that
+//!   fails the same way.
 //!
 //! **Determinism:** the simulator reads no clock, keeps no state in hash
 //! maps, and draws every random choice from one seeded ChaCha generator.
@@ -25,6 +27,7 @@ pub mod queue;
 pub mod range;
 pub mod report;
 pub mod scenario;
+pub mod shrink;
 pub mod swarm;
 mod timeline;
 pub mod trace;

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use clap::{Parser, Subcommand};
+use harpoon_sim::shrink::{self, ShrinkOptions};
 use harpoon_sim::swarm::{self, SeedOutcome, reproduce_command};
 use harpoon_sim::{run_checked, scenario};
 
@@ -58,6 +59,34 @@ enum Command {
         /// Threads to run on (default: every core).
         #[arg(long)]
         threads: Option<usize>,
+        /// Shrink each failing world to a minimal scenario file,
+        /// `swarm-SEED.min.toml` in the --save folder (default: the current
+        /// folder).
+        #[arg(long)]
+        shrink: bool,
+        /// With --shrink: the run budget of each shrink.
+        #[arg(long, default_value_t = shrink::DEFAULT_MAX_RUNS)]
+        max_runs: u64,
+    },
+    /// Reduce a failing world (a scenario file, or a swarm seed's world) to
+    /// a minimal scenario file that fails the same way.
+    Shrink {
+        /// The scenario file (or use --swarm-seed).
+        #[arg(required_unless_present = "swarm_seed", conflicts_with = "swarm_seed")]
+        file: Option<PathBuf>,
+        /// Shrink the world the swarm generates from this seed.
+        #[arg(long)]
+        swarm_seed: Option<u64>,
+        /// Seed of the runs (default: the file's `seed`).
+        #[arg(long, conflicts_with = "swarm_seed")]
+        seed: Option<u64>,
+        /// Where to write the result (default: NAME.min.toml beside FILE,
+        /// or swarm-SEED.min.toml in the current folder).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Stop after this many simulated runs.
+        #[arg(long, default_value_t = shrink::DEFAULT_MAX_RUNS)]
+        max_runs: u64,
     },
 }
 
@@ -77,8 +106,109 @@ fn main() -> ExitCode {
             trace,
             save,
             threads,
-        } => swarm_command(seeds, start, trace, save.as_deref(), threads),
+            shrink,
+            max_runs,
+        } => {
+            let shrink = shrink.then_some(max_runs);
+            swarm_command(seeds, start, trace, save.as_deref(), threads, shrink)
+        }
+        Command::Shrink {
+            file,
+            swarm_seed,
+            seed,
+            out,
+            max_runs,
+        } => shrink_command(file.as_deref(), swarm_seed, seed, out, max_runs),
     }
+}
+
+/// `harpoon-sim shrink`: exit 0 when a shrunk file was written, 1 when the
+/// world does not fail (nothing to shrink) or the written one did not fail
+/// again, 2 on bad input or output.
+fn shrink_command(
+    file: Option<&Path>,
+    swarm_seed: Option<u64>,
+    seed: Option<u64>,
+    out: Option<PathBuf>,
+    max_runs: u64,
+) -> ExitCode {
+    let (source, origin, default_out) = match (file, swarm_seed) {
+        (_, Some(swarm_seed)) => (
+            swarm::generate(swarm_seed),
+            format!("swarm seed {swarm_seed}"),
+            PathBuf::from(format!("swarm-{swarm_seed}.min.toml")),
+        ),
+        (Some(file), None) => match std::fs::read_to_string(file) {
+            Ok(source) => (source, file.display().to_string(), beside(file)),
+            Err(error) => {
+                eprintln!("error: cannot read {}: {error}", file.display());
+                return ExitCode::from(2);
+            }
+        },
+        (None, None) => unreachable!("clap requires FILE or --swarm-seed"),
+    };
+    let options = ShrinkOptions {
+        max_runs,
+        seed,
+        origin,
+    };
+    let out = out.unwrap_or(default_out);
+    match shrink_and_write(&source, &options, &out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(code) => code,
+    }
+}
+
+/// `dir/NAME.toml` → `dir/NAME.min.toml`.
+fn beside(file: &Path) -> PathBuf {
+    let stem = file
+        .file_stem()
+        .map_or_else(|| "scenario".into(), |stem| stem.to_string_lossy());
+    file.with_file_name(format!("{stem}.min.toml"))
+}
+
+/// Shrinks one world, writes the result to `out` and says how it went.
+fn shrink_and_write(source: &str, options: &ShrinkOptions, out: &Path) -> Result<(), ExitCode> {
+    let outcome = match shrink::shrink(source, options) {
+        Ok(outcome) => outcome,
+        Err(error @ shrink::ShrinkError::Passes { .. }) => {
+            eprintln!("{}: {error}", options.origin);
+            return Err(ExitCode::FAILURE);
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    println!("  reproduces: {}: {}", outcome.failure, outcome.message);
+    println!("  {}", outcome.summary());
+    if outcome.invalid > 0 {
+        println!(
+            "  {} candidates did not validate and were skipped (the first: {})",
+            outcome.invalid,
+            outcome.first_invalid.as_deref().unwrap_or("?")
+        );
+    }
+    if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty())
+        && let Err(error) = std::fs::create_dir_all(dir)
+    {
+        eprintln!("error: cannot create {}: {error}", dir.display());
+        return Err(ExitCode::from(2));
+    }
+    if let Err(error) = std::fs::write(out, &outcome.text) {
+        eprintln!("error: cannot write {}: {error}", out.display());
+        return Err(ExitCode::from(2));
+    }
+    println!("  written: {}", out.display());
+    println!("  replay: harpoon-sim run {} --trace", out.display());
+    if !outcome.reproduced {
+        eprintln!(
+            "error: run again, the written world did not fail the same way: \
+             the simulator is not deterministic here"
+        );
+        return Err(ExitCode::FAILURE);
+    }
+    Ok(())
 }
 
 fn run(file: &Path, seed: Option<u64>, trace: bool, trace_all: bool) -> ExitCode {
@@ -173,6 +303,7 @@ fn swarm_command(
     trace: bool,
     save: Option<&Path>,
     threads: Option<usize>,
+    shrink_runs: Option<u64>,
 ) -> ExitCode {
     let threads = threads
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
@@ -212,6 +343,18 @@ fn swarm_command(
                 Ok(()) => println!("  saved: {}", path.display()),
                 Err(error) => eprintln!("error: cannot write {}: {error}", path.display()),
             }
+        }
+        if let Some(max_runs) = shrink_runs {
+            let options = ShrinkOptions {
+                max_runs,
+                seed: None,
+                origin: format!("swarm seed {}", outcome.seed),
+            };
+            let out = save
+                .unwrap_or(Path::new(""))
+                .join(format!("swarm-{}.min.toml", outcome.seed));
+            // A failure to shrink one seed is reported and the next goes on.
+            let _ = shrink_and_write(&outcome.world, &options, &out);
         }
     }
     println!(

@@ -13,6 +13,11 @@ use crate::world::{RunOptions, run};
 pub struct Verdict {
     /// What was checked.
     pub what: String,
+    /// For some failures, a short name of the kind of failure that stays
+    /// the same whatever the names and numbers in `detail` (a convergence
+    /// failure says which kind of divergence remained): two runs fail the
+    /// same way when `what` and `cause` agree.
+    pub cause: Option<&'static str>,
     /// Where the expectation is written; `None` for invariants.
     pub line: Option<usize>,
     /// Whether it held.
@@ -103,6 +108,7 @@ pub fn run_checked(scenario: &Scenario, seed: u64, keep_trace: bool) -> RunRepor
     let held = again.trace_hash == report.trace_hash;
     report.verdicts.push(Verdict {
         what: format!("invariant: {}", Invariant::Determinism.describe()),
+        cause: None,
         line: None,
         held,
         detail: if held {

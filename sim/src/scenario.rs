@@ -269,6 +269,13 @@ pub enum ExpectationKind {
         /// The most instances allowed at once.
         count: u64,
     },
+    /// At the end of the run, no instance of the job on the listed agents
+    /// is `failed` by a start that could not happen with no retry pending
+    /// (its restart policy has the agent retry it). An extra key.
+    FailedStartsRecover {
+        /// Which job.
+        job: String,
+    },
 }
 
 impl fmt::Display for ExpectationKind {
@@ -303,6 +310,9 @@ impl fmt::Display for ExpectationKind {
             ExpectationKind::CommandsAtLeast(count) => write!(f, "commands_at_least {count}"),
             ExpectationKind::InstancesAtMost { job, count } => {
                 write!(f, "instances_at_most {{ job = {job}, count = {count} }}")
+            }
+            ExpectationKind::FailedStartsRecover { job } => {
+                write!(f, "failed_starts_recover {job}")
             }
         }
     }
@@ -456,6 +466,7 @@ struct RawExpect {
     commands_at_most: Option<u64>,
     commands_at_least: Option<u64>,
     instances_at_most: Option<Spanned<RawJobCount>>,
+    failed_starts_recover: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -1004,6 +1015,15 @@ impl Parser<'_> {
                 },
             ));
         }
+        if let Some(value) = &entry.failed_starts_recover {
+            kinds.push((
+                value.span(),
+                "failed_starts_recover",
+                ExpectationKind::FailedStartsRecover {
+                    job: value.get_ref().clone(),
+                },
+            ));
+        }
         if kinds.len() > 1 {
             return Err(self.error(
                 kinds[1].0.clone(),
@@ -1052,7 +1072,8 @@ impl Parser<'_> {
             ExpectationKind::Running { job, .. }
             | ExpectationKind::Placed { job, .. }
             | ExpectationKind::Unplaced { job, .. }
-            | ExpectationKind::InstancesAtMost { job, .. } => Some(job),
+            | ExpectationKind::InstancesAtMost { job, .. }
+            | ExpectationKind::FailedStartsRecover { job } => Some(job),
             ExpectationKind::PlacedOn { agent, job, .. } => {
                 if !agents.contains(agent) {
                     return Err(fail(
@@ -1072,7 +1093,26 @@ impl Parser<'_> {
                 "expect.job",
                 format!("no job is named {job:?} (jobs: {})", join(jobs.keys())),
             )),
-            _ => Ok(()),
+            _ => {
+                // Only an agent whose restart policy restarts failures
+                // retries a failed start; under `no` it stays failed, as it
+                // should, and the expectation would test nothing.
+                if let ExpectationKind::FailedStartsRecover { job } = &expectation.kind {
+                    use harpoon_core::wire::RestartPolicy;
+                    let restart = &jobs[job].config.container.restart;
+                    if !matches!(restart, RestartPolicy::OnFailure | RestartPolicy::Always) {
+                        return Err(fail(
+                            "expect.failed_starts_recover",
+                            format!(
+                                "job {job:?} has restart {:?}: only `on-failure` or `always` \
+                                 has the agent retry a failed start",
+                                restart.as_str()
+                            ),
+                        ));
+                    }
+                }
+                Ok(())
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Swarm testing: a world generated from each seed (agents, jobs, and a
 //! random mix of every fault kind, then a quiet period), run with every
-//! invariant and convergence after the quiet period.
+//! invariant, convergence after the quiet period, and, for jobs that run
+//! until stopped under a restart policy that restarts failures, no instance
+//! left failed by a start at the end (the agents retry failed starts).
 //!
 //! A generated world is written as a scenario file and parsed back, so the
 //! file `--save` writes is exactly what ran, and it can join `scenarios/`.
@@ -135,6 +137,10 @@ pub fn generate(seed: u64) -> String {
     let mut budget_millis = (min_cpu * 1000.0 * 0.4) as u64;
     let mut budget_mem_mb: u64 = 8192 * 4 / 10;
     let mut jobs = Vec::new();
+    // Jobs whose processes run until stopped and whose restart policy
+    // restarts failures: the agents retry their failed starts, so none may
+    // be left failed by one at the end.
+    let mut restarted_by_agents = Vec::new();
     for index in 0..job_count {
         let cpu = *g.pick(&[0.1, 0.25, 0.5, 1.0]);
         let mem = *g.pick(&[64u64, 128, 256, 512]);
@@ -169,6 +175,9 @@ pub fn generate(seed: u64) -> String {
             "\n[[job]]\nname = \"j{index}\"\nscale = {scale}\ncpu = {cpu}\nmem = {mem}\nrestart = \"{restart}\"\nbehaviour = \"{behaviour}\"{volumes}"
         );
         jobs.push(format!("j{index}"));
+        if behaviour == "runs" && restart != "no" {
+            restarted_by_agents.push(format!("j{index}"));
+        }
     }
 
     // The timeline: schedules, then faults, then fix-ups that end every
@@ -333,6 +342,9 @@ pub fn generate(seed: u64) -> String {
         g.text,
         "\n[[expect]]\nconverged_within = \"{CONVERGE_WITHIN_SECS}s\""
     );
+    for job in &restarted_by_agents {
+        let _ = writeln!(g.text, "\n[[expect]]\nfailed_starts_recover = \"{job}\"");
+    }
     let duration_secs = last / 1000 + QUIET_SECS;
     let _ = writeln!(
         g.text,

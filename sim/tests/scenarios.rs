@@ -76,4 +76,6 @@ scenarios! {
     jobs_that_exit => "18-jobs-that-exit.toml",
     restart_policy => "19-restart-policy.toml",
     remove_agent => "20-remove-agent.toml",
+    start_waits_for_the_create_answer => "21-start-waits-for-the-create-answer.toml",
+    agent_retries_a_failed_start => "22-agent-retries-a-failed-start.toml",
 }

@@ -196,3 +196,25 @@ commands_at_least = 1
     assert_eq!(scenario.timeline.len(), 13);
     assert_eq!(scenario.expectations.len(), 8);
 }
+
+#[test]
+fn failed_starts_recover_needs_a_restart_policy_that_retries() {
+    let with = |restart: &str| {
+        FULL.replace("restart = \"always\"", &format!("restart = \"{restart}\""))
+            + "\n[[expect]]\nfailed_starts_recover = \"web\"\n"
+    };
+    for restart in ["always", "on-failure"] {
+        let scenario = parse(&with(restart), "test.toml").unwrap();
+        assert_eq!(
+            scenario.expectations[3].kind,
+            ExpectationKind::FailedStartsRecover {
+                job: "web".to_owned()
+            }
+        );
+    }
+    let error = error_of(&with("no"));
+    assert_eq!(error.key, "expect.failed_starts_recover");
+    assert!(error.message.contains("on-failure"), "{error}");
+    let error = error_of(&(FULL.to_owned() + "\n[[expect]]\nfailed_starts_recover = \"db\"\n"));
+    assert_eq!(error.key, "expect.job");
+}
