@@ -28,7 +28,7 @@ pub mod wire;
 
 pub use ids::{AgentId, CommandId, RequestId};
 pub use metrics::Metrics;
-pub use registry::Jobs;
+pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
     AgentCommand, AgentView, CommandAction, CommandError, Input, Output, Reply, Scheduler,
     SchedulerConfig, TimerReason, Trace, UnscheduleTarget,

@@ -76,4 +76,6 @@ scenarios! {
     jobs_that_exit => "18-jobs-that-exit.toml",
     restart_policy => "19-restart-policy.toml",
     remove_agent => "20-remove-agent.toml",
+    disk_fail_requests_wait_then_fail => "31-disk-fail-requests-wait-then-fail.toml",
+    disk_fail_then_scheduler_crash => "32-disk-fail-then-scheduler-crash.toml",
 }

@@ -41,6 +41,9 @@ struct Driver {
     sender: mpsc::Sender<CoreMessage>,
     client: AgentClient,
     registry_path: PathBuf,
+    /// The registry as the writes so far leave it: each write applies its
+    /// changes here and the whole file is rewritten from it.
+    written: harpoon_core::Jobs,
     /// Keeps each job's encoding between registry writes.
     encoder: Arc<std::sync::Mutex<persist::Encoder>>,
     commands_per_agent: usize,
@@ -72,6 +75,7 @@ impl CoreTask {
             sender,
             client,
             registry_path,
+            written: harpoon_core::Jobs::new(),
             encoder: Arc::default(),
             commands_per_agent,
             replies: BTreeMap::new(),
@@ -82,7 +86,14 @@ impl CoreTask {
             workers: JoinSet::new(),
             writes: JoinSet::new(),
         };
-        driver.feed(Input::RegistryLoaded { jobs: initial_jobs });
+        driver.written = initial_jobs
+            .iter()
+            .map(|job| (job.hash(), Arc::new(job.clone())))
+            .collect();
+        driver.feed(Input::RegistryLoaded {
+            jobs: initial_jobs,
+            sequence: 0,
+        });
         loop {
             let deadline = driver
                 .scheduler
@@ -195,7 +206,14 @@ impl Driver {
                     handle.abort();
                 }
             }
-            Output::Persist { sequence, jobs } => {
+            Output::Persist { sequence, changes } => {
+                for (hash, job) in &changes.put {
+                    self.written.insert(hash.clone(), Arc::clone(job));
+                }
+                for hash in &changes.removed {
+                    self.written.remove(hash);
+                }
+                let jobs = self.written.clone();
                 let path = self.registry_path.clone();
                 let sender = self.sender.clone();
                 // One write is outstanding at a time (the core's contract),
