@@ -265,6 +265,8 @@ impl Daemon {
                 ..SchedulerConfig::default()
             },
             registry_path: PathBuf::from(registry_path),
+            // Part 7.1 reads the registry file back as JSON.
+            store: harpoon_io::daemon::StoreKind::WholeFile,
             discovery: Discovery {
                 fixed: agents,
                 agents_file: None,

@@ -8,10 +8,9 @@
 //! is shared with anyone.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use harpoon_core::wire::{ContainerInstance, JobConfig, StateEvent};
+use harpoon_core::wire::{ContainerInstance, StateEvent};
 use harpoon_core::{AgentCommand, AgentId, Input, Output, Reply, RequestId, Scheduler};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
@@ -19,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::agent_client::AgentClient;
 use super::messages::{CoreMessage, MetricsSnapshot, Query};
-use super::persist;
+use super::store::{RegistryStore, StoredRegistry};
 
 /// How the core task runs.
 #[derive(Debug)]
@@ -30,7 +29,9 @@ pub struct CoreTask {
     /// For workers to report back.
     pub(crate) sender: mpsc::Sender<CoreMessage>,
     pub(crate) client: AgentClient,
-    pub(crate) registry_path: PathBuf,
+    /// Where writes go. One write is outstanding at a time (the core's
+    /// contract), so the lock is never contended.
+    pub(crate) store: Arc<std::sync::Mutex<RegistryStore>>,
     /// Commands in flight at once per agent.
     pub(crate) commands_per_agent: usize,
 }
@@ -40,12 +41,7 @@ struct Driver {
     epoch: tokio::time::Instant,
     sender: mpsc::Sender<CoreMessage>,
     client: AgentClient,
-    registry_path: PathBuf,
-    /// The registry as the writes so far leave it: each write applies its
-    /// changes here and the whole file is rewritten from it.
-    written: harpoon_core::Jobs,
-    /// Keeps each job's encoding between registry writes.
-    encoder: Arc<std::sync::Mutex<persist::Encoder>>,
+    store: Arc<std::sync::Mutex<RegistryStore>>,
     commands_per_agent: usize,
     replies: BTreeMap<RequestId, oneshot::Sender<Reply>>,
     next_request: u64,
@@ -59,14 +55,14 @@ struct Driver {
 impl CoreTask {
     /// Runs until every sender is gone (the daemon is shutting down), then
     /// waits for the registry write under way, if any.
-    pub async fn run(self, initial_jobs: Vec<JobConfig>) {
+    pub async fn run(self, stored: StoredRegistry) {
         let CoreTask {
             scheduler,
             epoch,
             mut receiver,
             sender,
             client,
-            registry_path,
+            store,
             commands_per_agent,
         } = self;
         let mut driver = Driver {
@@ -74,9 +70,7 @@ impl CoreTask {
             epoch,
             sender,
             client,
-            registry_path,
-            written: harpoon_core::Jobs::new(),
-            encoder: Arc::default(),
+            store,
             commands_per_agent,
             replies: BTreeMap::new(),
             next_request: 0,
@@ -86,13 +80,9 @@ impl CoreTask {
             workers: JoinSet::new(),
             writes: JoinSet::new(),
         };
-        driver.written = initial_jobs
-            .iter()
-            .map(|job| (job.hash(), Arc::new(job.clone())))
-            .collect();
         driver.feed(Input::RegistryLoaded {
-            jobs: initial_jobs,
-            sequence: 0,
+            jobs: stored.jobs,
+            sequence: stored.sequence,
         });
         loop {
             let deadline = driver
@@ -207,33 +197,25 @@ impl Driver {
                 }
             }
             Output::Persist { sequence, changes } => {
-                for (hash, job) in &changes.put {
-                    self.written.insert(hash.clone(), Arc::clone(job));
-                }
-                for hash in &changes.removed {
-                    self.written.remove(hash);
-                }
-                let jobs = self.written.clone();
-                let path = self.registry_path.clone();
+                let store = Arc::clone(&self.store);
                 let sender = self.sender.clone();
-                // One write is outstanding at a time (the core's contract),
-                // so the encoder's lock is never contended.
-                let encoder = Arc::clone(&self.encoder);
                 self.writes.spawn(async move {
                     let written = tokio::task::spawn_blocking(move || {
-                        let bytes = encoder
+                        store
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .encode(&jobs);
-                        persist::store_bytes(&path, &bytes)
+                            .apply(sequence, &changes)
                     })
                     .await;
                     let input = match written {
                         Ok(Ok(())) => Input::PersistCompleted { sequence },
-                        Ok(Err(error)) => Input::PersistFailed {
-                            sequence,
-                            error: error.to_string(),
-                        },
+                        Ok(Err(error)) => {
+                            warn!(sequence, %error, "registry write failed; the core retries it");
+                            Input::PersistFailed {
+                                sequence,
+                                error: error.to_string(),
+                            }
+                        }
                         Err(error) => Input::PersistFailed {
                             sequence,
                             error: error.to_string(),
