@@ -329,7 +329,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.redb");
         let (mut store, loaded) = open_or_import(&path).unwrap();
-        assert!(loaded.jobs.is_empty() && loaded.sequence == 0, "a missing store is empty");
+        assert!(
+            loaded.jobs.is_empty() && loaded.sequence == 0,
+            "a missing store is empty"
+        );
         let (a, b) = (job("a"), job("b"));
         store.apply(3, &put(&[&a, &b])).unwrap();
         let removal = RegistryChanges {
@@ -341,7 +344,11 @@ mod tests {
         let (_, loaded) = open_or_import(&path).unwrap();
         assert_eq!(loaded.jobs, vec![b]);
         assert_eq!(loaded.sequence, 4);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "one file");
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            1,
+            "one file"
+        );
     }
 
     #[test]
@@ -363,7 +370,11 @@ mod tests {
         store.apply(1, &put(&[&job("b")])).unwrap();
         drop(store);
         let (_, loaded) = open_or_import(&json).unwrap();
-        assert_eq!(loaded.jobs.len(), 2, "the store, not the JSON file, is read");
+        assert_eq!(
+            loaded.jobs.len(),
+            2,
+            "the store, not the JSON file, is read"
+        );
         assert_eq!(
             std::fs::read(&json).unwrap(),
             json_registry::encode(&[job("a")])
