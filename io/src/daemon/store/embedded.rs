@@ -32,7 +32,10 @@ const REDB_MAGIC: &[u8] = b"redb\x1a\x0a\xa9\x0d\x0a";
 /// An open embedded store.
 pub struct EmbeddedStore {
     path: PathBuf,
-    db: Database,
+    /// `None` after a failed write: redb refuses further writes on a
+    /// handle that saw an I/O error, so the next write reopens the file
+    /// (recovering it to its last commit) before trying again.
+    db: Option<Database>,
 }
 
 impl std::fmt::Debug for EmbeddedStore {
@@ -195,15 +198,12 @@ fn create_new(path: &Path, registry: &StoredRegistry) -> Result<(), StoreError> 
 impl EmbeddedStore {
     /// Opens an existing store and reads it.
     pub fn open(path: &Path) -> Result<(EmbeddedStore, StoredRegistry), StoreError> {
-        let db = Database::builder()
-            .set_check_integrity_on_open(true)
-            .open(path)
-            .map_err(|error| open_error(path, error))?;
+        let db = open_for_writing(path)?;
+        let registry = read_from(path, &db)?;
         let store = EmbeddedStore {
             path: path.to_owned(),
-            db,
+            db: Some(db),
         };
-        let registry = store.read()?;
         Ok((store, registry))
     }
 
@@ -220,33 +220,49 @@ impl EmbeddedStore {
         &self.path
     }
 
-    fn read(&self) -> Result<StoredRegistry, StoreError> {
-        read_from(&self.path, &self.db)
-    }
-
     /// Applies one write in one transaction, fsynced at commit.
     pub fn apply(&mut self, sequence: u64, changes: &RegistryChanges) -> Result<(), StoreError> {
         let write = |error: &dyn std::fmt::Display| StoreError::Write {
             path: self.path.clone(),
             reason: error.to_string(),
         };
-        let mut txn = self.db.begin_write().map_err(|e| write(&e))?;
-        txn.set_quick_repair(true);
-        {
-            let mut jobs = txn.open_table(JOBS).map_err(|e| write(&e))?;
-            for (hash, job) in &changes.put {
-                let json = serde_json::to_vec(&**job).expect("jobs always encode");
-                jobs.insert(hash.as_str(), json.as_slice())
-                    .map_err(|e| write(&e))?;
-            }
-            for hash in &changes.removed {
-                jobs.remove(hash.as_str()).map_err(|e| write(&e))?;
-            }
-            let mut meta = txn.open_table(META).map_err(|e| write(&e))?;
-            meta.insert(SEQUENCE_KEY, sequence).map_err(|e| write(&e))?;
+        let db = match self.db.take() {
+            Some(db) => db,
+            None => open_for_writing(&self.path).map_err(|e| write(&e))?,
+        };
+        let result = apply_to(&db, sequence, changes).map_err(|e| write(&e));
+        if result.is_ok() {
+            self.db = Some(db);
         }
-        txn.commit().map_err(|e| write(&e))
+        result
     }
+}
+
+fn open_for_writing(path: &Path) -> Result<Database, StoreError> {
+    Database::builder()
+        .set_check_integrity_on_open(true)
+        .open(path)
+        .map_err(|error| open_error(path, error))
+}
+
+/// One write as one transaction.
+fn apply_to(db: &Database, sequence: u64, changes: &RegistryChanges) -> Result<(), redb::Error> {
+    let mut txn = db.begin_write()?;
+    txn.set_quick_repair(true);
+    {
+        let mut jobs = txn.open_table(JOBS)?;
+        for (hash, job) in &changes.put {
+            let json = serde_json::to_vec(&**job).expect("jobs always encode");
+            jobs.insert(hash.as_str(), json.as_slice())?;
+        }
+        for hash in &changes.removed {
+            jobs.remove(hash.as_str())?;
+        }
+        let mut meta = txn.open_table(META)?;
+        meta.insert(SEQUENCE_KEY, sequence)?;
+    }
+    txn.commit()?;
+    Ok(())
 }
 
 fn open_error(path: &Path, error: redb::DatabaseError) -> StoreError {
