@@ -111,13 +111,30 @@ fn export_writes_the_json_registry_and_importing_it_gives_the_same_registry() {
         .status()
         .unwrap();
     assert!(status.success());
-    let exported: BTreeMap<String, Value> =
-        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
-    assert_eq!(exported, live, "the export is what GET /registry shows");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let exported: BTreeMap<String, Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        exported.keys().collect::<Vec<_>>(),
+        live.keys().collect::<Vec<_>>(),
+        "the export holds every job under its hash"
+    );
+    for (hash, job) in &exported {
+        assert_eq!(job["job"], live[hash]["job"]);
+        assert_eq!(job["scale"], live[hash]["scale"]);
+    }
+    assert!(
+        text.starts_with("{\"") && text.contains(":{\"scale\":2,") && text.ends_with("}\n"),
+        "the original's encoding (compact, scale first): {text}"
+    );
 
-    // Going back and forth: the export imports into the same registry.
+    // Going back and forth: the export imports into the same jobs, under
+    // the same hashes (in the original's encoding: `fd` now explicit).
     let scheduler = start(&out);
-    assert_eq!(registry_of(&scheduler.url), live);
+    let reimported = registry_of(&scheduler.url);
+    assert_eq!(
+        reimported.keys().collect::<Vec<_>>(),
+        live.keys().collect::<Vec<_>>()
+    );
 }
 
 fn refuses_to_start(persist: &str) -> String {

@@ -52,39 +52,14 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::ids::RequestId;
-use crate::scheduler::{Output, Reply, UnscheduleTarget};
+use crate::scheduler::input::UnscheduleTarget;
+use crate::scheduler::output::{Output, Reply};
 use crate::time::{Duration, Instant};
 use crate::wire::{JobConfig, JobHash};
 
 /// Jobs by hash, shared between the registry, writes and the transformer.
 ///
-/// A persistent (structure-sharing) ordered map: a snapshot for a write is
-/// an O(1) clone, and replacing the durable jobs frees only the nodes a
-/// change touched, so a schedule or unschedule costs O(log jobs), not
-/// O(jobs). Ordered, so iteration is deterministic.
-pub type Jobs = imbl::OrdMap<JobHash, Arc<JobConfig>>;
-
-/// What one registry write changes, as [`crate::Output::Persist`] carries
-/// it: each hash at most once, puts and removals in hash order.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct RegistryChanges {
-    /// Jobs to store, whole, under their hash.
-    pub put: Vec<(JobHash, Arc<JobConfig>)>,
-    /// Hashes to remove; removing one the store does not hold is no error.
-    pub removed: Vec<JobHash>,
-}
-
-impl RegistryChanges {
-    /// How many hashes the write touches.
-    pub fn len(&self) -> usize {
-        self.put.len() + self.removed.len()
-    }
-
-    /// Whether the write touches nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-}
+pub use crate::jobs::{Jobs, RegistryChanges};
 
 /// Desired state and its persistence.
 #[derive(Clone, Debug, Default)]
@@ -193,7 +168,12 @@ impl Registry {
     ) {
         let hash = match target {
             UnscheduleTarget::Hash(hash) => hash,
-            UnscheduleTarget::Config(job) => job.hash(),
+            // As the original: a config is checked before it is looked up,
+            // so that a wrong file is told apart from a job not scheduled.
+            UnscheduleTarget::Config(job) => match job.validate() {
+                Ok(()) => job.hash(),
+                Err(problems) => return reply_now(out, request, 400, problems.to_string()),
+            },
         };
         let Some(job) = self.jobs.remove(&hash) else {
             return self.reply_after(out, request, 404, format!("{hash} not scheduled"));

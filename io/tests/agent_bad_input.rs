@@ -133,7 +133,7 @@ fn resources_that_do_not_fit_are_refused_naming_them() {
     assert_eq!(agent.start_container("reader").status, 202);
     agent.wait_for("reader", "finished", |_| true);
     wait_until("the file read through the volume", || {
-        let log = agent.request("GET", "/containers/reader/log", None).body;
+        let log = agent.log_text("reader", "");
         if log == "from the host\n" {
             Ok(())
         } else {

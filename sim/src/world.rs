@@ -182,6 +182,10 @@ pub(crate) struct World<'s> {
     /// until then it cannot know what they run.
     pub(crate) heard_from: BTreeSet<AgentId>,
     pub(crate) next_session: u64,
+    /// For each stream session of the network (numbered across the whole
+    /// run), the scheduler incarnation that opened it and the core's own
+    /// session number, which the core's stream inputs name.
+    pub(crate) core_sessions: BTreeMap<u64, (u64, u64)>,
     pub(crate) requests: BTreeMap<RequestId, UserRequest>,
     pub(crate) next_request: u64,
     /// Jobs whose schedule request was answered 202 (and not unscheduled
@@ -225,6 +229,7 @@ impl<'s> World<'s> {
             streams: BTreeMap::new(),
             heard_from: BTreeSet::new(),
             next_session: 0,
+            core_sessions: BTreeMap::new(),
             requests: BTreeMap::new(),
             next_request: 0,
             acknowledged: BTreeMap::new(),

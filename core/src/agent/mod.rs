@@ -30,8 +30,9 @@ pub struct AgentRepresentation {
     pub number: AgentNo,
     /// Its stream.
     pub connection: Connection,
-    /// Resources as last reported.
-    pub resources: HostResources,
+    /// Resources as last reported (private: the placement key counts
+    /// changes of its totals and volumes).
+    resources: HostResources,
     /// Its containers, by ID. Private so that the aggregate below always
     /// agrees with it: every change goes through [`Self::insert`],
     /// [`Self::remove`] or [`Self::apply_event`].
@@ -79,6 +80,11 @@ impl AgentRepresentation {
             committed: (0, 0),
             capacity_changes: 0,
         }
+    }
+
+    /// Resources as last reported.
+    pub fn resources(&self) -> &HostResources {
+        &self.resources
     }
 
     /// Its containers, by ID.
@@ -193,13 +199,13 @@ impl AgentRepresentation {
                         self.remove(&id);
                     } else {
                         record.set_process_state(instance.process_state);
-                        if !Arc::ptr_eq(&record.config, &instance.config)
-                            && *record.config != *instance.config
+                        if !Arc::ptr_eq(record.config(), &instance.config)
+                            && **record.config() != *instance.config
                         {
                             // The agent filled something in (a port, say):
                             // keep what it runs, re-counting its resources.
                             let mut record = self.remove(&id).expect("known");
-                            record.config = intern(&id, instance.config);
+                            record.replace_config(intern(&id, instance.config));
                             self.insert(id.clone(), record);
                         }
                     }
@@ -258,8 +264,8 @@ impl AgentRepresentation {
 
     /// Adds (or with `add == false` subtracts) a record to the aggregates.
     fn count(&mut self, record: &ContainerRecord, add: bool) {
-        let cpu = cpu_millis(record.config.resources.cpu);
-        let mem = record.config.resources.mem;
+        let cpu = cpu_millis(record.config().resources.cpu);
+        let mem = record.config().resources.mem;
         if add {
             self.committed.0 += cpu;
             self.committed.1 += mem;

@@ -43,7 +43,7 @@ pub enum Input {
         sequence: u64,
     },
     /// The write with this sequence number failed; it may or may not have
-    /// been applied (see the contract in [`crate::registry`]).
+    /// been applied (see the persistence contract in `registry.rs`).
     PersistFailed {
         /// The sequence number of the failed write.
         sequence: u64,
@@ -62,11 +62,15 @@ pub enum Input {
     StreamOpened {
         /// Whose stream.
         agent: AgentId,
+        /// The session of [`crate::Output::OpenStream`] it answers.
+        session: u64,
     },
     /// An event arrived on an agent's stream.
     StreamEvent {
         /// Whose stream.
         agent: AgentId,
+        /// The session it arrived on.
+        session: u64,
         /// The event: the first of a stream lists every container, later
         /// ones only those that changed.
         event: StateEvent,
@@ -76,11 +80,15 @@ pub enum Input {
     StreamKeepAlive {
         /// Whose stream.
         agent: AgentId,
+        /// The session it arrived on.
+        session: u64,
     },
     /// An agent's stream ended, failed to open, or broke.
     StreamClosed {
         /// Whose stream.
         agent: AgentId,
+        /// The session that ended.
+        session: u64,
         /// Why, for the trace.
         reason: String,
     },

@@ -315,11 +315,13 @@ impl Locations {
     }
 
     /// Number of located containers.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True when no container is located.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -29,12 +29,18 @@ use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
 use crate::algorithm::{self, Algorithm, Demand, Unplaced};
 use crate::ids::{AgentId, AgentNo};
 use crate::registry::Jobs;
-use crate::scheduler::{AgentTable, CommandAction, InFlight, Locations, SchedulerConfig};
+use crate::scheduler::agent_map::AgentTable;
+use crate::scheduler::config::SchedulerConfig;
+use crate::scheduler::dispatch::Dispatch;
+use crate::scheduler::locations::Locations;
+use crate::scheduler::output::CommandAction;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
+mod legacy;
 mod view;
 
+use legacy::LegacyNames;
 use view::PlacementView;
 
 /// A command the transformer decided on.
@@ -124,6 +130,8 @@ pub struct Transformer {
     /// same as a set (a task marked again is not queued twice).
     queue: VecDeque<ContainerId>,
     queued: BTreeSet<ContainerId>,
+    /// Containers named by earlier versions, adopted as tasks.
+    legacy: LegacyNames,
 }
 
 /// Everything a reconcile reads.
@@ -146,7 +154,7 @@ pub struct ReconcileInput<'a> {
     /// start has synced or been abandoned).
     pub placement_allowed: bool,
     /// Commands sent and not yet answered.
-    pub in_flight: &'a InFlight,
+    pub in_flight: &'a Dispatch,
 }
 
 struct Instance<'a> {
@@ -164,7 +172,7 @@ impl<'a> Instance<'a> {
         agent: &'a AgentRepresentation,
         id: &ContainerId,
         record: &'a ContainerRecord,
-        in_flight: &InFlight,
+        in_flight: &Dispatch,
     ) -> Instance<'a> {
         Instance {
             agent: &agent.id,
@@ -195,6 +203,16 @@ impl Transformer {
         self.dirty.extend(self.unplaced.keys().cloned());
     }
 
+    /// How many containers are marked.
+    pub fn marked(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// How many missing tasks are queued for placement.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
+    }
+
     /// Whether anything is marked.
     pub fn has_work(&self) -> bool {
         !self.dirty.is_empty() || !self.swept.is_empty() || !self.queue.is_empty()
@@ -202,8 +220,15 @@ impl Transformer {
 
     /// The durable registry changed from `old` to `new` in the jobs
     /// `changed`: marks their tasks, and forgets what belonged to jobs no
-    /// longer desired. Costs what changed, not the size of the registry.
-    pub fn desired_changed(&mut self, changed: &BTreeSet<JobHash>, old: &Jobs, new: &Jobs) {
+    /// longer desired; returns the tasks whose creation back-off it forgot
+    /// (their timers can go). Costs what changed, not the size of the
+    /// registry.
+    pub fn desired_changed(
+        &mut self,
+        changed: &BTreeSet<JobHash>,
+        old: &Jobs,
+        new: &Jobs,
+    ) -> Vec<ContainerId> {
         for hash in changed {
             let before = old.get(hash).map_or(0, |job| job.task_count());
             let after = new.get(hash).map_or(0, |job| job.task_count());
@@ -212,12 +237,29 @@ impl Transformer {
                 self.configs.remove(hash);
             }
         }
+        let mut forgotten = Vec::new();
         for hash in changed.iter().filter(|hash| !new.contains_key(*hash)) {
+            // Containers adopted under a legacy name go with their job.
+            if let Some(job) = old.get(hash)
+                && let Some(legacy) = self.legacy.remove(hash, job)
+            {
+                self.mark_job(&legacy, job.task_count());
+            }
             // Back-offs and reasons of tasks no longer desired go with
             // them, found by their IDs' common prefix: a cost in the
             // removed job's entries, not in every failing or unplaced task.
-            forget_tasks_of(&mut self.task_backoff, hash);
+            forgotten.extend(forget_tasks_of(&mut self.task_backoff, hash));
             forget_tasks_of(&mut self.unplaced, hash);
+        }
+        forgotten
+    }
+
+    /// Knows the jobs of the registry loaded at start by the hashes our
+    /// earlier versions gave them too, so that the containers those
+    /// started are adopted (see [`legacy`]).
+    pub fn know_legacy_names(&mut self, loaded: &Jobs) {
+        for (hash, job) in loaded {
+            self.legacy.insert(hash, job);
         }
     }
 
@@ -312,6 +354,7 @@ impl Transformer {
         } = input;
         let mut plan = Plan::default();
         let budget = config.max_commands_per_reconcile;
+        self.legacy.begin_reconcile();
         // A container's task, parsed once per look: its job hash is the
         // probe for both job lookups (a `JobHash` compares the keys'
         // inline heads; a `&str` would follow every key's pointer).
@@ -359,17 +402,58 @@ impl Transformer {
                        gathered: &mut Vec<(ContainerId, Demand)>,
                        plan: &mut Plan| {
             let task = id.task();
+            // A container an earlier version named is looked at as the
+            // task it stands for (rare: only when its ID names no desired
+            // job).
+            let adopted = match wanted_job(&task) {
+                Some(_) => None,
+                None => this
+                    .legacy
+                    .adopt(&task)
+                    .filter(|task| wanted_job(&Some(task.clone())).is_some())
+                    .map(|(hash, index)| (hash.container_id(index), Some((hash, index)))),
+            };
+            let (id, task) = match &adopted {
+                Some((own, task)) => (own, task.clone()),
+                None => (id, task),
+            };
+            // The task's instances under its legacy name, if its job has any.
+            let legacy_id = task
+                .as_ref()
+                .and_then(|(hash, index)| this.legacy.legacy_id(hash, *index));
+            if (adopted.is_some() || legacy_id.is_some()) && !this.legacy.first_look(id) {
+                return; // planned for under its other name already
+            }
             let mut instances = instances_of(id, &task);
+            let mut legacy = legacy_id
+                .as_ref()
+                .map_or_else(Vec::new, |legacy| instances_of(legacy, &legacy.task()));
             match wanted_job(&task) {
-                Some((hash, job)) if instances.is_empty() => {
+                Some((hash, job)) if instances.is_empty() && legacy.is_empty() => {
                     if placeable(this, id) && !this.queued.contains(id) {
                         let shared = this.container_config(hash, job);
                         gathered.push((id.clone(), Demand::of(hash, &shared)));
                     }
                 }
+                Some(_) if instances.is_empty() => {
+                    this.unplaced.remove(id);
+                    let legacy_id = legacy_id.as_ref().expect("legacy instances have a name");
+                    this.keep_one(now, legacy_id, &mut legacy, plan);
+                }
                 Some(_) => {
                     this.unplaced.remove(id);
                     this.keep_one(now, id, &mut instances, plan);
+                    // Under its own name the task is kept; under its
+                    // legacy name it is a duplicate.
+                    if let Some(legacy_id) = &legacy_id {
+                        let keeper = instances[0].agent.clone();
+                        for instance in &legacy {
+                            let why = Why::DuplicateOf(keeper.clone());
+                            if let Some(planned) = removal(now, legacy_id, instance, why) {
+                                plan.commands.push(planned);
+                            }
+                        }
+                    }
                 }
                 None => {
                     this.unplaced.remove(id);
@@ -411,7 +495,11 @@ impl Transformer {
                         wanted_job(&id.task()).is_some(),
                         "the location index and the registry disagree on {id}"
                     );
-                    if desired && holders.len() == 1 && holders[0] == agent.number {
+                    if desired
+                        && holders.len() == 1
+                        && holders[0] == agent.number
+                        && !self.legacy.involves(locations.job_at(slot))
+                    {
                         self.unplaced.remove(id);
                         let instance = Instance::new(agent, id, record, in_flight);
                         self.keep_one(now, id, &mut [instance], &mut plan);
@@ -464,6 +552,12 @@ impl Transformer {
             };
             if !instances_of(&id, &task).is_empty() || !placeable(self, &id) {
                 continue;
+            }
+            let legacy_id = task
+                .as_ref()
+                .and_then(|(hash, index)| self.legacy.legacy_id(hash, *index));
+            if legacy_id.is_some_and(|legacy| !instances_of(&legacy, &legacy.task()).is_empty()) {
+                continue; // present under the name an earlier version gave it
             }
             let shared = self.container_config(hash, job);
             let demand = Demand::of(hash, &shared);
@@ -638,7 +732,8 @@ fn status_rank(status: Option<ContainerStatus>) -> u8 {
 /// Removes the entries of `job`'s tasks from `map`. Task IDs are
 /// `<job hash>-<index>`, so they sit together under that prefix (with, at
 /// most, tasks of other jobs whose hash extends it, which are kept).
-fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) {
+/// Returns the IDs removed.
+fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) -> Vec<ContainerId> {
     let prefix = format!("{job}-");
     let doomed: Vec<ContainerId> = map
         .range::<str, _>((
@@ -653,7 +748,8 @@ fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) {
         })
         .cloned()
         .collect();
-    for id in doomed {
-        map.remove(&id);
+    for id in &doomed {
+        map.remove(id);
     }
+    doomed
 }

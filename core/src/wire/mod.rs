@@ -9,7 +9,9 @@
 
 pub mod duration;
 mod field;
-mod hash;
+pub mod go_json;
+pub(crate) mod hash;
+mod legacy_hash;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -391,12 +393,36 @@ impl JobConfig {
     /// The largest valid `scale`.
     pub const MAX_SCALE: i64 = 1000;
 
-    /// The job's content hash, `<job>-<7 hex>`.
+    /// The job's content hash, `<job>-<7 hex>`: the original Harpoon
+    /// scheduler's, exactly.
     pub fn hash(&self) -> JobHash {
         hash::job_hash(self)
     }
 
-    /// The scale as a task count (0 when invalid).
+    /// The config as the original's Go struct encodes it (`json.Marshal`:
+    /// its field order, `scale` first, `fd` always present, unknown fields
+    /// left out): the text its hash is a digest of, without `Encode`'s
+    /// trailing newline.
+    pub fn original_json(&self) -> String {
+        let mut text = hash::go_encoding(self);
+        text.pop();
+        text
+    }
+
+    /// The hash earlier versions of this scheduler gave the job (a SHA-256
+    /// of another encoding), under which they named its containers and
+    /// keyed their registry files. Used only to recognise those.
+    pub fn legacy_hash(&self) -> JobHash {
+        legacy_hash::legacy_job_hash(self)
+    }
+
+    /// The scale as a task count, within `0..=MAX_SCALE`: a negative scale
+    /// counts 0 and one above [`JobConfig::MAX_SCALE`] counts `MAX_SCALE`.
+    /// Validation refuses both at the API; a job loaded from disk with such
+    /// a scale (edited by hand, or written by another program) is kept, as
+    /// every accepted job is, and runs at most `MAX_SCALE` tasks, so that
+    /// no input can make the core track more tasks per job than the bound
+    /// and no over-scaled job silently loses every task it runs.
     pub fn task_count(&self) -> u32 {
         u32::try_from(self.scale.clamp(0, Self::MAX_SCALE)).unwrap_or(0)
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use harpoon_core::wire::{ContainerInstance, StateEvent};
 use harpoon_core::{AgentCommand, AgentId, Input, Output, Reply, RequestId, Scheduler};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info, warn};
 
@@ -32,8 +32,6 @@ pub struct CoreTask {
     /// Where writes go. One write is outstanding at a time (the core's
     /// contract), so the lock is never contended.
     pub(crate) store: Arc<std::sync::Mutex<RegistryStore>>,
-    /// Commands in flight at once per agent.
-    pub(crate) commands_per_agent: usize,
 }
 
 struct Driver {
@@ -42,12 +40,10 @@ struct Driver {
     sender: mpsc::Sender<CoreMessage>,
     client: AgentClient,
     store: Arc<std::sync::Mutex<RegistryStore>>,
-    commands_per_agent: usize,
     replies: BTreeMap<RequestId, oneshot::Sender<Reply>>,
     next_request: u64,
+    /// Each agent's stream task and its session.
     streams: BTreeMap<AgentId, (u64, AbortHandle)>,
-    next_generation: u64,
-    agent_limits: BTreeMap<AgentId, Arc<Semaphore>>,
     workers: JoinSet<()>,
     writes: JoinSet<()>,
 }
@@ -63,7 +59,6 @@ impl CoreTask {
             sender,
             client,
             store,
-            commands_per_agent,
         } = self;
         let mut driver = Driver {
             scheduler,
@@ -71,12 +66,9 @@ impl CoreTask {
             sender,
             client,
             store,
-            commands_per_agent,
             replies: BTreeMap::new(),
             next_request: 0,
             streams: BTreeMap::new(),
-            next_generation: 0,
-            agent_limits: BTreeMap::new(),
             workers: JoinSet::new(),
             writes: JoinSet::new(),
         };
@@ -134,25 +126,13 @@ impl Driver {
 
     fn on_message(&mut self, message: CoreMessage) {
         match message {
-            CoreMessage::Input(input) => self.feed(input),
-            CoreMessage::Stream { generation, input } => {
-                let agent = match &input {
-                    Input::StreamOpened { agent }
-                    | Input::StreamEvent { agent, .. }
-                    | Input::StreamKeepAlive { agent }
-                    | Input::StreamClosed { agent, .. } => agent,
-                    _ => return,
-                };
-                let current = self
-                    .streams
-                    .get(agent)
-                    .is_some_and(|(g, _)| *g == generation);
-                if current {
-                    if matches!(input, Input::StreamClosed { .. }) {
-                        self.streams.remove(agent);
-                    }
-                    self.feed(input);
+            CoreMessage::Input(input) => {
+                if let Input::StreamClosed { agent, session, .. } = &input
+                    && self.streams.get(agent).is_some_and(|(s, _)| s == session)
+                {
+                    self.streams.remove(agent);
                 }
+                self.feed(input)
             }
             CoreMessage::Schedule { job, reply } => {
                 let request = self.remember(reply);
@@ -177,19 +157,17 @@ impl Driver {
     fn carry_out(&mut self, output: Output) {
         match output {
             Output::Command(command) => self.send_command(command),
-            Output::OpenStream { agent } => {
+            Output::OpenStream { agent, session } => {
                 if let Some((_, old)) = self.streams.remove(&agent) {
                     old.abort();
                 }
-                self.next_generation += 1;
-                let generation = self.next_generation;
                 let client = self.client.clone();
                 let sender = self.sender.clone();
                 let stream_agent = agent.clone();
                 let handle = self
                     .workers
-                    .spawn(async move { client.stream(stream_agent, generation, sender).await });
-                self.streams.insert(agent, (generation, handle));
+                    .spawn(async move { client.stream(stream_agent, session, sender).await });
+                self.streams.insert(agent, (session, handle));
             }
             Output::CloseStream { agent } => {
                 if let Some((_, handle)) = self.streams.remove(&agent) {
@@ -237,15 +215,13 @@ impl Driver {
     }
 
     fn send_command(&mut self, command: AgentCommand) {
-        let limit = Arc::clone(
-            self.agent_limits
-                .entry(command.agent.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.commands_per_agent))),
-        );
+        // The core hands out at most its limit of commands per agent
+        // (`SchedulerConfig::max_commands_in_flight_per_agent`), so each
+        // goes out at once: time spent here would count against its
+        // pending timeout.
         let client = self.client.clone();
         let sender = self.sender.clone();
         self.workers.spawn(async move {
-            let Ok(_permit) = limit.acquire_owned().await else { return };
             let result = client.command(&command.agent, &command.container, &command.action).await;
             if let Err(error) = &result {
                 warn!(agent = %command.agent, container = %command.container, action = command.action.name(), %error, "command failed");
@@ -265,16 +241,16 @@ impl Driver {
                 let mut proxy = BTreeMap::new();
                 for view in self.scheduler.agents() {
                     let containers = view
-                        .containers
-                        .iter()
-                        .filter_map(|(id, record)| {
+                        .containers()
+                        .filter_map(|container| {
+                            let id = container.id().to_string();
                             let instance = ContainerInstance {
-                                container_id: id.to_string(),
-                                status: record.status?,
-                                config: Arc::clone(&record.config),
-                                process_state: record.process_state(),
+                                container_id: id.clone(),
+                                status: container.status()?,
+                                config: Arc::clone(container.config()),
+                                process_state: container.process_state(),
                             };
-                            Some((id.to_string(), instance))
+                            Some((id, instance))
                         })
                         .collect();
                     proxy.insert(
@@ -301,14 +277,15 @@ impl Driver {
                 };
                 for view in self.scheduler.agents() {
                     snapshot.agents_known += 1;
-                    if view.state == harpoon_core::agent::ConnectionState::Synced {
+                    if view.state == harpoon_core::ConnectionState::Synced {
                         snapshot.agents_connected += 1;
                     }
-                    for record in view.containers.values() {
-                        if record.status == Some(harpoon_core::wire::ContainerStatus::Running) {
+                    for container in view.containers() {
+                        if container.status() == Some(harpoon_core::wire::ContainerStatus::Running)
+                        {
                             snapshot.tasks_running += 1;
                         }
-                        if record.pending().is_some() {
+                        if container.pending().is_some() {
                             snapshot.tasks_pending += 1;
                         }
                     }

@@ -11,16 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 /// A message for the core task.
 #[derive(Debug)]
 pub enum CoreMessage {
-    /// An input from a worker (command result, registry write, discovery).
+    /// An input from a worker (command result, registry write, discovery,
+    /// an agent's stream: the core itself ignores stale stream sessions).
     Input(Input),
-    /// An input from an agent stream task of the given generation; stale
-    /// generations (a stream since replaced) are dropped.
-    Stream {
-        /// Which stream task sent it.
-        generation: u64,
-        /// The input.
-        input: Input,
-    },
     /// A user's schedule request.
     Schedule {
         /// The decoded job.

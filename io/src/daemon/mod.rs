@@ -7,6 +7,8 @@
 //!   `sse`.
 //! - `store`: the registry's store (an embedded database by default),
 //!   import of a JSON registry and export to one.
+//! - `registry_file`: the JSON registry file's format, ours or the
+//!   original's (`parse`, `encode_original`), for import and export.
 //! - `discovery`: which agents there are; `local_agents`: agents run in
 //!   the daemon's own process (`--local-agents`).
 //!
@@ -20,6 +22,7 @@ mod http;
 mod local_agents;
 mod messages;
 mod metrics;
+pub mod registry_file;
 mod sse;
 pub mod store;
 
@@ -65,8 +68,6 @@ pub struct DaemonOptions {
     pub api: ApiOptions,
     /// The agent client's limits.
     pub client: ClientLimits,
-    /// Commands in flight at once per agent.
-    pub commands_per_agent: usize,
     /// Capacity of the channel into the core task.
     pub core_queue: usize,
 }
@@ -84,7 +85,6 @@ impl Default for DaemonOptions {
             discovery: Discovery::default(),
             api: ApiOptions::default(),
             client: ClientLimits::default(),
-            commands_per_agent: 8,
             core_queue: 4096,
         }
     }
@@ -171,7 +171,6 @@ pub async fn serve_opened(
         sender: sender.clone(),
         client: AgentClient::new(options.client.clone()),
         store: Arc::new(std::sync::Mutex::new(store)),
-        commands_per_agent: options.commands_per_agent,
     };
     let core_task = tokio::spawn(core.run(stored));
     // The core task holds a sender of its own for its workers, so the

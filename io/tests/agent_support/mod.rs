@@ -205,6 +205,21 @@ impl Agent {
         std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
     }
 
+    /// A container's log lines as the log endpoint answers them (`query`
+    /// e.g. `?history=5`), joined as the original `harpoonctl agent log`
+    /// prints them: each line as sent, newline included.
+    pub fn log_text(&self, id: &str, query: &str) -> String {
+        let answer = self.request("GET", &format!("/containers/{id}/log{query}"), None);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let lines: Vec<String> = serde_json::from_str(&answer.body).unwrap_or_else(|error| {
+            panic!(
+                "the log is not a JSON array of lines ({error}): {}",
+                answer.body
+            )
+        });
+        lines.concat()
+    }
+
     pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Response {
         http::request(&self.address, method, &format!("/api/v0{path}"), &[], body)
     }

@@ -30,6 +30,8 @@ pub struct Harness {
     pub issued: Vec<AgentCommand>,
     /// Agents whose streams are open: they send keep-alives as time passes.
     alive: BTreeSet<AgentId>,
+    /// The latest stream session the scheduler opened for each agent.
+    sessions: BTreeMap<AgentId, u64>,
 }
 
 pub fn config() -> SchedulerConfig {
@@ -115,6 +117,7 @@ impl Harness {
             next_request: 0,
             issued: Vec::new(),
             alive: BTreeSet::new(),
+            sessions: BTreeMap::new(),
         }
     }
 
@@ -131,6 +134,9 @@ impl Harness {
                     self.issued.push(command.clone());
                 }
                 Output::Reply { request, reply } => self.replies.push((*request, reply.clone())),
+                Output::OpenStream { agent, session } => {
+                    self.sessions.insert(agent.clone(), *session);
+                }
                 Output::Persist { sequence, changes } => {
                     self.persists.push((*sequence, Arc::clone(changes)))
                 }
@@ -157,7 +163,8 @@ impl Harness {
             self.now = step_end;
             self.input(Input::TimePassed);
             for agent in self.alive.clone() {
-                self.input(Input::StreamKeepAlive { agent });
+                let session = self.session(agent.as_str());
+                self.input(Input::StreamKeepAlive { agent, session });
             }
         }
     }
@@ -181,11 +188,21 @@ impl Harness {
         instances: Vec<ContainerInstance>,
     ) {
         self.alive.insert(agent(name));
-        self.input(Input::StreamOpened { agent: agent(name) });
+        let session = self.session(name);
+        self.input(Input::StreamOpened {
+            agent: agent(name),
+            session,
+        });
         self.input(Input::StreamEvent {
             agent: agent(name),
+            session,
             event: event(resources, instances),
         });
+    }
+
+    /// The latest session the scheduler opened for `name`'s stream.
+    pub fn session(&self, name: &str) -> u64 {
+        self.sessions.get(&agent(name)).copied().unwrap_or(0)
     }
 
     pub fn send_event(
@@ -194,8 +211,10 @@ impl Harness {
         resources: HostResources,
         instances: Vec<ContainerInstance>,
     ) {
+        let session = self.session(name);
         self.input(Input::StreamEvent {
             agent: agent(name),
+            session,
             event: event(resources, instances),
         });
     }
@@ -207,8 +226,10 @@ impl Harness {
 
     pub fn close_stream(&mut self, name: &str) {
         self.alive.remove(&agent(name));
+        let session = self.session(name);
         self.input(Input::StreamClosed {
             agent: agent(name),
+            session,
             reason: "test".into(),
         });
     }
@@ -267,8 +288,8 @@ impl Harness {
     pub fn known_instances(&self) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for view in self.scheduler.agents() {
-            for id in view.containers.keys() {
-                out.entry(id.to_string())
+            for container in view.containers() {
+                out.entry(container.id().to_string())
                     .or_default()
                     .push(view.id.to_string());
             }
@@ -308,8 +329,8 @@ pub fn play_agent(
                 .scheduler
                 .agents()
                 .find(|view| view.id.as_str() == name)
-                .and_then(|view| view.containers.get(&command.container))
-                .map(|record| (*record.config).clone())
+                .and_then(|view| view.container(command.container.as_str()))
+                .map(|container| (**container.config()).clone())
                 .unwrap_or_default(),
         };
         h.send_event(

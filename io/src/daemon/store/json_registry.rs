@@ -3,21 +3,44 @@
 //! registry file holds. Read for import, written for export and by the
 //! whole-file store.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 use harpoon_core::wire::JobConfig;
+use tracing::{info, warn};
 
 use super::{StoreError, StoredRegistry};
+use crate::daemon::registry_file;
 
-/// Decodes a JSON registry; `path` names it in errors.
+/// Decodes a JSON registry, ours or the original's; `path` names it in
+/// errors.
 pub fn decode(path: &Path, bytes: &[u8]) -> Result<Vec<JobConfig>, StoreError> {
-    let jobs: BTreeMap<String, JobConfig> =
-        serde_json::from_slice(bytes).map_err(|source| StoreError::Corrupt {
-            path: path.to_owned(),
-            reason: format!("not a JSON registry: {source}"),
-        })?;
-    Ok(jobs.into_values().collect())
+    let entries = registry_file::parse(path, bytes).map_err(|error| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason: error.problem,
+    })?;
+    Ok(rekey(entries))
+}
+
+/// The jobs of a loaded registry file. A key other than the job's hash
+/// was written by one of our earlier versions (which hashed with SHA-256)
+/// or by hand: the job is re-keyed under its hash, the original's, and the
+/// log says so, job by job. The containers an earlier version started for
+/// it are adopted by the core, which knows the legacy hash too.
+fn rekey(entries: Vec<registry_file::RegistryEntry>) -> Vec<JobConfig> {
+    entries
+        .into_iter()
+        .map(|entry| {
+            let hash = entry.job.hash();
+            if entry.key != hash.as_str() {
+                if entry.key == entry.job.legacy_hash().as_str() {
+                    info!(old = %entry.key, new = %hash, "registry: job re-keyed from an earlier version's hash; its containers are adopted");
+                } else {
+                    warn!(old = %entry.key, new = %hash, "registry: job re-keyed: its key was not its hash");
+                }
+            }
+            entry.job
+        })
+        .collect()
 }
 
 /// Reads the JSON registry at `path`; a missing file is an empty registry.
@@ -40,13 +63,8 @@ pub(super) fn read(path: &Path) -> Result<StoredRegistry, StoreError> {
     })
 }
 
-/// Encodes jobs as a JSON registry (pretty, by hash).
+/// Encodes jobs as the original Harpoon writes its registry file, byte
+/// for byte (see [`registry_file::encode_original`]).
 pub fn encode(jobs: &[JobConfig]) -> Vec<u8> {
-    let by_hash: BTreeMap<String, &JobConfig> = jobs
-        .iter()
-        .map(|job| (job.hash().as_str().to_owned(), job))
-        .collect();
-    let mut bytes = serde_json::to_vec_pretty(&by_hash).expect("jobs always encode");
-    bytes.push(b'\n');
-    bytes
+    registry_file::encode_original(jobs)
 }
