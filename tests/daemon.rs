@@ -248,13 +248,12 @@ fn sigterm_finishes_and_exits_zero() {
     let env = TestEnv::new("sigterm");
     let mut scheduler = Proc::start(
         "harpoon-scheduler",
-        &["--listen", "127.0.0.1:0", "--persist", &env.path("r.json")],
+        &["--listen", "127.0.0.1:0", "--persist", &env.path("r.redb")],
     );
     schedule(&scheduler.url, &env.job("web", 1));
     let status = scheduler.terminate();
     assert!(status.success(), "{status}");
-    let persisted: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(env.path("r.json")).unwrap()).unwrap();
+    let persisted = export_registry(&env.path("r.redb"));
     assert_eq!(persisted.as_object().unwrap().len(), 1);
 }
 

@@ -1,5 +1,6 @@
 //! Exponential back-off with seeded jitter, shared by every retry loop of
-//! the core (stream reconnects, failing commands, failing tasks).
+//! the core (stream reconnects, failing commands, failing tasks, registry
+//! writes).
 
 use rand::RngExt;
 use rand_chacha::ChaCha8Rng;

@@ -1,5 +1,5 @@
-//! The registry's jobs as a value: what a registry write persists and what
-//! the API lists. Its own module, below the registry and the outputs that
+//! The registry's jobs as a value, and the changes a registry write
+//! persists: what the API lists and what a store applies. Its own module, below the registry and the outputs that
 //! carry it, so that neither imports the other for it.
 
 use std::sync::Arc;
@@ -11,3 +11,25 @@ use crate::wire::{JobConfig, JobHash};
 /// change touched, so a schedule or unschedule costs O(log jobs), not
 /// O(jobs). Ordered, so iteration is deterministic.
 pub type Jobs = imbl::OrdMap<JobHash, Arc<JobConfig>>;
+
+/// What one registry write changes, as [`crate::Output::Persist`] carries
+/// it: each hash at most once, puts and removals in hash order.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RegistryChanges {
+    /// Jobs to store, whole, under their hash.
+    pub put: Vec<(JobHash, Arc<JobConfig>)>,
+    /// Hashes to remove; removing one the store does not hold is no error.
+    pub removed: Vec<JobHash>,
+}
+
+impl RegistryChanges {
+    /// How many hashes the write touches.
+    pub fn len(&self) -> usize {
+        self.put.len() + self.removed.len()
+    }
+
+    /// Whether the write touches nothing.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

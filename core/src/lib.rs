@@ -27,7 +27,7 @@ pub mod wire;
 pub use agent::ConnectionState;
 pub use ids::{AgentId, CommandId, RequestId};
 pub use metrics::Metrics;
-pub use registry::Jobs;
+pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
     AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Gauges, Input, Occupancy,
     Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace,

@@ -12,6 +12,41 @@
 //! The transformer acts on the *durable* jobs only: a job is placed once it
 //! is on disk, so a crash can never leave running tasks for a job the
 //! restarted scheduler does not know.
+//!
+//! # The persistence contract
+//!
+//! What a store (the daemon's embedded database, a replicated store, the
+//! simulator's disk) promises and what the core promises it:
+//!
+//! - **Changes, not snapshots.** [`crate::Output::Persist`] carries
+//!   [`RegistryChanges`]: every job put (its whole config, keyed by hash)
+//!   and every hash removed since the previous write the store acknowledged,
+//!   each hash at most once, with the write's sequence number. A store
+//!   applies them to what it holds; a write costs the size of the change.
+//! - **Ordering.** Sequence numbers increase with every write, also across
+//!   restarts: the store keeps the sequence of its last durable write and
+//!   hands it back with the jobs in [`crate::Input::RegistryLoaded`]; the
+//!   core numbers its next write above it.
+//! - **At most one write outstanding.** The core issues the next write only
+//!   after the previous one completed or failed, so a store never has to
+//!   order concurrent writes; changes made meanwhile are grouped.
+//! - **Durable** means: once the store reports
+//!   [`crate::Input::PersistCompleted`], the write's changes survive a crash
+//!   of the process and of the machine (fsync, or a quorum for a replicated
+//!   store), and a later load returns them. A write is applied atomically:
+//!   after a crash the store holds all of a write's changes or none.
+//! - **A failed write** ([`crate::Input::PersistFailed`]) may or may not
+//!   have been applied: an fsync error or a lost answer leaves it unknown.
+//!   Changes are whole values keyed by hash, so applying one again is
+//!   harmless: the core retries after a jittered back-off with the failed
+//!   write's changes merged with newer ones (each hash carries its current
+//!   value). After `max_persist_attempts` failures it gives up: waiting
+//!   requests are answered 500 (their outcome is unknown to the user, as
+//!   with any 500), the live registry rolls back to the durable one, and the
+//!   next write re-asserts the durable value of every hash the abandoned
+//!   writes touched, so that a store which did apply one converges back to
+//!   what the core believes. Until that write completes, a crash may bring
+//!   back a job that was answered 500.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
@@ -24,7 +59,7 @@ use crate::wire::{JobConfig, JobHash};
 
 /// Jobs by hash, shared between the registry, writes and the transformer.
 ///
-pub use crate::jobs::Jobs;
+pub use crate::jobs::{Jobs, RegistryChanges};
 
 /// Desired state and its persistence.
 #[derive(Clone, Debug, Default)]
@@ -35,7 +70,8 @@ pub struct Registry {
     durable: Arc<Jobs>,
     durable_version: u64,
     in_flight: Option<InFlightWrite>,
-    /// Jobs added or removed since the last write was issued.
+    /// Jobs added or removed since the last write was issued, and those of
+    /// failed writes (retried merged with newer changes).
     changed: BTreeSet<JobHash>,
     failed_attempts: u32,
     retry_at: Option<Instant>,
@@ -57,8 +93,8 @@ pub enum WriteFailure {
     /// Try again at this time.
     RetryAt(Instant),
     /// Attempts are exhausted: requests were answered 500 and their changes
-    /// rolled back.
-    GaveUp,
+    /// rolled back; the durable values are written again at this time.
+    GaveUp(Instant),
 }
 
 impl Registry {
@@ -77,10 +113,17 @@ impl Registry {
         &self.durable
     }
 
-    /// Loads the persisted jobs; they are durable by definition. Returns
-    /// jobs whose stored form does not validate (kept: they were accepted
-    /// once), with the problems.
-    pub fn load(&mut self, jobs: Vec<JobConfig>) -> Vec<(JobHash, String)> {
+    /// The sequence number of the last durable write (or of the registry
+    /// as loaded): monotonic across restarts.
+    pub fn durable_sequence(&self) -> u64 {
+        self.durable_version
+    }
+
+    /// Loads the persisted jobs; they are durable by definition. `sequence`
+    /// is the store's last durable write: the next write is numbered above
+    /// it. Returns jobs whose stored form does not validate (kept: they
+    /// were accepted once), with the problems.
+    pub fn load(&mut self, jobs: Vec<JobConfig>, sequence: u64) -> Vec<(JobHash, String)> {
         let mut invalid = Vec::new();
         for job in jobs {
             let hash = job.hash();
@@ -90,6 +133,8 @@ impl Registry {
             self.jobs.insert(hash, Arc::new(job));
         }
         self.durable = Arc::new(self.jobs.clone());
+        self.version = sequence;
+        self.durable_version = sequence;
         self.loaded = true;
         invalid
     }
@@ -152,15 +197,22 @@ impl Registry {
             return None;
         }
         self.retry_at = None;
-        let snapshot = Arc::new(self.jobs.clone());
+        let changed = std::mem::take(&mut self.changed);
+        let mut changes = RegistryChanges::default();
+        for hash in &changed {
+            match self.jobs.get(hash) {
+                Some(job) => changes.put.push((hash.clone(), Arc::clone(job))),
+                None => changes.removed.push(hash.clone()),
+            }
+        }
         self.in_flight = Some(InFlightWrite {
             version: self.version,
-            jobs: Arc::clone(&snapshot),
-            changed: std::mem::take(&mut self.changed),
+            jobs: Arc::new(self.jobs.clone()),
+            changed,
         });
         Some(Output::Persist {
             sequence: self.version,
-            jobs: snapshot,
+            changes: Arc::new(changes),
         })
     }
 
@@ -187,15 +239,18 @@ impl Registry {
         }
     }
 
-    /// A write failed: retry with back-off, or after `max_attempts` give up,
-    /// answer the waiting requests 500 and roll their changes back.
+    /// A write failed: retry after a jittered back-off (`delay` gives it for
+    /// a number of consecutive failures), or after `retry.max_attempts` give
+    /// up, answer the waiting requests 500 and roll their changes back.
+    /// Either way the failed write's hashes are written again, merged with
+    /// newer changes (see the contract above).
     pub fn write_failed(
         &mut self,
         sequence: u64,
         error: &str,
         now: Instant,
         max_attempts: u32,
-        backoff_min: Duration,
+        delay: impl FnOnce(u32) -> Duration,
         out: &mut VecDeque<Output>,
     ) -> Option<WriteFailure> {
         match self.in_flight.take() {
@@ -206,19 +261,17 @@ impl Registry {
             }
         }
         self.failed_attempts += 1;
+        let retry_at = now + delay(self.failed_attempts);
+        self.retry_at = Some(retry_at);
         if self.failed_attempts < max_attempts {
-            let delay = backoff_min.saturating_mul(1 << self.failed_attempts.min(10));
-            self.retry_at = Some(now + delay);
-            return Some(WriteFailure::RetryAt(now + delay));
+            return Some(WriteFailure::RetryAt(retry_at));
         }
         self.failed_attempts = 0;
-        self.retry_at = None;
         self.jobs = (*self.durable).clone();
-        self.changed.clear();
-        // The content equals the durable content again, so nothing is left
-        // to write; the version keeps increasing so sequence numbers do.
+        // The failed writes may have been applied in part of the store's
+        // view (an ambiguous failure): the next write puts back the durable
+        // value of every hash they touched. No reply waits for it.
         self.version += 1;
-        self.durable_version = self.version;
         for (_, request, _) in std::mem::take(&mut self.waiting) {
             reply_now(
                 out,
@@ -227,7 +280,7 @@ impl Registry {
                 format!("the registry could not be written: {error}"),
             );
         }
-        Some(WriteFailure::GaveUp)
+        Some(WriteFailure::GaveUp(retry_at))
     }
 
     /// Number of requests whose replies wait for a write.

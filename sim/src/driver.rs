@@ -7,8 +7,6 @@
 //! no answer came within the request timeout (the command or its answer was
 //! lost, or the link is partitioned).
 
-use std::sync::Arc;
-
 use harpoon_core::{
     AgentCommand, AgentId, CommandAction, CommandError, CommandId, Input, Output, Reply, RequestId,
     Scheduler, UnscheduleTarget,
@@ -49,13 +47,17 @@ impl World<'_> {
                     );
                 }
             }
-            Output::Persist { sequence, jobs } => {
+            Output::Persist { sequence, changes } => {
                 self.tracer.line(
                     self.now,
                     "disk",
-                    &format!("registry write #{sequence} begins ({} jobs)", jobs.len()),
+                    &format!(
+                        "registry write #{sequence} begins ({} put, {} removed)",
+                        changes.put.len(),
+                        changes.removed.len()
+                    ),
                 );
-                self.disk.writing = Some((sequence, jobs));
+                self.disk.writing = Some((sequence, changes));
                 let latency = self.scenario.scheduler.persist_latency.draw(&mut self.rng);
                 self.queue.push(
                     self.now + latency,
@@ -155,7 +157,8 @@ impl World<'_> {
                 jobs.len()
             ),
         );
-        self.input(Input::RegistryLoaded { jobs });
+        let sequence = self.disk.sequence;
+        self.input(Input::RegistryLoaded { jobs, sequence });
         self.input(Input::AgentsDiscovered {
             agents: self.discovered.clone(),
         });
@@ -178,9 +181,22 @@ impl World<'_> {
         self.commands.clear();
         self.streams.clear();
         self.heard_from.clear();
-        if let Some((sequence, _)) = self.disk.writing.take() {
-            let text =
-                format!("registry write #{sequence} is cut by the crash: nothing of it is durable");
+        if let Some((sequence, changes)) = self.disk.writing.take() {
+            // The crash came before the commit or after it (its answer
+            // lost): all of the write or none, never a part. A failing disk
+            // commits nothing.
+            let disk_failing = self
+                .disk
+                .failing_until
+                .is_some_and(|until| self.now < until);
+            let text = if !disk_failing && self.rng.random_bool(0.5) {
+                self.disk.commit(sequence, &changes);
+                format!(
+                    "registry write #{sequence} had committed when the crash came: all of it is durable, unacknowledged"
+                )
+            } else {
+                format!("registry write #{sequence} is cut by the crash: nothing of it is durable")
+            };
             self.tracer.line(self.now, "disk", &text);
         }
         for (request, pending) in std::mem::take(&mut self.requests) {
@@ -208,19 +224,28 @@ impl World<'_> {
         if incarnation != self.incarnation {
             return;
         }
-        let Some((writing, jobs)) = self.disk.writing.take() else {
+        let Some((writing, changes)) = self.disk.writing.take() else {
             return;
         };
         if writing != sequence {
-            self.disk.writing = Some((writing, jobs));
+            self.disk.writing = Some((writing, changes));
             return;
         }
         let fail = self.scenario.scheduler.persist_fail;
-        if fail > 0.0 && self.rng.random_bool(fail) {
+        let disk_failing = self
+            .disk
+            .failing_until
+            .is_some_and(|until| self.now < until);
+        if disk_failing || (fail > 0.0 && self.rng.random_bool(fail)) {
+            let why = if disk_failing {
+                " (the disk is failing)"
+            } else {
+                ""
+            };
             self.tracer.line(
                 self.now,
                 "disk",
-                &format!("registry write #{sequence} fails"),
+                &format!("registry write #{sequence} fails{why}"),
             );
             self.input(Input::PersistFailed {
                 sequence,
@@ -232,11 +257,11 @@ impl World<'_> {
             self.now,
             "disk",
             &format!(
-                "registry write #{sequence} is durable ({} jobs)",
-                jobs.len()
+                "registry write #{sequence} is durable ({} changes)",
+                changes.len()
             ),
         );
-        self.disk.persisted = Arc::clone(&jobs);
+        self.disk.commit(sequence, &changes);
         self.input(Input::PersistCompleted { sequence });
     }
 

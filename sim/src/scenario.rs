@@ -165,6 +165,11 @@ pub enum Action {
         /// For how long.
         duration: Duration,
     },
+    /// Every registry write fails for a while.
+    DiskFail {
+        /// For how long.
+        duration: Duration,
+    },
     /// The scheduler dies and comes back after `down`.
     SchedulerCrash {
         /// How long it stays down.
@@ -190,6 +195,9 @@ impl fmt::Display for Action {
             Action::Slow { agent, latency } => write!(f, "slow {agent} to {latency}"),
             Action::FailStarts { agent, duration } => {
                 write!(f, "starts fail on {agent} for {duration}")
+            }
+            Action::DiskFail { duration } => {
+                write!(f, "every registry write fails for {duration}")
             }
             Action::SchedulerCrash { down } => write!(f, "scheduler crashes for {down}"),
             Action::AddAgent(spec) => write!(
@@ -418,6 +426,7 @@ struct RawAt {
     slow: Option<Spanned<RawSlow>>,
     fail_starts: Option<Spanned<RawFailStarts>>,
     scheduler_crash: Option<Spanned<RawSchedulerCrash>>,
+    disk_fail: Option<Spanned<RawDiskFail>>,
     add_agent: Option<Spanned<RawAddAgent>>,
     remove_agent: Option<Spanned<String>>,
 }
@@ -441,6 +450,13 @@ struct RawFailStarts {
 #[serde(deny_unknown_fields)]
 struct RawSchedulerCrash {
     down: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDiskFail {
+    #[serde(rename = "for")]
+    duration: String,
 }
 
 #[derive(Deserialize)]
@@ -841,6 +857,11 @@ impl Parser<'_> {
                 .map_err(|message| self.error(value.span(), "at.scheduler_crash.down", message))?;
             actions.push((value.span(), Action::SchedulerCrash { down }));
         }
+        if let Some(value) = &entry.disk_fail {
+            let duration = parse_duration(&value.get_ref().duration)
+                .map_err(|message| self.error(value.span(), "at.disk_fail.for", message))?;
+            actions.push((value.span(), Action::DiskFail { duration }));
+        }
         if let Some(value) = &entry.add_agent {
             let add = value.get_ref();
             if !(add.cpu > 0.0 && add.cpu.is_finite()) {
@@ -931,7 +952,7 @@ impl Parser<'_> {
                 .iter()
                 .try_for_each(|name| agent("at.partition", name)),
             Action::Heal(names) => names.iter().try_for_each(|name| agent("at.heal", name)),
-            Action::SchedulerCrash { .. } | Action::AddAgent(_) => Ok(()),
+            Action::SchedulerCrash { .. } | Action::DiskFail { .. } | Action::AddAgent(_) => Ok(()),
         }
     }
 

@@ -193,7 +193,7 @@ pub fn generate(seed: u64) -> String {
         let at = g.secs(5, 150) * 1000;
         let lasts = g.secs(2, 60) * 1000;
         let agent = agents[g.rng.random_range(0..agents.len())].0.clone();
-        match g.rng.random_range(0..11u32) {
+        match g.rng.random_range(0..12u32) {
             0 => {
                 entries.push((at, format!("crash = \"{agent}\"")));
                 entries.push((at + lasts, format!("restart = \"{agent}\"")));
@@ -252,6 +252,10 @@ pub fn generate(seed: u64) -> String {
                     }
                     entries.push((at, format!("remove_agent = \"{name}\"")));
                 }
+            }
+            10 => {
+                let lasts_secs = lasts / 1000;
+                entries.push((at, format!("disk_fail = {{ for = \"{lasts_secs}s\" }}")));
             }
             9 if !jobs.is_empty() => {
                 let job = g.pick(&jobs).clone();

@@ -61,6 +61,11 @@ impl World<'_> {
                 }
             }
             Action::SchedulerCrash { down } => self.crash_scheduler(*down),
+            Action::DiskFail { duration } => {
+                let until = self.now + *duration;
+                self.disk.failing_until =
+                    Some(self.disk.failing_until.map_or(until, |u| u.max(until)));
+            }
             Action::AddAgent(spec) => {
                 self.add_agent(spec.clone());
                 self.input(Input::AgentsDiscovered {

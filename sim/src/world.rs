@@ -115,17 +115,32 @@ pub(crate) struct UserRequest {
     pub(crate) hash: JobHash,
 }
 
-/// A whole registry, as the scheduler asks to write it.
-pub(crate) type RegistryImage = Arc<harpoon_core::Jobs>;
-
-/// The scheduler's simulated disk: what is durable, and the write under way
-/// (its sequence number and content). A write becomes durable all at once
-/// when it completes, as a rename over the old file would; a crash before
-/// that leaves the old content.
+/// The scheduler's simulated registry store, as the daemon's embedded
+/// database behaves: what is durable (jobs and the sequence of the last
+/// durable write), the write under way (its sequence number and changes),
+/// and until when every write fails (`disk_fail`). A write's changes are
+/// applied all at once when it commits; a crash during a write leaves all
+/// of them (it had committed, the answer was lost) or none, drawn at
+/// random.
 #[derive(Debug, Default)]
 pub(crate) struct Disk {
-    pub(crate) persisted: RegistryImage,
-    pub(crate) writing: Option<(u64, RegistryImage)>,
+    pub(crate) persisted: harpoon_core::Jobs,
+    pub(crate) sequence: u64,
+    pub(crate) writing: Option<(u64, Arc<harpoon_core::RegistryChanges>)>,
+    pub(crate) failing_until: Option<harpoon_core::Instant>,
+}
+
+impl Disk {
+    /// Applies one write's changes, as one transaction.
+    pub(crate) fn commit(&mut self, sequence: u64, changes: &harpoon_core::RegistryChanges) {
+        for (hash, job) in &changes.put {
+            self.persisted.insert(hash.clone(), Arc::clone(job));
+        }
+        for hash in &changes.removed {
+            self.persisted.remove(hash);
+        }
+        self.sequence = sequence;
+    }
 }
 
 /// How to run a scenario.

@@ -78,4 +78,6 @@ scenarios! {
     remove_agent => "20-remove-agent.toml",
     start_waits_for_the_create_answer => "21-start-waits-for-the-create-answer.toml",
     agent_retries_a_failed_start => "22-agent-retries-a-failed-start.toml",
+    disk_fail_requests_wait_then_fail => "31-disk-fail-requests-wait-then-fail.toml",
+    disk_fail_then_scheduler_crash => "32-disk-fail-then-scheduler-crash.toml",
 }

@@ -123,6 +123,43 @@ pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Optio
     }
 }
 
+/// `harpoon-scheduler registry export --persist PATH`, parsed.
+pub fn export_registry(persist: &str) -> Value {
+    let output = Command::new(bin("harpoon-scheduler"))
+        .args(["registry", "export", "--persist", persist])
+        .output()
+        .expect("harpoon-scheduler registry export runs");
+    assert!(
+        output.status.success(),
+        "export failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the export is JSON")
+}
+
+/// Like [`http`], but a connection that fails (a scheduler just killed,
+/// not yet restarted) is an `Err` rather than a panic.
+pub fn try_http(
+    method: &str,
+    url: &str,
+    body: Option<&[u8]>,
+) -> Result<(u16, String), ureq::Error> {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into();
+    let request = ureq::http::Request::builder()
+        .method(method)
+        .uri(url)
+        .body(body.unwrap_or_default().to_vec())
+        .expect("request");
+    let mut response = agent.run(request)?;
+    let status = response.status().as_u16();
+    let text = response.body_mut().read_to_string().unwrap_or_default();
+    Ok((status, text))
+}
+
 /// An HTTP client that reports every status as a value.
 pub fn http(method: &str, url: &str, body: Option<&[u8]>, token: Option<&str>) -> (u16, String) {
     let agent: ureq::Agent = ureq::Agent::config_builder()

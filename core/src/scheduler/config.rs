@@ -44,6 +44,11 @@ pub struct SchedulerConfig {
     /// A failed registry write is retried this many times (with backoff)
     /// before the requests it held are answered 500 and rolled back.
     pub max_persist_attempts: u32,
+    /// First delay before retrying a failed registry write; doubles per
+    /// consecutive failure, with jitter.
+    pub persist_backoff_min: Duration,
+    /// Longest delay between attempts to write the registry.
+    pub persist_backoff_max: Duration,
     /// Whether to emit [`crate::Output::Trace`] outputs.
     pub trace: bool,
 }
@@ -64,6 +69,8 @@ impl Default for SchedulerConfig {
             max_commands_per_reconcile: 1000,
             max_commands_in_flight_per_agent: 8,
             max_persist_attempts: 5,
+            persist_backoff_min: Duration::from_millis(250),
+            persist_backoff_max: Duration::from_secs(5),
             trace: true,
         }
     }

@@ -18,6 +18,9 @@ pub enum Input {
     RegistryLoaded {
         /// Every job in the persisted registry.
         jobs: Vec<JobConfig>,
+        /// The sequence number of the store's last durable write (0 for a
+        /// new store); the next write is numbered above it.
+        sequence: u64,
     },
     /// A user asks to schedule a job (`PUT /schedule`).
     Schedule {
@@ -39,8 +42,8 @@ pub enum Input {
         /// The sequence number of the completed write.
         sequence: u64,
     },
-    /// The write with this sequence number failed; nothing it held is
-    /// durable.
+    /// The write with this sequence number failed; it may or may not have
+    /// been applied (see the persistence contract in `registry.rs`).
     PersistFailed {
         /// The sequence number of the failed write.
         sequence: u64,

@@ -136,7 +136,7 @@ impl Scheduler {
     pub fn handle(&mut self, now: Instant, input: Input) {
         self.now = self.now.max(now);
         match input {
-            Input::RegistryLoaded { jobs } => self.on_registry_loaded(jobs),
+            Input::RegistryLoaded { jobs, sequence } => self.on_registry_loaded(jobs, sequence),
             Input::Schedule { request, job } => {
                 self.metrics.schedule_requests += 1;
                 if self.refuse_until_loaded(request) {
@@ -229,6 +229,13 @@ impl Scheduler {
     /// The registry: every accepted job, durable or not yet.
     pub fn jobs(&self) -> &Jobs {
         self.registry.jobs()
+    }
+
+    /// The sequence number of the last durable registry write (or of the
+    /// registry as loaded): the registry's index, monotonic across
+    /// restarts.
+    pub fn registry_sequence(&self) -> u64 {
+        self.registry.durable_sequence()
     }
 
     /// Whether the persisted registry has been loaded.
@@ -349,13 +356,13 @@ impl Scheduler {
         true
     }
 
-    fn on_registry_loaded(&mut self, jobs: Vec<JobConfig>) {
+    fn on_registry_loaded(&mut self, jobs: Vec<JobConfig>, sequence: u64) {
         if self.registry.is_loaded() {
             self.trace("registry", || "ignored a second load".to_owned());
             return;
         }
         let count = jobs.len();
-        for (hash, problems) in self.registry.load(jobs) {
+        for (hash, problems) in self.registry.load(jobs, sequence) {
             self.trace(hash.as_str(), || {
                 format!("persisted job does not validate (kept): {problems}")
             });
@@ -372,23 +379,33 @@ impl Scheduler {
 
     fn on_persist_failed(&mut self, sequence: u64, error: &str) {
         self.metrics.registry_write_failures += 1;
+        let (min, max) = (
+            self.config.persist_backoff_min,
+            self.config.persist_backoff_max,
+        );
+        let rng = &mut self.rng;
         let failure = self.registry.write_failed(
             sequence,
             error,
             self.now,
             self.config.max_persist_attempts,
-            self.config.task_backoff_min,
+            |failures| crate::backoff::jittered(rng, min, max, failures),
             &mut self.outputs,
         );
         match failure {
             Some(WriteFailure::RetryAt(at)) => {
                 self.timers.set(at, TimerReason::PersistRetry);
-                self.trace("registry", || format!("write {sequence} failed ({error}); retrying at {at}"));
+                self.trace("registry", || {
+                    format!("write {sequence} failed ({error}); retrying at {at}")
+                });
             }
-            Some(WriteFailure::GaveUp) => self.trace(
-                "registry",
-                || format!("write {sequence} failed ({error}); gave up, requests answered 500 and rolled back"),
-            ),
+            Some(WriteFailure::GaveUp(at)) => {
+                self.timers.set(at, TimerReason::PersistRetry);
+                self.trace(
+                    "registry",
+                    || format!("write {sequence} failed ({error}); gave up, requests answered 500 and rolled back; durable values rewritten at {at}"),
+                );
+            }
             None => {}
         }
     }

@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::ids::{AgentId, CommandId, RequestId};
-use crate::jobs::Jobs;
+use crate::jobs::RegistryChanges;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId};
 
@@ -34,16 +34,17 @@ pub enum Output {
         /// Whose stream.
         agent: AgentId,
     },
-    /// Write the registry durably, replacing what was written before, and
-    /// report [`crate::Input::PersistCompleted`] or
+    /// Apply these changes to the registry's store atomically and durably,
+    /// and report [`crate::Input::PersistCompleted`] or
     /// [`crate::Input::PersistFailed`] with the same sequence number. At most
-    /// one write is outstanding at a time.
+    /// one write is outstanding at a time. The full contract (ordering,
+    /// failures, what durable means) is in `registry.rs`.
     Persist {
-        /// Increases with every write.
+        /// Increases with every write, across restarts: the store keeps the
+        /// last durable one.
         sequence: u64,
-        /// The whole registry to write (a snapshot that shares its
-        /// structure with the live registry: taking it costs nothing).
-        jobs: Arc<Jobs>,
+        /// Every job put and hash removed since the last durable write.
+        changes: Arc<RegistryChanges>,
     },
     /// Answer a user request.
     Reply {

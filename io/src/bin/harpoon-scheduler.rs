@@ -12,8 +12,10 @@ use harpoon_io::daemon::{self, ApiOptions, DaemonOptions, Discovery, LocalAgents
 /// The harpoon scheduler: keeps the registry of jobs, watches agents and
 /// places tasks on them. Speaks the Harpoon v0 scheduler API.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to serve the scheduler API on.
     #[arg(long, default_value = daemon::DEFAULT_LISTEN)]
     listen: String,
@@ -23,13 +25,13 @@ struct Args {
     /// A file listing agent URLs, one a line; re-read on SIGHUP.
     #[arg(long, value_name = "PATH")]
     agents_file: Option<PathBuf>,
-    /// The registry file.
-    #[arg(
-        long = "persist",
-        value_name = "PATH",
-        default_value = "./harpoon-registry.json"
-    )]
-    persist: PathBuf,
+    /// Where the registry lives: a store (an embedded database; created if
+    /// missing) or a JSON registry (ours or the original Harpoon's), which
+    /// is imported once into the store PATH.redb beside it and never
+    /// modified. Default: ./harpoon-registry.redb (taking over
+    /// ./harpoon-registry.json, the former default, if only it exists).
+    #[arg(long = "persist", value_name = "PATH")]
+    persist: Option<PathBuf>,
     /// Start this many agents in this process, on loopback ports, sharing
     /// the machine's resources.
     #[arg(long, default_value_t = 0, value_name = "N")]
@@ -55,8 +57,75 @@ struct Args {
     log_level: String,
 }
 
+/// Commands other than running the daemon.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Work on the registry's store.
+    #[command(subcommand)]
+    Registry(RegistryCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum RegistryCommand {
+    /// Write the registry in the original Harpoon's JSON format (an object
+    /// of job configs by hash), e.g. to go back to it. The scheduler using
+    /// the store must be stopped (a running one answers the same on
+    /// GET /api/v0/registry).
+    Export {
+        /// The registry, as the daemon's --persist names it.
+        #[arg(long = "persist", value_name = "PATH")]
+        persist: Option<PathBuf>,
+        /// Write to this file (replaced atomically) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The registry path `--persist` names, or the default: the default store,
+/// or the former default JSON registry when only that exists (it is then
+/// imported into `harpoon-registry.json.redb`, by the store's rules).
+fn registry_path(persist: Option<PathBuf>) -> PathBuf {
+    persist.unwrap_or_else(|| {
+        let store = PathBuf::from(daemon::DEFAULT_REGISTRY);
+        let former = PathBuf::from(daemon::FORMER_DEFAULT_REGISTRY);
+        if !store.exists() && former.exists() {
+            former
+        } else {
+            store
+        }
+    })
+}
+
+fn export(persist: Option<PathBuf>, out: Option<PathBuf>) -> ExitCode {
+    let path = registry_path(persist);
+    let written = daemon::store::export(&path).and_then(|bytes| match &out {
+        Some(out) => daemon::store::replace_file(out, &bytes),
+        None => {
+            use std::io::Write as _;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&bytes)
+                .and_then(|()| stdout.flush())
+                .map_err(|error| daemon::StoreError::Write {
+                    path: PathBuf::from("-"),
+                    reason: error.to_string(),
+                })
+        }
+    });
+    match written {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("harpoon-scheduler: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::Registry(RegistryCommand::Export { persist, out })) = args.command {
+        return export(persist, out);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_new(&args.log_level)
@@ -120,7 +189,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64)
             ^ u64::from(std::process::id()),
-        registry_path: args.persist.clone(),
+        registry_path: registry_path(args.persist.clone()),
         discovery: Discovery {
             fixed,
             agents_file: args.agents_file.clone(),
@@ -131,8 +200,15 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         },
         ..DaemonOptions::default()
     };
-    println!("harpoon-scheduler listening on http://{addr}");
-    let result = daemon::serve(listener, options, Box::pin(shutdown_signal())).await;
+    // The registry opens before the daemon announces itself, so that a
+    // store that cannot be opened stops it before anyone is told to come.
+    let result = match daemon::open_registry(&options).await {
+        Ok(registry) => {
+            println!("harpoon-scheduler listening on http://{addr}");
+            daemon::serve_opened(listener, options, registry, Box::pin(shutdown_signal())).await
+        }
+        Err(error) => Err(error),
+    };
     if let Some(local) = local {
         local.stop().await;
     }

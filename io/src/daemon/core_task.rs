@@ -8,10 +8,9 @@
 //! is shared with anyone.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use harpoon_core::wire::{ContainerInstance, JobConfig, StateEvent};
+use harpoon_core::wire::{ContainerInstance, StateEvent};
 use harpoon_core::{AgentCommand, AgentId, Input, Output, Reply, RequestId, Scheduler};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
@@ -19,7 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::agent_client::AgentClient;
 use super::messages::{CoreMessage, MetricsSnapshot, Query};
-use super::persist;
+use super::store::{RegistryStore, StoredRegistry};
 
 /// How the core task runs.
 #[derive(Debug)]
@@ -30,7 +29,9 @@ pub struct CoreTask {
     /// For workers to report back.
     pub(crate) sender: mpsc::Sender<CoreMessage>,
     pub(crate) client: AgentClient,
-    pub(crate) registry_path: PathBuf,
+    /// Where writes go. One write is outstanding at a time (the core's
+    /// contract), so the lock is never contended.
+    pub(crate) store: Arc<std::sync::Mutex<RegistryStore>>,
 }
 
 struct Driver {
@@ -38,9 +39,7 @@ struct Driver {
     epoch: tokio::time::Instant,
     sender: mpsc::Sender<CoreMessage>,
     client: AgentClient,
-    registry_path: PathBuf,
-    /// Keeps each job's encoding between registry writes.
-    encoder: Arc<std::sync::Mutex<persist::Encoder>>,
+    store: Arc<std::sync::Mutex<RegistryStore>>,
     replies: BTreeMap<RequestId, oneshot::Sender<Reply>>,
     next_request: u64,
     /// Each agent's stream task and its session.
@@ -52,29 +51,31 @@ struct Driver {
 impl CoreTask {
     /// Runs until every sender is gone (the daemon is shutting down), then
     /// waits for the registry write under way, if any.
-    pub async fn run(self, initial_jobs: Vec<JobConfig>) {
+    pub async fn run(self, stored: StoredRegistry) {
         let CoreTask {
             scheduler,
             epoch,
             mut receiver,
             sender,
             client,
-            registry_path,
+            store,
         } = self;
         let mut driver = Driver {
             scheduler,
             epoch,
             sender,
             client,
-            registry_path,
-            encoder: Arc::default(),
+            store,
             replies: BTreeMap::new(),
             next_request: 0,
             streams: BTreeMap::new(),
             workers: JoinSet::new(),
             writes: JoinSet::new(),
         };
-        driver.feed(Input::RegistryLoaded { jobs: initial_jobs });
+        driver.feed(Input::RegistryLoaded {
+            jobs: stored.jobs,
+            sequence: stored.sequence,
+        });
         loop {
             let deadline = driver
                 .scheduler
@@ -173,27 +174,26 @@ impl Driver {
                     handle.abort();
                 }
             }
-            Output::Persist { sequence, jobs } => {
-                let path = self.registry_path.clone();
+            Output::Persist { sequence, changes } => {
+                let store = Arc::clone(&self.store);
                 let sender = self.sender.clone();
-                // One write is outstanding at a time (the core's contract),
-                // so the encoder's lock is never contended.
-                let encoder = Arc::clone(&self.encoder);
                 self.writes.spawn(async move {
                     let written = tokio::task::spawn_blocking(move || {
-                        let bytes = encoder
+                        store
                             .lock()
                             .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .encode(&jobs);
-                        persist::store_bytes(&path, &bytes)
+                            .apply(sequence, &changes)
                     })
                     .await;
                     let input = match written {
                         Ok(Ok(())) => Input::PersistCompleted { sequence },
-                        Ok(Err(error)) => Input::PersistFailed {
-                            sequence,
-                            error: error.to_string(),
-                        },
+                        Ok(Err(error)) => {
+                            warn!(sequence, %error, "registry write failed; the core retries it");
+                            Input::PersistFailed {
+                                sequence,
+                                error: error.to_string(),
+                            }
+                        }
                         Err(error) => Input::PersistFailed {
                             sequence,
                             error: error.to_string(),

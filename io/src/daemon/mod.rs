@@ -5,8 +5,10 @@
 //! - `http`: the scheduler API; `metrics`: `/metrics`.
 //! - `agent_client`: commands to agents and their event streams, parsed by
 //!   `sse`.
-//! - `persist`: the registry file, replaced atomically; `registry_file`:
-//!   its format, ours or the original's.
+//! - `store`: the registry's store (an embedded database by default),
+//!   import of a JSON registry and export to one.
+//! - `registry_file`: the JSON registry file's format, ours or the
+//!   original's (`parse`, `encode_original`), for import and export.
 //! - `discovery`: which agents there are; `local_agents`: agents run in
 //!   the daemon's own process (`--local-agents`).
 //!
@@ -20,9 +22,9 @@ mod http;
 mod local_agents;
 mod messages;
 mod metrics;
-mod persist;
 pub mod registry_file;
 mod sse;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,8 +43,8 @@ pub use discovery::{Discovery, normalize as normalize_agent_url};
 pub use http::ApiOptions;
 pub use local_agents::{LocalAgents, LocalAgentsError};
 pub use messages::CoreHandle;
-pub use persist::PersistError;
 pub use sse::{SseError, SseItem, SseParser};
+pub use store::{RegistryStore, StoreError, StoreKind, StoredRegistry};
 
 use agent_client::AgentClient;
 use core_task::CoreTask;
@@ -55,8 +57,11 @@ pub struct DaemonOptions {
     pub scheduler: SchedulerConfig,
     /// Seed of the core's random generator.
     pub seed: u64,
-    /// The registry file.
+    /// Where the registry lives (`--persist`; see [`store`] for what the
+    /// path may name).
     pub registry_path: PathBuf,
+    /// Which kind of store keeps it.
+    pub store: StoreKind,
     /// Where agents come from.
     pub discovery: Discovery,
     /// The API server's limits and token.
@@ -75,7 +80,8 @@ impl Default for DaemonOptions {
                 ..SchedulerConfig::default()
             },
             seed: 0,
-            registry_path: PathBuf::from("harpoon-registry.json"),
+            registry_path: PathBuf::from(DEFAULT_REGISTRY),
+            store: StoreKind::Embedded,
             discovery: Discovery::default(),
             api: ApiOptions::default(),
             client: ClientLimits::default(),
@@ -87,9 +93,9 @@ impl Default for DaemonOptions {
 /// Why the daemon could not start or stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum DaemonError {
-    /// The registry could not be loaded.
+    /// The registry's store could not be opened or read.
     #[error(transparent)]
-    Registry(#[from] PersistError),
+    Registry(#[from] StoreError),
     /// The agents file could not be read.
     #[error(transparent)]
     Discovery(#[from] discovery::AgentsFileError),
@@ -103,28 +109,6 @@ pub enum DaemonError {
     },
 }
 
-/// The jobs of a loaded registry file. A key other than the job's hash
-/// was written by one of our earlier versions (which hashed with SHA-256)
-/// or by hand: the job is re-keyed under its hash, the original's, and the
-/// log says so, job by job. The containers an earlier version started for
-/// it are adopted by the core, which knows the legacy hash too.
-fn rekey(entries: Vec<registry_file::RegistryEntry>) -> Vec<harpoon_core::wire::JobConfig> {
-    entries
-        .into_iter()
-        .map(|entry| {
-            let hash = entry.job.hash();
-            if entry.key != hash.as_str() {
-                if entry.key == entry.job.legacy_hash().as_str() {
-                    info!(old = %entry.key, new = %hash, "registry: job re-keyed from an earlier version's hash; its containers are adopted");
-                } else {
-                    warn!(old = %entry.key, new = %hash, "registry: job re-keyed: its key was not its hash");
-                }
-            }
-            entry.job
-        })
-        .collect()
-}
-
 /// A running daemon's shutdown trigger: resolve the future to stop.
 pub type Shutdown = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -136,9 +120,45 @@ pub async fn serve(
     options: DaemonOptions,
     shutdown: Shutdown,
 ) -> Result<(), DaemonError> {
-    let jobs = rekey(persist::load(&options.registry_path)?);
+    let registry = open_registry(&options).await?;
+    serve_opened(listener, options, registry, shutdown).await
+}
+
+/// The registry's store, opened, and what it holds.
+#[derive(Debug)]
+pub struct OpenedRegistry {
+    store: RegistryStore,
+    stored: StoredRegistry,
+}
+
+impl OpenedRegistry {
+    /// How many jobs it holds.
+    pub fn jobs(&self) -> usize {
+        self.stored.jobs.len()
+    }
+}
+
+/// Opens the registry's store `options` name (importing a JSON registry,
+/// removing temporaries a killed process left): the first step of
+/// [`serve`], for a caller that wants to fail before it announces itself.
+pub async fn open_registry(options: &DaemonOptions) -> Result<OpenedRegistry, DaemonError> {
+    let (path, kind) = (options.registry_path.clone(), options.store);
+    let (store, stored) = tokio::task::spawn_blocking(move || RegistryStore::open(&path, kind))
+        .await
+        .expect("opening the store does not panic")?;
+    Ok(OpenedRegistry { store, stored })
+}
+
+/// [`serve`] with the registry already opened by [`open_registry`].
+pub async fn serve_opened(
+    listener: TcpListener,
+    options: DaemonOptions,
+    registry: OpenedRegistry,
+    shutdown: Shutdown,
+) -> Result<(), DaemonError> {
+    let OpenedRegistry { store, stored } = registry;
     let agents = options.discovery.list()?;
-    info!(jobs = jobs.len(), agents = agents.len(), registry = %options.registry_path.display(), "starting");
+    info!(jobs = stored.jobs.len(), sequence = stored.sequence, agents = agents.len(), registry = %store.path().display(), "starting");
     let (sender, receiver) = mpsc::channel(options.core_queue);
     let core = CoreTask {
         scheduler: Scheduler::new(
@@ -150,9 +170,9 @@ pub async fn serve(
         receiver,
         sender: sender.clone(),
         client: AgentClient::new(options.client.clone()),
-        registry_path: options.registry_path.clone(),
+        store: Arc::new(std::sync::Mutex::new(store)),
     };
-    let core_task = tokio::spawn(core.run(jobs));
+    let core_task = tokio::spawn(core.run(stored));
     // The core task holds a sender of its own for its workers, so the
     // channel never closes by itself: it is told to stop with `Shutdown`.
     sender
@@ -238,6 +258,15 @@ async fn rediscover_on_sighup(discovery: Discovery, sender: mpsc::Sender<CoreMes
         }
     }
 }
+
+/// Where the registry lives by default: an embedded store in the working
+/// directory.
+pub const DEFAULT_REGISTRY: &str = "./harpoon-registry.redb";
+
+/// The JSON registry earlier versions kept by default; taken over (imported
+/// into the default store) when only it exists and `--persist` is not
+/// given.
+pub const FORMER_DEFAULT_REGISTRY: &str = "./harpoon-registry.json";
 
 /// The address the daemon serves on by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4444";

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use crate::ids::{AgentId, RequestId};
+use crate::registry::RegistryChanges;
 use crate::scheduler::{
     AgentCommand, CommandAction, CommandError, Input, Output, Reply, Scheduler, SchedulerConfig,
 };
@@ -23,7 +24,7 @@ pub struct Harness {
     /// Commands not yet taken by the test.
     commands: Vec<AgentCommand>,
     replies: Vec<(RequestId, Reply)>,
-    persists: Vec<(u64, Vec<JobConfig>)>,
+    persists: Vec<(u64, Arc<RegistryChanges>)>,
     next_request: u64,
     /// Every command issued, for counting.
     pub issued: Vec<AgentCommand>,
@@ -102,8 +103,12 @@ pub fn event(resources: HostResources, instances: Vec<ContainerInstance>) -> Sta
 
 impl Harness {
     pub fn new(config: SchedulerConfig) -> Harness {
+        Harness::with_seed(config, 7)
+    }
+
+    pub fn with_seed(config: SchedulerConfig, seed: u64) -> Harness {
         Harness {
-            scheduler: Scheduler::new(config, 7, Instant::ZERO),
+            scheduler: Scheduler::new(config, seed, Instant::ZERO),
             now: Instant::ZERO,
             log: Vec::new(),
             commands: Vec::new(),
@@ -132,10 +137,9 @@ impl Harness {
                 Output::OpenStream { agent, session } => {
                     self.sessions.insert(agent.clone(), *session);
                 }
-                Output::Persist { sequence, jobs } => self.persists.push((
-                    *sequence,
-                    jobs.values().map(|job| (**job).clone()).collect(),
-                )),
+                Output::Persist { sequence, changes } => {
+                    self.persists.push((*sequence, Arc::clone(changes)))
+                }
                 _ => {}
             }
             self.log.push(output);
@@ -167,7 +171,7 @@ impl Harness {
 
     /// Loads `jobs` as the persisted registry and lists `agents`.
     pub fn start(&mut self, jobs: Vec<JobConfig>, agents: &[&str]) {
-        self.input(Input::RegistryLoaded { jobs });
+        self.input(Input::RegistryLoaded { jobs, sequence: 0 });
         self.discover(agents);
     }
 
@@ -254,7 +258,7 @@ impl Harness {
         }
     }
 
-    pub fn take_persists(&mut self) -> Vec<(u64, Vec<JobConfig>)> {
+    pub fn take_persists(&mut self) -> Vec<(u64, Arc<RegistryChanges>)> {
         std::mem::take(&mut self.persists)
     }
 

@@ -1,6 +1,8 @@
 //! Schedule and unschedule requests: validation, conflicts, and replies
 //! held until the registry write that holds them is durable.
 
+use std::sync::Arc;
+
 use super::harness::*;
 use crate::time::Duration;
 
@@ -21,7 +23,8 @@ fn a_schedule_is_acknowledged_only_after_its_write_completes() {
     );
     let persists = h.take_persists();
     assert_eq!(persists.len(), 1);
-    assert_eq!(persists[0].1, vec![web.clone()]);
+    assert_eq!(persists[0].1.put, vec![(web.hash(), Arc::new(web.clone()))]);
+    assert!(persists[0].1.removed.is_empty());
     h.input(crate::Input::PersistCompleted {
         sequence: persists[0].0,
     });
@@ -62,7 +65,11 @@ fn writes_are_group_committed() {
     );
     let second = h.take_persists();
     assert_eq!(second.len(), 1);
-    assert_eq!(second[0].1.len(), 3);
+    assert_eq!(
+        second[0].1.len(),
+        2,
+        "a write carries what changed since the last"
+    );
     h.input(crate::Input::PersistCompleted {
         sequence: second[0].0,
     });
@@ -137,8 +144,111 @@ fn a_failing_write_is_retried_then_rolled_back_with_500() {
         replies[0].1.msg
     );
     assert!(h.scheduler.jobs().is_empty(), "the change was rolled back");
-    assert!(h.take_persists().is_empty());
+    // A failed write may have been applied: the durable value (absent) is
+    // written again, with no request waiting for it.
+    let restore = h.take_persists();
+    assert_eq!(restore.len(), 1);
+    assert_eq!(restore[0].1.removed, vec![web.hash()]);
+    assert!(restore[0].1.put.is_empty());
+    h.input(crate::Input::PersistCompleted {
+        sequence: restore[0].0,
+    });
+    assert!(h.take_replies().is_empty());
+    assert!(h.take_persists().is_empty(), "nothing more to write");
     // The same job can be scheduled again.
     h.schedule(web);
     assert_eq!(h.take_persists().len(), 1);
+}
+
+#[test]
+fn a_retried_write_carries_the_failed_changes_merged_with_newer_ones() {
+    let mut h = Harness::new(config());
+    h.start(vec![job("old", 1, 0.1, 1)], &[]);
+    let (old, one, two) = (
+        job("old", 1, 0.1, 1),
+        job("one", 1, 0.1, 1),
+        job("two", 1, 0.1, 1),
+    );
+    h.schedule(one.clone());
+    let first = h.take_persists();
+    // Meanwhile `two` is scheduled and `old` unscheduled.
+    h.schedule(two.clone());
+    h.unschedule(old.hash());
+    h.input(crate::Input::PersistFailed {
+        sequence: first[0].0,
+        error: "disk full".into(),
+    });
+    h.advance(Duration::from_secs(10));
+    let retry = h.take_persists();
+    assert_eq!(retry.len(), 1);
+    assert!(retry[0].0 > first[0].0, "sequence numbers increase");
+    let mut put: Vec<_> = retry[0]
+        .1
+        .put
+        .iter()
+        .map(|(hash, _)| hash.clone())
+        .collect();
+    put.sort();
+    let mut expected = vec![one.hash(), two.hash()];
+    expected.sort();
+    assert_eq!(put, expected);
+    assert_eq!(retry[0].1.removed, vec![old.hash()]);
+    h.input(crate::Input::PersistCompleted {
+        sequence: retry[0].0,
+    });
+    let replies = h.take_replies();
+    assert_eq!(replies.len(), 3);
+    assert!(replies.iter().all(|(_, reply)| reply.status_code == 202));
+}
+
+#[test]
+fn sequence_numbers_continue_above_the_loaded_one() {
+    let mut h = Harness::new(config());
+    h.input(crate::Input::RegistryLoaded {
+        jobs: vec![],
+        sequence: 41,
+    });
+    h.schedule(job("web", 1, 0.1, 1));
+    let persists = h.take_persists();
+    assert_eq!(persists[0].0, 42);
+    h.input(crate::Input::PersistCompleted { sequence: 42 });
+    assert_eq!(h.take_replies()[0].1.status_code, 202);
+    assert_eq!(h.scheduler.registry_sequence(), 42);
+}
+
+/// How long after a failure the retried write is issued, in milliseconds
+/// (stepping through time in 10 ms steps).
+fn retry_delay_ms(seed: u64, config: crate::SchedulerConfig) -> u64 {
+    let mut h = Harness::with_seed(config, seed);
+    h.start(vec![], &[]);
+    h.schedule(job("web", 1, 0.1, 1));
+    let first = h.take_persists();
+    h.input(crate::Input::PersistFailed {
+        sequence: first[0].0,
+        error: "disk full".into(),
+    });
+    let start = h.now;
+    while h.take_persists().is_empty() {
+        assert!(h.now - start < Duration::from_secs(60), "no retry in 60 s");
+        h.advance(Duration::from_millis(10));
+    }
+    (h.now - start).as_millis()
+}
+
+#[test]
+fn write_retries_use_their_own_jittered_back_off() {
+    let config = crate::SchedulerConfig {
+        persist_backoff_min: Duration::from_millis(400),
+        persist_backoff_max: Duration::from_secs(5),
+        task_backoff_min: Duration::from_secs(3),
+        ..config()
+    };
+    let delays: std::collections::BTreeSet<u64> = (0..8)
+        .map(|seed| retry_delay_ms(seed, config.clone()))
+        .collect();
+    assert!(
+        delays.iter().all(|&ms| (200..=410).contains(&ms)),
+        "first retry within the persist back-off's jitter band: {delays:?}"
+    );
+    assert!(delays.len() > 1, "retries are jittered: {delays:?}");
 }

@@ -1,4 +1,8 @@
-//! The registry file: loaded at start, replaced atomically on every write.
+//! The whole-file store: the registry as one JSON file (jobs by hash),
+//! replaced atomically on every write. This was the daemon's registry
+//! before the embedded store; it is kept as the baseline `harpoon-bench`
+//! measures the embedded store against, and a write costs the size of the
+//! whole registry.
 //!
 //! A write goes to a temporary file in the same directory, is fsynced, is
 //! renamed over the registry file, and the directory is fsynced, so that
@@ -11,50 +15,54 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use harpoon_core::Jobs;
 use harpoon_core::wire::{JobConfig, JobHash};
+use harpoon_core::{Jobs, RegistryChanges};
 
-use super::registry_file::{self, CorruptRegistry, RegistryEntry};
+use super::{StoreError, StoredRegistry, json_registry, leftovers};
 
-/// Why the registry file could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum PersistError {
-    /// Reading failed.
-    #[error("cannot read the registry {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
-    /// The file is not a registry; it is left untouched.
-    #[error("{0}; it was left untouched: repair or move it, then start again")]
-    Corrupt(#[from] CorruptRegistry),
-    /// Writing failed.
-    #[error("cannot write the registry {path}: {source}")]
-    Write {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
-    },
+/// The registry file, and the registry its writes so far leave.
+#[derive(Debug)]
+pub struct WholeFileStore {
+    path: PathBuf,
+    jobs: Jobs,
+    encoder: Encoder,
 }
 
-/// Reads the registry at `path`, in our format or the original's (see
-/// [`registry_file`](super::registry_file)): its jobs under the keys the
-/// file gave them. A missing file is an empty registry.
-pub fn load(path: &Path) -> Result<Vec<RegistryEntry>, PersistError> {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(PersistError::Read {
-                path: path.to_owned(),
-                source,
-            });
+impl WholeFileStore {
+    /// Reads the registry file at `path` (missing: empty).
+    pub fn open(path: &Path) -> Result<(WholeFileStore, StoredRegistry), StoreError> {
+        let registry = json_registry::read(path)?;
+        let jobs = registry
+            .jobs
+            .iter()
+            .map(|job| (job.hash(), Arc::new(job.clone())))
+            .collect();
+        let store = WholeFileStore {
+            path: path.to_owned(),
+            jobs,
+            encoder: Encoder::default(),
+        };
+        Ok((store, registry))
+    }
+
+    /// The registry file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Applies the changes and rewrites the whole file. On failure the
+    /// changes stay applied in memory: the core retries them (whole values,
+    /// so applying them again is harmless).
+    pub fn apply(&mut self, changes: &RegistryChanges) -> Result<(), StoreError> {
+        for (hash, job) in &changes.put {
+            self.jobs.insert(hash.clone(), Arc::clone(job));
         }
-    };
-    Ok(registry_file::parse(path, &bytes)?)
+        for hash in &changes.removed {
+            self.jobs.remove(hash);
+        }
+        let bytes = self.encoder.encode(&self.jobs);
+        store_bytes(&self.path, &bytes)
+    }
 }
 
 /// Encodes registries as the registry file holds them (pretty JSON, jobs
@@ -67,13 +75,13 @@ pub fn load(path: &Path) -> Result<Vec<RegistryEntry>, PersistError> {
 /// bytes for the jobs it has seen before. The output is byte for byte what
 /// `serde_json::to_vec_pretty` writes (a test checks it).
 #[derive(Debug, Default)]
-pub struct Encoder {
+struct Encoder {
     entries: BTreeMap<JobHash, Arc<[u8]>>,
 }
 
 impl Encoder {
     /// The registry file's content for `jobs`.
-    pub fn encode(&mut self, jobs: &Jobs) -> Vec<u8> {
+    fn encode(&mut self, jobs: &Jobs) -> Vec<u8> {
         let size: usize = self.entries.values().map(|entry| entry.len() + 2).sum();
         let mut out = Vec::with_capacity(size + 4);
         out.push(b'{');
@@ -116,34 +124,30 @@ fn encode_entry(hash: &JobHash, job: &JobConfig) -> Arc<[u8]> {
     entry.into()
 }
 
-/// Replaces the registry at `path` with `bytes` (an encoded registry),
-/// durably.
-pub fn store_bytes(path: &Path, bytes: &[u8]) -> Result<(), PersistError> {
-    let fail = |source| PersistError::Write {
-        path: path.to_owned(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    let file_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+/// Replaces the file at `path` with `bytes`, durably.
+pub(super) fn store_bytes(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    let temp = leftovers::write_temporary(path, std::process::id());
     let result = (|| {
         let mut file = std::fs::File::create(&temp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
         drop(file);
         std::fs::rename(&temp, path)?;
-        std::fs::File::open(&dir)?.sync_all()
+        sync_directory_of(path)
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&temp);
     }
-    result.map_err(fail)
+    result.map_err(|error| StoreError::Write {
+        path: path.to_owned(),
+        reason: error.to_string(),
+    })
+}
+
+/// Fsyncs the directory holding `path`, so that a rename into it is
+/// durable.
+pub(super) fn sync_directory_of(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(leftovers::directory_of(path))?.sync_all()
 }
 
 #[cfg(test)]
@@ -186,17 +190,27 @@ mod tests {
     }
 
     #[test]
-    fn store_then_load_round_trips_and_leaves_no_temporary_file() {
+    fn writes_then_open_round_trip_and_leave_no_temporary_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.json");
-        assert!(load(&path).unwrap().is_empty(), "missing file is empty");
-        let jobs: Jobs = [job("a"), job("b")]
-            .into_iter()
-            .map(|j| (j.hash(), Arc::new(j)))
-            .collect();
-        store_bytes(&path, &Encoder::default().encode(&jobs)).unwrap();
-        let loaded = load(&path).unwrap();
-        assert_eq!(loaded.len(), 2);
+        let (mut store, loaded) = WholeFileStore::open(&path).unwrap();
+        assert!(loaded.jobs.is_empty(), "missing file is empty");
+        let changes = RegistryChanges {
+            put: [job("a"), job("b")]
+                .into_iter()
+                .map(|j| (j.hash(), Arc::new(j)))
+                .collect(),
+            removed: vec![],
+        };
+        store.apply(&changes).unwrap();
+        store
+            .apply(&RegistryChanges {
+                put: vec![],
+                removed: vec![job_hash("a")],
+            })
+            .unwrap();
+        let (_, loaded) = WholeFileStore::open(&path).unwrap();
+        assert_eq!(loaded.jobs, vec![job("b")]);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
@@ -205,7 +219,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("registry.json");
         std::fs::write(&path, b"{not json").unwrap();
-        let error = load(&path).unwrap_err().to_string();
+        let error = WholeFileStore::open(&path).unwrap_err().to_string();
         assert!(
             error.contains("corrupt") && error.contains("registry.json"),
             "{error}"
