@@ -26,7 +26,7 @@ use std::sync::Arc;
 use rand_chacha::ChaCha8Rng;
 
 use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
-use crate::algorithm::{self, Algorithm, Demand, Unplaced};
+use crate::algorithm::{self, Algorithm};
 use crate::ids::{AgentId, AgentNo};
 use crate::registry::Jobs;
 use crate::scheduler::agent_map::AgentTable;
@@ -38,11 +38,12 @@ use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
 mod legacy;
+mod reconcile;
 mod unplaced;
 mod view;
 
 use legacy::LegacyNames;
-use unplaced::{UnplacedTasks, shape_of};
+use unplaced::UnplacedTasks;
 use view::PlacementView;
 
 /// A command the transformer decided on.
@@ -357,281 +358,15 @@ impl Transformer {
     }
 
     /// Looks at every marked container and plans the commands that move
-    /// actual towards desired state for it.
+    /// actual towards desired state for it (see `reconcile.rs` for its
+    /// phases).
     pub fn reconcile(
         &mut self,
         input: ReconcileInput<'_>,
         algorithm: &mut dyn Algorithm,
         rng: &mut ChaCha8Rng,
     ) -> Plan {
-        let ReconcileInput {
-            now,
-            config,
-            desired,
-            agents,
-            changed_agents,
-            locations,
-            placement_allowed,
-            in_flight,
-        } = input;
-        let mut plan = Plan::default();
-        let budget = config.max_commands_per_reconcile;
-        self.legacy.begin_reconcile();
-        // A container's task, parsed once per look: its job hash is the
-        // probe for both job lookups (a `JobHash` compares the keys'
-        // inline heads; a `&str` would follow every key's pointer).
-        type Task = Option<(JobHash, u32)>;
-        let wanted_job = |task: &Task| {
-            task.as_ref().and_then(|(hash, index)| {
-                desired
-                    .get_key_value(hash)
-                    .filter(|(_, job)| *index < job.task_count())
-            })
-        };
-        let instances_of = |id: &ContainerId, task: &Task| -> Vec<Instance<'_>> {
-            let holders = match task {
-                Some((hash, index)) => locations.of_task(hash, *index),
-                None => locations.of(id),
-            };
-            let mut instances: Vec<Instance<'_>> = holders
-                .iter()
-                .filter_map(|&number| {
-                    let agent = agents.at(number)?;
-                    let record = agent.containers().get(id)?;
-                    Some(Instance::new(agent, id, record, in_flight))
-                })
-                .collect();
-            // In id order, as commands to several holders are issued.
-            instances.sort_by(|a, b| a.agent.cmp(b.agent));
-            instances
-        };
-        // Whether a task with no instance may be placed now: placement has
-        // started, no command for it is unanswered (a create given up on,
-        // say: its answer marks the task again), and it is not backing off.
-        let placeable = |transformer: &Transformer, id: &ContainerId| {
-            placement_allowed
-                && !in_flight.any_for(id)
-                && transformer
-                    .task_backoff
-                    .get(id)
-                    .is_none_or(|b| now >= b.until)
-        };
-        // Missing tasks are gathered, not placed at once, so that they can
-        // be placed in an order that packs well.
-        let mut gathered: Vec<(ContainerId, Demand)> = Vec::new();
-        let examine = |this: &mut Transformer,
-                       id: &ContainerId,
-                       gathered: &mut Vec<(ContainerId, Demand)>,
-                       plan: &mut Plan| {
-            let task = id.task();
-            // A container an earlier version named is looked at as the
-            // task it stands for (rare: only when its ID names no desired
-            // job).
-            let adopted = match wanted_job(&task) {
-                Some(_) => None,
-                None => this
-                    .legacy
-                    .adopt(&task)
-                    .filter(|task| wanted_job(&Some(task.clone())).is_some())
-                    .map(|(hash, index)| (hash.container_id(index), Some((hash, index)))),
-            };
-            let (id, task) = match &adopted {
-                Some((own, task)) => (own, task.clone()),
-                None => (id, task),
-            };
-            // The task's instances under its legacy name, if its job has any.
-            let legacy_id = task
-                .as_ref()
-                .and_then(|(hash, index)| this.legacy.legacy_id(hash, *index));
-            if (adopted.is_some() || legacy_id.is_some()) && !this.legacy.first_look(id) {
-                return; // planned for under its other name already
-            }
-            let mut instances = instances_of(id, &task);
-            let mut legacy = legacy_id
-                .as_ref()
-                .map_or_else(Vec::new, |legacy| instances_of(legacy, &legacy.task()));
-            match wanted_job(&task) {
-                Some((hash, job)) if instances.is_empty() && legacy.is_empty() => {
-                    if placeable(this, id) && !this.queued.contains(id) {
-                        let shared = this.container_config(hash, job);
-                        gathered.push((id.clone(), Demand::of(hash, &shared)));
-                    }
-                }
-                Some(_) if instances.is_empty() => {
-                    this.unplaced.remove(id);
-                    let legacy_id = legacy_id.as_ref().expect("legacy instances have a name");
-                    this.keep_one(now, legacy_id, &mut legacy, plan);
-                }
-                Some(_) => {
-                    this.unplaced.remove(id);
-                    this.keep_one(now, id, &mut instances, plan);
-                    // Under its own name the task is kept; under its
-                    // legacy name it is a duplicate.
-                    if let Some(legacy_id) = &legacy_id {
-                        let keeper = instances[0].agent.clone();
-                        for instance in &legacy {
-                            let why = Why::DuplicateOf(keeper.clone());
-                            if let Some(planned) = removal(now, legacy_id, instance, why) {
-                                plan.commands.push(planned);
-                            }
-                        }
-                    }
-                }
-                None => {
-                    this.unplaced.remove(id);
-                    for instance in &instances {
-                        if let Some(planned) = removal(now, id, instance, Why::NotDesired) {
-                            plan.commands.push(planned);
-                        }
-                    }
-                }
-            }
-        };
-        // The sweep's agents, their containers read in place.
-        for agent_id in std::mem::take(&mut self.swept) {
-            let Some(agent) = agents.get(&agent_id) else {
-                continue;
-            };
-            for (id, record) in agent.containers() {
-                if self.dirty.contains(id) {
-                    continue; // looked at below
-                }
-                if plan.commands.len() >= budget {
-                    self.dirty.insert(id.clone());
-                    plan.more = true;
-                    continue;
-                }
-                // The usual case, a desired task held by this agent alone,
-                // is told from the record's task slot: no ID parsed, no job
-                // searched for (at a million tasks, a cache miss each).
-                if let Some(slot) = record.task_slot() {
-                    let (holders, desired) = locations.at(slot);
-                    debug_assert!(
-                        id.task().is_some_and(|(hash, index)| {
-                            hash == *locations.job_at(slot) && index == u32::from(slot.index)
-                        }),
-                        "{id} carries the task slot of another task"
-                    );
-                    debug_assert_eq!(
-                        desired,
-                        wanted_job(&id.task()).is_some(),
-                        "the location index and the registry disagree on {id}"
-                    );
-                    if desired
-                        && holders.len() == 1
-                        && holders[0] == agent.number
-                        && !self.legacy.involves(locations.job_at(slot))
-                    {
-                        self.unplaced.remove(id);
-                        let instance = Instance::new(agent, id, record, in_flight);
-                        self.keep_one(now, id, &mut [instance], &mut plan);
-                        continue;
-                    }
-                }
-                examine(self, id, &mut gathered, &mut plan);
-            }
-        }
-        self.dirty.extend(self.unplaced.take_retries());
-        while let Some(id) = self.dirty.pop_first() {
-            if plan.commands.len() >= budget {
-                self.dirty.insert(id);
-                plan.more = true;
-                break;
-            }
-            examine(self, &id, &mut gathered, &mut plan);
-        }
-        // What was gathered joins the placement queue in placement order,
-        // behind what is queued already: a burst larger than the command
-        // budget is placed over several reconciles, but in the order of the
-        // whole burst, which packs as well as placing it at once.
-        if !gathered.is_empty() {
-            let demands: Vec<Demand> = gathered.iter().map(|(_, demand)| demand.clone()).collect();
-            for index in algorithm::placement_order(&demands) {
-                let id = gathered[index].0.clone();
-                self.queued.insert(id.clone());
-                self.queue.push_back(id);
-            }
-        }
-        // The view is taken out of `self` while placing, which also calls
-        // `&mut self` methods.
-        let mut view = std::mem::take(&mut self.view);
-        let mut cluster = (!self.queue.is_empty()).then(|| view.refresh(agents, changed_agents));
-        let mut counted_jobs: BTreeSet<JobHash> = BTreeSet::new();
-        // Sizes no agent could take in this reconcile, and why. Agents only
-        // fill up within a reconcile, so a task of the same size fails too:
-        // a backlog of unplaced tasks costs one search per size, not one
-        // search and one explanation per task.
-        let mut failed: Vec<(Demand, Unplaced)> = Vec::new();
-        while plan.commands.len() < budget {
-            let Some(id) = self.queue.pop_front() else {
-                break;
-            };
-            self.queued.remove(&id);
-            // Still missing? It may have been removed, placed or failed
-            // since it was queued.
-            let task = id.task();
-            let Some((hash, job)) = wanted_job(&task) else {
-                continue;
-            };
-            if !instances_of(&id, &task).is_empty() || !placeable(self, &id) {
-                continue;
-            }
-            let legacy_id = task
-                .as_ref()
-                .and_then(|(hash, index)| self.legacy.legacy_id(hash, *index));
-            if legacy_id.is_some_and(|legacy| !instances_of(&legacy, &legacy.task()).is_empty()) {
-                continue; // present under the name an earlier version gave it
-            }
-            let shared = self.container_config(hash, job);
-            let demand = Demand::of(hash, &shared);
-            let same_size = |(other, _): &&(Demand, Unplaced)| {
-                (other.cpu_millis, other.mem_mb, &other.volumes)
-                    == (demand.cpu_millis, demand.mem_mb, &demand.volumes)
-            };
-            if let Some((_, reason)) = failed.iter().find(same_size) {
-                plan.unplaced_attempts += 1;
-                self.unplaced.insert(id, shape_of(&demand), reason.clone());
-                continue;
-            }
-            let Some((cluster, numbers)) = cluster.as_mut() else {
-                break;
-            };
-            if algorithm.counts_jobs() && !counted_jobs.contains(hash) {
-                let mut counts: BTreeMap<&AgentId, u32> = BTreeMap::new();
-                for task in 0..job.task_count() {
-                    for &number in locations.of_task(hash, task) {
-                        if let Some(agent) = agents.at(number) {
-                            *counts.entry(&agent.id).or_default() += 1;
-                        }
-                    }
-                }
-                cluster.set_job_instances(hash, counts);
-                counted_jobs.insert(hash.clone());
-            }
-            match algorithm::place_at(algorithm, &demand, cluster, rng) {
-                Ok(index) => {
-                    self.unplaced.remove(&id);
-                    plan.commands.push(PlannedCommand {
-                        agent: cluster.agents()[index].id.clone(),
-                        agent_no: numbers[index],
-                        container: id,
-                        action: CommandAction::Create(shared),
-                        why: Why::Missing(algorithm.name()),
-                    });
-                }
-                Err(reason) => {
-                    plan.unplaced_attempts += 1;
-                    self.unplaced.insert(id, shape_of(&demand), reason.clone());
-                    failed.push((demand, reason));
-                }
-            }
-        }
-        self.view = view;
-        let failed_shapes: Vec<_> = failed.iter().map(|(demand, _)| shape_of(demand)).collect();
-        if !self.queue.is_empty() || self.unplaced.after_placement(&failed_shapes) {
-            plan.more = true;
-        }
-        plan
+        reconcile::Reconcile::new(self, input).run(algorithm, rng)
     }
 
     /// The shared container config of a desired job.
