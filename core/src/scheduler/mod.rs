@@ -211,7 +211,12 @@ impl Scheduler {
     }
 
     /// When to call [`Scheduler::handle`] with [`Input::TimePassed`] at the
-    /// latest, and why. There is always a deadline: the periodic reconcile.
+    /// latest, and why. In practice this is always `Some`: the periodic
+    /// reconcile ([`TimerReason::Tick`]) is set at construction and set
+    /// again each time it fires, so a driver that waits forever on `None`
+    /// never does. The `Option` is the timer table's honest answer (it is
+    /// a table that could be empty), not a state a driver must handle
+    /// differently from a distant deadline.
     pub fn poll_timeout(&self) -> Option<(Instant, &TimerReason)> {
         self.timers.next()
     }
