@@ -338,3 +338,50 @@ fn harpoonctl_schedules_lists_and_unschedules() {
         "{err}"
     );
 }
+
+#[test]
+fn without_a_data_dir_the_local_agents_temporary_directory_and_containers_go_at_sigint() {
+    let env = TestEnv::new("tempdir");
+    // The daemon makes its temporary directory in $TMPDIR: this test's own.
+    let tmp = env.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut scheduler = Proc::launch(
+        &bin("harpoon-scheduler"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--local-agents",
+            "2",
+            "--persist",
+            &env.path("r.json"),
+        ],
+        &[("TMPDIR", tmp.as_str()), ("HARPOON_LOG", "warn")],
+    );
+    let data_dir = wait_for("the local agents' data directory", SETTLE, || {
+        scheduler.stdout().iter().find_map(|line| {
+            let dir = line.split("(data in ").nth(1)?.strip_suffix(')')?;
+            Some(std::path::PathBuf::from(dir))
+        })
+    });
+    assert!(
+        data_dir.starts_with(&tmp) && data_dir.is_dir(),
+        "{data_dir:?}"
+    );
+    schedule(&scheduler.url, &env.job("web", 2));
+    wait_for("two running instances", SETTLE, || {
+        (running_count(&scheduler.url) == 2).then_some(())
+    });
+    assert!(!env.guard.leftovers().is_empty(), "the tasks run");
+    let status = scheduler.interrupt();
+    assert!(status.success(), "{status}");
+    assert!(!data_dir.exists(), "{data_dir:?} is left on disk");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "nothing else is left in $TMPDIR"
+    );
+    assert!(
+        env.guard.leftovers().is_empty(),
+        "the tasks of a directory no run can adopt again are stopped"
+    );
+}
