@@ -31,6 +31,6 @@ pub use metrics::Metrics;
 pub use registry::Jobs;
 pub use scheduler::{
     AgentCommand, AgentView, CommandAction, CommandError, Input, Output, Reply, Scheduler,
-    SchedulerConfig, TimerReason, Trace, UnscheduleTarget,
+    SchedulerConfig, TimerReason, Trace, TraceLevel, UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{CommandError, Output, Scheduler, TimerReason};
+use super::{CommandError, Output, Scheduler, TimerReason, TraceLevel};
 use crate::agent::{Action, AgentRepresentation, Backoff, Change, Link, Outcome, RecordInput};
 use crate::ids::{AgentId, CommandId};
 use crate::time::Duration;
@@ -36,14 +36,18 @@ impl Scheduler {
                 .retain(|reason| timer_agent(reason) != Some(&id));
             self.outputs
                 .push_back(Output::CloseStream { agent: id.clone() });
-            self.trace(id.as_str(), || "no longer discovered: forgotten".to_owned());
+            self.notice(TraceLevel::Change, id.as_str(), || {
+                "no longer discovered: forgotten".to_owned()
+            });
             self.reconcile_needed = true;
         }
         for id in listed {
             if self.agents.contains_key(&id) {
                 continue;
             }
-            self.trace(id.as_str(), || "discovered: opening its stream".to_owned());
+            self.notice(TraceLevel::Change, id.as_str(), || {
+                "discovered: opening its stream".to_owned()
+            });
             let rep = AgentRepresentation::new(id.clone(), self.now);
             self.agents.insert(rep);
             self.open_stream(&id);
@@ -117,7 +121,7 @@ impl Scheduler {
             } else {
                 ""
             };
-            self.trace(id.as_str(), || {
+            self.notice(TraceLevel::Change, id.as_str(), || {
                 format!("synced: first event lists {count} containers{note}")
             });
         }
@@ -156,9 +160,20 @@ impl Scheduler {
                 .set(deadline, TimerReason::Abandon { agent: id.clone() });
         }
         drop(rep);
-        self.trace(id.as_str(), || {
-            format!("stream down ({reason}); reconnecting in {delay}")
-        });
+        // Losing a synced stream is a change; so is the first failure to
+        // open one (the agent cannot be reached). Each retry that fails
+        // again is not: a dead agent would log every back-off period.
+        let level = if was_synced || failures == 1 {
+            TraceLevel::Change
+        } else {
+            TraceLevel::Detail
+        };
+        let message = || format!("stream down ({reason}); reconnecting in {delay}");
+        if level == TraceLevel::Detail {
+            self.trace(id.as_str(), message);
+        } else {
+            self.notice(level, id.as_str(), message);
+        }
         self.reconcile_needed = true;
     }
 
@@ -401,7 +416,7 @@ impl Scheduler {
                 drop(rep);
                 self.metrics.agents_abandoned += 1;
                 self.in_flight.forget_agent(&agent);
-                self.trace(agent.as_str(), || {
+                self.notice(TraceLevel::Change, agent.as_str(), || {
                     format!(
                         "abandoned after {abandon_timeout} unsynced: {} containers count as lost",
                         lost.len()
@@ -454,7 +469,10 @@ impl Scheduler {
                         .map(|mut rep| rep.remove(&container));
                 }
                 let timeout = self.config.pending_timeout;
-                self.trace(container.as_str(), || {
+                let level = TraceLevel::Unconfirmed {
+                    agent: agent.clone(),
+                };
+                self.notice(level, container.as_str(), || {
                     format!(
                         "{} {command} on {agent} unconfirmed after {timeout}",
                         pending.action.name()

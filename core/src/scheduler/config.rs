@@ -35,7 +35,11 @@ pub struct SchedulerConfig {
     /// A failed registry write is retried this many times (with backoff)
     /// before the requests it held are answered 500 and rolled back.
     pub max_persist_attempts: u32,
-    /// Whether to emit [`crate::Output::Trace`] outputs.
+    /// Whether to emit routine decisions ([`crate::TraceLevel::Detail`])
+    /// as [`crate::Output::Trace`] outputs. Changes and failures an
+    /// operator should see are emitted either way; they are few. A driver
+    /// that writes no routine decisions should turn this off: formatting
+    /// them costs more than most decisions do.
     pub trace: bool,
 }
 

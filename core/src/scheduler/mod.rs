@@ -56,7 +56,7 @@ pub use config::SchedulerConfig;
 pub use in_flight::InFlight;
 pub use input::{CommandError, Input, UnscheduleTarget};
 pub use locations::Locations;
-pub use output::{AgentCommand, CommandAction, Output, Reply, Trace};
+pub use output::{AgentCommand, CommandAction, Output, Reply, Trace, TraceLevel};
 pub use timer::TimerReason;
 use timer::Timers;
 

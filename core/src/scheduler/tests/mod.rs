@@ -2,5 +2,6 @@
 //! a small hand-driven harness in place of agents and disk.
 
 mod harness;
+mod notices;
 mod races;
 mod requests;
