@@ -385,3 +385,116 @@ fn without_a_data_dir_the_local_agents_temporary_directory_and_containers_go_at_
         "the tasks of a directory no run can adopt again are stopped"
     );
 }
+
+/// A fake agent whose event stream sends one event that is not JSON on
+/// every connection.
+fn garbage_agent() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
+                  data: this is not an event\n\n",
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn agents_state_changes_are_logged_at_info_once_each_and_nothing_per_event() {
+    let env = TestEnv::new("logs");
+    let mut lost = env.agent("lost", None);
+    let survivor = env.agent("survivor", None);
+    let garbage = garbage_agent();
+    let scheduler = Proc::start_logging(
+        "harpoon-scheduler",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--persist",
+            &env.path("registry.json"),
+            "--agent",
+            &lost.url,
+            "--agent",
+            &survivor.url,
+            "--agent",
+            &garbage,
+            "--abandon-timeout",
+            "3s",
+        ],
+        "info",
+    );
+    let logged = |what: &str, agent: &str, text: &str| {
+        let wanted = format!("{agent}: {text}");
+        scheduler.wait_for_stderr(what, SETTLE, |line| {
+            line.contains(" INFO ") && line.contains(&wanted)
+        })
+    };
+    logged("the survivor synced", &survivor.url, "synced");
+    logged("the lost agent synced", &lost.url, "synced");
+    logged("the garbage", &garbage, "stream down (bad event");
+    logged(
+        "the garbage agent abandoned",
+        &garbage,
+        "abandoned after 3s",
+    );
+    schedule(&scheduler.url, &env.job("web", 2));
+    wait_for("two running instances", SETTLE, || {
+        (running_count(&scheduler.url) == 2).then_some(())
+    });
+
+    lost.kill9();
+    logged("the lost stream", &lost.url, "stream down (");
+    logged(
+        "the lost agent abandoned",
+        &lost.url,
+        "abandoned after 3s unsynced: 1 containers count as lost",
+    );
+    // Placements are counted per window: two at first, one more when
+    // the lost agent's task is placed again, in one line or two.
+    wait_until("its task placed again", SETTLE, || {
+        let placed: u64 = scheduler
+            .stderr()
+            .iter()
+            .filter_map(|line| {
+                let count = line.split(" INFO ").nth(1)?.split("placed ").nth(1)?;
+                count.split(' ').next()?.parse::<u64>().ok()
+            })
+            .sum();
+        (placed == 3)
+            .then_some(())
+            .ok_or(format!("{placed} placed"))
+    });
+
+    // Reconnect attempts to the garbage agent and to the lost one, and
+    // the survivor's keep-alives, are events: none of them is a line.
+    let stderr = scheduler.stderr();
+    let about = |agent: &str| -> Vec<&String> {
+        stderr
+            .iter()
+            .filter(|line| line.contains(&format!("{agent}: ")))
+            .collect()
+    };
+    assert_eq!(
+        about(&survivor.url).len(),
+        2,
+        "discovered, synced: {stderr:#?}"
+    );
+    assert_eq!(
+        about(&garbage).len(),
+        3,
+        "discovered, stream down, abandoned: {stderr:#?}"
+    );
+    assert!(
+        about(&lost.url).len() <= 5,
+        "discovered, synced, stream down, abandoned (and maybe the first failed reconnect): {stderr:#?}"
+    );
+}

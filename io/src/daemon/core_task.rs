@@ -12,13 +12,16 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use harpoon_core::wire::{ContainerInstance, JobConfig, StateEvent};
-use harpoon_core::{AgentCommand, AgentId, Input, Output, Reply, RequestId, Scheduler};
+use harpoon_core::{
+    AgentCommand, AgentId, CommandAction, Input, Output, Reply, RequestId, Scheduler, TraceLevel,
+};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
-use tracing::{debug, info, warn};
+use tracing::{debug, info};
 
 use super::agent_client::AgentClient;
 use super::messages::{CoreMessage, MetricsSnapshot, Query};
+use super::operator_log::{self, OperatorLog};
 use super::persist;
 
 /// How the core task runs.
@@ -51,6 +54,8 @@ struct Driver {
     agent_limits: BTreeMap<AgentId, Arc<Semaphore>>,
     workers: JoinSet<()>,
     writes: JoinSet<()>,
+    /// What operators see of the core's decisions (rate-limited).
+    log: OperatorLog,
 }
 
 impl CoreTask {
@@ -81,7 +86,12 @@ impl CoreTask {
             agent_limits: BTreeMap::new(),
             workers: JoinSet::new(),
             writes: JoinSet::new(),
+            log: OperatorLog::new(std::time::Instant::now()),
         };
+        // Counts the operator log holds are written when their window
+        // ends, even if nothing else happens by then.
+        let mut log_windows = tokio::time::interval(operator_log::WINDOW);
+        log_windows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         driver.feed(Input::RegistryLoaded { jobs: initial_jobs });
         loop {
             let deadline = driver
@@ -95,6 +105,10 @@ impl CoreTask {
                     continue;
                 }
                 Some(_) = driver.workers.join_next(), if !driver.workers.is_empty() => continue,
+                _ = log_windows.tick() => {
+                    driver.log.roll(std::time::Instant::now());
+                    continue;
+                }
             };
             match message {
                 Some(CoreMessage::Shutdown) | None => break,
@@ -134,6 +148,13 @@ impl Driver {
     fn on_message(&mut self, message: CoreMessage) {
         match message {
             CoreMessage::Input(input) => self.feed(input),
+            CoreMessage::CommandAnswered { input, failure } => {
+                if let (Some(failure), Input::CommandResult { agent, .. }) = (&failure, &input) {
+                    self.log
+                        .command_failed(std::time::Instant::now(), agent, failure);
+                }
+                self.feed(input);
+            }
             CoreMessage::Stream { generation, input } => {
                 let agent = match &input {
                     Input::StreamOpened { agent }
@@ -175,7 +196,12 @@ impl Driver {
 
     fn carry_out(&mut self, output: Output) {
         match output {
-            Output::Command(command) => self.send_command(command),
+            Output::Command(command) => {
+                if matches!(command.action, CommandAction::Create(_)) {
+                    self.log.placed(std::time::Instant::now(), &command.agent);
+                }
+                self.send_command(command);
+            }
             Output::OpenStream { agent } => {
                 if let Some((_, old)) = self.streams.remove(&agent) {
                     old.abort();
@@ -230,9 +256,20 @@ impl Driver {
                     let _ = waiter.send(reply);
                 }
             }
-            Output::Trace(trace) => {
-                debug!(target: "harpoon::core", at = %trace.at, subject = %trace.subject, "{}", trace.message)
-            }
+            Output::Trace(trace) => match &trace.level {
+                TraceLevel::Detail => {
+                    debug!(target: "harpoon::core", at = %trace.at, subject = %trace.subject, "{}", trace.message)
+                }
+                TraceLevel::Change => {
+                    self.log
+                        .change(std::time::Instant::now(), &trace.subject, &trace.message);
+                }
+                TraceLevel::Unconfirmed { agent } => {
+                    let what = format!("{}: {}", trace.subject, trace.message);
+                    self.log
+                        .command_failed(std::time::Instant::now(), agent, &what);
+                }
+            },
         }
     }
 
@@ -245,13 +282,26 @@ impl Driver {
         let client = self.client.clone();
         let sender = self.sender.clone();
         self.workers.spawn(async move {
-            let Ok(_permit) = limit.acquire_owned().await else { return };
-            let result = client.command(&command.agent, &command.container, &command.action).await;
-            if let Err(error) = &result {
-                warn!(agent = %command.agent, container = %command.container, action = command.action.name(), %error, "command failed");
-            }
-            let input = Input::CommandResult { agent: command.agent, command: command.id, result };
-            let _ = sender.send(CoreMessage::Input(input)).await;
+            let Ok(_permit) = limit.acquire_owned().await else {
+                return;
+            };
+            let result = client
+                .command(&command.agent, &command.container, &command.action)
+                .await;
+            // Logged by the core task, aggregated per agent: a failing
+            // agent must not write a line per command.
+            let failure = result
+                .as_ref()
+                .err()
+                .map(|error| format!("{} {}: {error}", command.action.name(), command.container));
+            let input = Input::CommandResult {
+                agent: command.agent,
+                command: command.id,
+                result,
+            };
+            let _ = sender
+                .send(CoreMessage::CommandAnswered { input, failure })
+                .await;
         });
     }
 

@@ -13,6 +13,14 @@ use tokio::sync::{mpsc, oneshot};
 pub enum CoreMessage {
     /// An input from a worker (command result, registry write, discovery).
     Input(Input),
+    /// A command's answer for the core, with what failed, if it did, for
+    /// the operator log.
+    CommandAnswered {
+        /// The [`Input::CommandResult`].
+        input: Input,
+        /// `action container: error`, if the command failed.
+        failure: Option<String>,
+    },
     /// An input from an agent stream task of the given generation; stale
     /// generations (a stream since replaced) are dropped.
     Stream {

@@ -6,6 +6,8 @@
 //! - `agent_client`: commands to agents and their event streams, parsed by
 //!   `sse`.
 //! - `persist`: the registry file, replaced atomically.
+//! - `operator_log`: what operators see of the core's decisions, rate
+//!   limited.
 //! - `discovery`: which agents there are; `local_agents`: agents run in
 //!   the daemon's own process (`--local-agents`).
 //!
@@ -19,6 +21,7 @@ mod http;
 mod local_agents;
 mod messages;
 mod metrics;
+mod operator_log;
 mod persist;
 mod sse;
 
@@ -49,7 +52,8 @@ use messages::CoreMessage;
 /// Everything the daemon needs to run.
 #[derive(Clone, Debug)]
 pub struct DaemonOptions {
-    /// The scheduler's settings.
+    /// The scheduler's settings. `trace` is honoured only if the log
+    /// writes the core's routine decisions (`harpoon::core` at `debug`).
     pub scheduler: SchedulerConfig,
     /// Seed of the core's random generator.
     pub seed: u64,
@@ -119,12 +123,10 @@ pub async fn serve(
     let agents = options.discovery.list()?;
     info!(jobs = jobs.len(), agents = agents.len(), registry = %options.registry_path.display(), "starting");
     let (sender, receiver) = mpsc::channel(options.core_queue);
+    let mut config = options.scheduler.clone();
+    config.trace &= routine_decisions_logged();
     let core = CoreTask {
-        scheduler: Scheduler::new(
-            options.scheduler.clone(),
-            options.seed,
-            harpoon_core::Instant::ZERO,
-        ),
+        scheduler: Scheduler::new(config, options.seed, harpoon_core::Instant::ZERO),
         epoch: tokio::time::Instant::now(),
         receiver,
         sender: sender.clone(),
@@ -195,6 +197,14 @@ pub async fn serve(
     Ok(())
 }
 
+/// Whether the log writes the core's routine decisions (target
+/// `harpoon::core` at `debug`). Tracing is turned off in the core unless
+/// it does: formatting a line per decision costs more than most decisions,
+/// and the lines operators see are emitted either way.
+fn routine_decisions_logged() -> bool {
+    tracing::enabled!(target: "harpoon::core", tracing::Level::DEBUG)
+}
+
 /// Re-reads discovery on SIGHUP and tells the core.
 async fn rediscover_on_sighup(discovery: Discovery, sender: mpsc::Sender<CoreMessage>) {
     let Ok(mut hangups) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
@@ -231,4 +241,25 @@ pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), DaemonError> 
     let listener = TcpListener::bind(addr).await.map_err(fail)?;
     let local = listener.local_addr().map_err(fail)?;
     Ok((listener, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logged_with(filter: &str) -> bool {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, routine_decisions_logged)
+    }
+
+    #[test]
+    fn the_core_traces_routine_decisions_only_when_the_log_writes_them() {
+        assert!(!logged_with("info"));
+        assert!(!logged_with("warn,harpoon_io=debug"));
+        assert!(logged_with("debug"));
+        assert!(logged_with("info,harpoon::core=debug"));
+    }
 }
