@@ -498,3 +498,144 @@ fn agents_state_changes_are_logged_at_info_once_each_and_nothing_per_event() {
         "discovered, synced, stream down, abandoned (and maybe the first failed reconnect): {stderr:#?}"
     );
 }
+
+/// Reads answers from `stream` until it closes: `(status, body)` each.
+fn answers(stream: std::net::TcpStream) -> Vec<(u16, String)> {
+    use std::io::{BufRead, Read};
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut reader = std::io::BufReader::new(stream);
+    let mut out = Vec::new();
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            return out;
+        }
+        let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
+        let mut length = 0;
+        loop {
+            line.clear();
+            reader.read_line(&mut line).unwrap();
+            if line.trim().is_empty() {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap();
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body).unwrap();
+        out.push((status, String::from_utf8(body).unwrap()));
+    }
+}
+
+#[test]
+fn every_refusal_of_the_http_layer_carries_the_rpc_body() {
+    let env = TestEnv::new("headers");
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &["--listen", "127.0.0.1:0", "--persist", &env.path("r.json")],
+    );
+    let address = scheduler.address().to_owned();
+    let long_hash = "a".repeat(100_000);
+    let many_headers: String = (0..150).map(|n| format!("x-field-{n}: {n}\r\n")).collect();
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            format!("PUT /api/v0/unschedule/{long_hash} HTTP/1.1\r\nhost: x\r\n\r\n"),
+            414,
+            "request target is longer than",
+        ),
+        (
+            format!(
+                "GET /api/v0/registry HTTP/1.1\r\nx-big: {}\r\n\r\n",
+                "b".repeat(200_000)
+            ),
+            431,
+            "request head is larger than",
+        ),
+        (
+            format!("GET /api/v0/registry HTTP/1.1\r\n{many_headers}\r\n"),
+            431,
+            "more than 100 header fields",
+        ),
+        (
+            "NOT HTTP AT ALL\r\n\r\n".to_owned(),
+            400,
+            "malformed request head",
+        ),
+        (
+            "GET /api/v0/registry HTTP/1.1\r\nno colon here\r\n\r\n".to_owned(),
+            400,
+            "malformed request head",
+        ),
+        (
+            "PUT /api/v0/schedule HTTP/1.1\r\ncontent-length: ten\r\n\r\n".to_owned(),
+            400,
+            "Content-Length",
+        ),
+        (
+            "PUT /api/v0/schedule HTTP/1.1\r\ncontent-length: 1, 2\r\n\r\n".to_owned(),
+            400,
+            "Content-Length",
+        ),
+        (
+            "PUT /api/v0/schedule HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n".to_owned(),
+            400,
+            "Transfer-Encoding",
+        ),
+        (
+            "GET /api/v0/registry HTTP/2.0\r\n\r\n".to_owned(),
+            505,
+            "HTTP/1.0 and HTTP/1.1",
+        ),
+    ];
+    for (request, status, says) in cases {
+        let shown = &request[..request.len().min(60)];
+        let answer = raw_http::exchange(&address, request.as_bytes());
+        assert_eq!(answer.status, status, "{shown:?}: {answer:?}");
+        let body = answer.json();
+        assert_eq!(body["status_code"], status, "{shown:?}: {answer:?}");
+        let msg = body["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains(says), "{shown:?}: {msg}");
+    }
+
+    // A refused request after good ones on the same connection: the good
+    // ones are answered first, in order, then the refusal, then the end.
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let pipelined = format!(
+        "GET /api/v0/registry HTTP/1.1\r\nhost: x\r\n\r\n\
+         PUT /api/v0/schedule HTTP/1.1\r\ncontent-length: 8\r\n\r\n{{\"no\":1}}\
+         PUT /api/v0/unschedule/{long_hash} HTTP/1.1\r\nhost: x\r\n\r\n\
+         GET /api/v0/registry HTTP/1.1\r\nhost: x\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, pipelined.as_bytes()).unwrap();
+    let got = answers(stream);
+    let statuses: Vec<u16> = got.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 400, 414], "{got:?}");
+    assert!(got[2].1.contains("\"status_code\":414"), "{got:?}");
+
+    // A chunked body is followed too: the request after it is checked.
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let chunked = format!(
+        "PUT /api/v0/schedule HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n\
+         3\r\n{{\"a\r\n4;ext=1\r\n\":1}}\r\n0\r\nx-trailer: 1\r\n\r\n\
+         GET /api/v0/{long_hash} HTTP/1.1\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, chunked.as_bytes()).unwrap();
+    let got = answers(stream);
+    let statuses: Vec<u16> = got.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [400, 414], "{got:?}");
+    assert!(got[0].1.contains("not set"), "{got:?}");
+
+    // And the daemon goes on serving.
+    let (status, text) = http(
+        "GET",
+        &format!("{}/api/v0/registry", scheduler.url),
+        None,
+        None,
+    );
+    assert_eq!((status, text.as_str()), (200, "{}"));
+}

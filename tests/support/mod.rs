@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+pub use harpoon_testkit::raw_http;
 pub use harpoon_testkit::{Proc, ProcessGuard, wait_for, wait_until};
 
 /// The path of a workspace binary, which `cargo test --workspace` builds.

@@ -2,7 +2,8 @@
 //!
 //! - `core_task`: the one task that owns the core; everything else talks to
 //!   it over a bounded channel (`messages`).
-//! - `http`: the scheduler API; `metrics`: `/metrics`.
+//! - `http`: the scheduler API; `metrics`: `/metrics`; `head_guard`: checks
+//!   every request head before hyper reads it.
 //! - `agent_client`: commands to agents and their event streams, parsed by
 //!   `sse`.
 //! - `persist`: the registry file, replaced atomically.
@@ -13,10 +14,16 @@
 //!
 //! **Architecture Invariant:** the core is owned by one task; no
 //! `Arc<Mutex<Scheduler>>`. Channels into it are bounded.
+//!
+//! **Architecture Invariant:** every answer of the API, refusals included,
+//! has the `{"status_code","msg"}` body: hyper never reads a request head
+//! it would refuse itself (with an empty body), because `head_guard`
+//! refuses it first, with tighter limits.
 
 mod agent_client;
 mod core_task;
 mod discovery;
+mod head_guard;
 mod http;
 mod local_agents;
 mod messages;
@@ -169,9 +176,20 @@ pub async fn serve(
         let service = service_fn(move |request| {
             http::handle(request, handle.clone(), Arc::clone(&api), peer)
         });
+        let limits = head_guard::HeadLimits {
+            header_timeout: options.api.header_timeout,
+            ..head_guard::HeadLimits::default()
+        };
+        let stream = head_guard::GuardedIo::new(stream, limits, peer);
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(options.api.header_timeout)
+            // The guard answers a late head (408) from its first byte;
+            // hyper's own timer, which runs from the moment a connection
+            // goes idle, only closes idle connections, at twice that.
+            .header_read_timeout(options.api.header_timeout * 2)
+            // The guard ends the read side where it refuses a head: hyper
+            // must still answer the requests before it.
+            .half_close(true)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
