@@ -586,6 +586,16 @@ mod tests {
         client
     }
 
+    /// Everything the server writes until it closes (10 s at most).
+    async fn read_answer(mut client: tokio::io::DuplexStream) -> String {
+        let mut answer = String::new();
+        tokio::time::timeout(Duration::from_secs(10), client.read_to_string(&mut answer))
+            .await
+            .expect("answered in time")
+            .unwrap();
+        answer
+    }
+
     #[tokio::test]
     async fn a_late_head_is_answered_408_with_the_rpc_body() {
         let mut client = serve(HeadLimits {
@@ -593,11 +603,7 @@ mod tests {
             ..HeadLimits::default()
         });
         client.write_all(b"GET / HTTP/1.1\r\nhost:").await.unwrap();
-        let mut answer = String::new();
-        tokio::time::timeout(Duration::from_secs(10), client.read_to_string(&mut answer))
-            .await
-            .expect("answered in time")
-            .unwrap();
+        let answer = read_answer(client).await;
         assert!(
             answer.starts_with("HTTP/1.1 408 Request Timeout\r\n"),
             "{answer}"
@@ -616,11 +622,7 @@ mod tests {
         for byte in b"\r\nGET / HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n" {
             client.write_all(&[*byte]).await.unwrap();
         }
-        let mut answer = String::new();
-        tokio::time::timeout(Duration::from_secs(10), client.read_to_string(&mut answer))
-            .await
-            .expect("answered in time")
-            .unwrap();
+        let answer = read_answer(client).await;
         assert!(
             answer.starts_with("HTTP/1.1 200 OK\r\n") && answer.ends_with("ok"),
             "{answer}"
