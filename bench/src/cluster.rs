@@ -120,12 +120,14 @@ impl SteadyCluster {
                 now,
                 Input::StreamOpened {
                     agent: agent.clone(),
+                    session: scheduler.agent(agent).map_or(0, |view| view.session),
                 },
             );
             scheduler.handle(
                 now,
                 Input::StreamEvent {
                     agent: agent.clone(),
+                    session: scheduler.agent(agent).map_or(0, |view| view.session),
                     event: StateEvent {
                         resources: resources(count),
                         containers,
@@ -188,8 +190,9 @@ impl SteadyCluster {
     /// Keeps every agent's stream alive (a keep-alive each).
     pub fn keep_alive(&mut self) {
         for agent in self.agents.clone() {
+            let session = self.scheduler.agent(&agent).map_or(0, |view| view.session);
             self.scheduler
-                .handle(self.now, Input::StreamKeepAlive { agent });
+                .handle(self.now, Input::StreamKeepAlive { agent, session });
         }
         self.drain();
     }

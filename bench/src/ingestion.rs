@@ -188,6 +188,7 @@ fn measure(agent_count: usize, mix: Mix, budget: Duration, first_batch: usize) -
             now,
             Input::StreamOpened {
                 agent: agent.id.clone(),
+                session: scheduler.agent(&agent.id).map_or(0, |view| view.session),
             },
         );
         commands += drain(&mut scheduler);
@@ -203,6 +204,7 @@ fn measure(agent_count: usize, mix: Mix, budget: Duration, first_batch: usize) -
             now,
             Input::StreamEvent {
                 agent: agent.id.clone(),
+                session: scheduler.agent(&agent.id).map_or(0, |view| view.session),
                 event: first,
             },
         );
@@ -243,7 +245,15 @@ fn measure(agent_count: usize, mix: Mix, budget: Duration, first_batch: usize) -
         let started = WallInstant::now();
         for (agent, event) in events {
             now += harpoon_core::Duration::from_millis(1);
-            scheduler.handle(now, Input::StreamEvent { agent, event });
+            let session = scheduler.agent(&agent).map_or(0, |view| view.session);
+            scheduler.handle(
+                now,
+                Input::StreamEvent {
+                    agent,
+                    session,
+                    event,
+                },
+            );
             measured.commands += drain(&mut scheduler);
         }
         measured.core += started.elapsed();

@@ -7,6 +7,7 @@
 //! simulator never read a clock.
 
 mod alloc_counter;
+mod backlog;
 mod cluster;
 mod daemon;
 mod ingestion;
@@ -33,7 +34,7 @@ struct Args {
     /// Every part at a small size, in well under a minute.
     #[arg(long)]
     quick: bool,
-    /// Run only these parts (1-7); default: all.
+    /// Run only these parts (1-8); default: all.
     #[arg(long = "part", value_name = "N")]
     parts: Vec<u8>,
     /// Also write everything printed to this file, under a header naming
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let size = Size { quick: args.quick };
     let wanted = |part: u8| args.parts.is_empty() || args.parts.contains(&part);
-    let parts: [(u8, Part); 7] = [
+    let parts: [(u8, Part); 8] = [
         (1, placement::run),
         (2, reconcile::run),
         (3, memory::run),
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         (5, simulation::run),
         (6, quality::run),
         (7, daemon::run),
+        (8, backlog::run),
     ];
     // Everything printed is also kept, for `--markdown`.
     let mut output = String::new();

@@ -225,20 +225,16 @@ fn unchanged_event(
     mut flush: Option<&mut CacheFlush>,
 ) -> Vec<f64> {
     let agent = cluster.agents[cluster.agents.len() / 2].clone();
-    let (id, record) = {
-        let view = cluster
-            .scheduler
-            .agents()
-            .find(|view| *view.id == agent)
-            .expect("agent");
-        let (id, record) = view.containers.iter().next().expect("a container");
-        (id.clone(), record.clone())
-    };
-    let instance = ContainerInstance {
-        container_id: id.to_string(),
-        status: ContainerStatus::Running,
-        config: record.config.clone(),
-        process_state: record.process_state(),
+    let (id, instance, session) = {
+        let view = cluster.scheduler.agent(&agent).expect("agent");
+        let container = view.containers().next().expect("a container");
+        let instance = ContainerInstance {
+            container_id: container.id().to_string(),
+            status: ContainerStatus::Running,
+            config: container.config().clone(),
+            process_state: container.process_state(),
+        };
+        (container.id().clone(), instance, view.session)
     };
     let resources = cluster
         .scheduler
@@ -259,6 +255,7 @@ fn unchanged_event(
                 cluster,
                 Input::StreamEvent {
                     agent: agent.clone(),
+                    session,
                     event,
                 },
                 flush.as_deref_mut(),

@@ -1,36 +1,36 @@
 //! The sans-IO harpoon scheduler.
 //!
-//! - [`scheduler`]: the [`Scheduler`] state machine, its inputs, outputs and
-//!   timers; the contract a driver follows is documented there.
-//! - [`registry`]: desired jobs, group-committed persistence and the replies
-//!   that wait for it.
-//! - [`agent`]: what the scheduler knows about each agent: its stream and a
-//!   state machine per container.
-//! - [`transformer`]: diffs desired against actual state and plans commands.
-//! - [`algorithm`]: placement algorithms.
-//! - [`metrics`]: the counters the daemon exports.
-//! - [`backoff`]: exponential back-off with seeded jitter, for every retry.
-//! - [`wire`]: the Harpoon v0 wire types, their validation and job hashes.
-//! - [`time`], [`ids`]: the core's own time and identifier types; the core
-//!   reads no clock.
+//! The public API is the contract and nothing more: the [`Scheduler`]
+//! state machine (its contract is on the type), its [`Input`]s and
+//! [`Output`]s, [`TimerReason`], [`SchedulerConfig`], [`Metrics`], the
+//! read-only views ([`AgentView`], [`ContainerView`], [`Occupancy`]), the
+//! ids, [`time`], [`wire`] (the Harpoon v0 wire types, their validation and
+//! job hashes) and [`algorithm`] (the pluggable placement interface). The
+//! registry, agent representations, transformer and back-off are private
+//! to the crate, so their layout can change without touching a driver.
 
-pub mod agent;
+pub(crate) mod agent;
 pub mod algorithm;
-pub mod backoff;
+pub(crate) mod backoff;
 pub mod ids;
+mod jobs;
 mod key_text;
-pub mod metrics;
-pub mod registry;
-pub mod scheduler;
+#[cfg(test)]
+mod layers;
+pub(crate) mod metrics;
+pub(crate) mod registry;
+pub(crate) mod scheduler;
 pub mod time;
-pub mod transformer;
+pub(crate) mod transformer;
 pub mod wire;
 
+pub use agent::ConnectionState;
 pub use ids::{AgentId, CommandId, RequestId};
 pub use metrics::Metrics;
 pub use registry::Jobs;
 pub use scheduler::{
-    AgentCommand, AgentView, CommandAction, CommandError, Input, Output, Reply, Scheduler,
-    SchedulerConfig, TimerReason, Trace, TraceLevel, UnscheduleTarget,
+    AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Gauges, Input, Occupancy,
+    Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace, TraceLevel,
+    UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

@@ -16,6 +16,9 @@ pub struct Metrics {
     pub tasks_unplaced: u64,
     /// Agent commands issued.
     pub commands_issued: u64,
+    /// Commands that waited behind their agent's limit of commands in
+    /// flight before being handed out.
+    pub commands_queued: u64,
     /// Commands whose effect the event stream confirmed.
     pub commands_confirmed: u64,
     /// Commands the agent refused, that could not be delivered, or that were

@@ -17,17 +17,14 @@ use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use crate::ids::RequestId;
-use crate::scheduler::{Output, Reply, UnscheduleTarget};
+use crate::scheduler::input::UnscheduleTarget;
+use crate::scheduler::output::{Output, Reply};
 use crate::time::{Duration, Instant};
 use crate::wire::{JobConfig, JobHash};
 
 /// Jobs by hash, shared between the registry, writes and the transformer.
 ///
-/// A persistent (structure-sharing) ordered map: a snapshot for a write is
-/// an O(1) clone, and replacing the durable jobs frees only the nodes a
-/// change touched, so a schedule or unschedule costs O(log jobs), not
-/// O(jobs). Ordered, so iteration is deterministic.
-pub type Jobs = imbl::OrdMap<JobHash, Arc<JobConfig>>;
+pub use crate::jobs::Jobs;
 
 /// Desired state and its persistence.
 #[derive(Clone, Debug, Default)]

@@ -77,9 +77,7 @@ impl Duration {
 impl fmt::Display for Duration {
     /// Formats in the wire syntax, e.g. `1m30s` or `250ms`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&crate::wire::duration::format_nanos(
-            u128::from(self.0) * 1_000_000,
-        ))
+        f.write_str(&format_nanos(u128::from(self.0) * 1_000_000))
     }
 }
 
@@ -108,6 +106,42 @@ impl Sub for Instant {
     /// Saturating: an earlier minus a later instant is zero.
     fn sub(self, rhs: Instant) -> Duration {
         self.saturating_since(rhs)
+    }
+}
+
+/// Formats nanoseconds exactly as Go's `time.Duration.String` does.
+pub fn format_nanos(nanos: u128) -> String {
+    fn fraction(value: u128, precision: u32) -> (String, u128) {
+        let divisor = 10u128.pow(precision);
+        let frac = value % divisor;
+        if frac == 0 {
+            return (String::new(), value / divisor);
+        }
+        let digits = format!("{frac:0width$}", width = precision as usize);
+        (
+            format!(".{}", digits.trim_end_matches('0')),
+            value / divisor,
+        )
+    }
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    if nanos < 1_000_000_000 {
+        let (unit, precision) = match nanos {
+            n if n < 1_000 => ("ns", 0),
+            n if n < 1_000_000 => ("\u{00b5}s", 3),
+            _ => ("ms", 6),
+        };
+        let (frac, whole) = fraction(nanos, precision);
+        return format!("{whole}{frac}{unit}");
+    }
+    let (frac, whole_secs) = fraction(nanos, 9);
+    let secs = whole_secs % 60;
+    let minutes = whole_secs / 60;
+    match (minutes / 60, minutes % 60) {
+        (0, 0) => format!("{secs}{frac}s"),
+        (0, m) => format!("{m}m{secs}{frac}s"),
+        (h, m) => format!("{h}h{m}m{secs}{frac}s"),
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use harpoon_core::wire::{
     ContainerConfig, ContainerInstance, ContainerStatus, CpuTotalReserved, ExitStatus,
-    HostResources, ProcessState, RestartPolicy, StateEvent, TotalReserved,
+    HostResources, ProcessState, StateEvent, TotalReserved,
 };
 use harpoon_core::{CommandAction, CommandError};
 use harpoon_core::{Duration, Instant};
@@ -43,12 +43,6 @@ fn start_retry_delay(failures: u32) -> Duration {
     RESTART_DELAY
         .saturating_mul(1 << failures.saturating_sub(1).min(10))
         .min(START_RETRY_MAX)
-}
-
-/// Whether a restart policy restarts a process that failed (exited
-/// non-zero, or could not start).
-fn restarts_failures(policy: &RestartPolicy) -> bool {
-    matches!(policy, RestartPolicy::Always | RestartPolicy::OnFailure)
 }
 
 /// Converts cores to milli-cores, rounding as the core does, so that sums of
@@ -366,11 +360,7 @@ impl SimAgent {
                 let Behaviour::Exits { code, .. } = behaviour else {
                     return;
                 };
-                let restart = match container.config.restart {
-                    RestartPolicy::Always => true,
-                    RestartPolicy::OnFailure => code != 0,
-                    _ => false,
-                };
+                let restart = container.config.restart.restarts(code == 0);
                 self.update(id, effects, |container| {
                     container.status = if code == 0 {
                         ContainerStatus::Finished
@@ -427,7 +417,7 @@ impl SimAgent {
         self.cancel_timer(id);
         let mut retry = None;
         self.update(id, effects, |container| {
-            let restarts = restarts_failures(&container.config.restart);
+            let restarts = container.config.restart.restarts(false);
             container.start_failures += 1;
             container.phase = if restarts {
                 Phase::Restarting

@@ -29,7 +29,7 @@ impl World<'_> {
                 self.tracer.line(self.now, "scheduler", &text);
             }
             Output::Command(command) => self.send_command(command),
-            Output::OpenStream { agent } => self.open_stream(agent),
+            Output::OpenStream { agent, session } => self.open_stream(agent, session),
             Output::CloseStream { agent } => {
                 self.tracer.line(
                     self.now,
@@ -460,9 +460,11 @@ impl World<'_> {
 
     // -- streams --------------------------------------------------------------
 
-    fn open_stream(&mut self, agent: AgentId) {
+    fn open_stream(&mut self, agent: AgentId, core_session: u64) {
         self.next_session += 1;
         let session = self.next_session;
+        self.core_sessions
+            .insert(session, (self.incarnation, core_session));
         self.tracer.line(
             self.now,
             "scheduler",
@@ -545,8 +547,12 @@ impl World<'_> {
             "scheduler",
             &format!("stream of {agent}: no answer, connect timed out"),
         );
+        let Some(&(_, core_session)) = self.core_sessions.get(&session) else {
+            return;
+        };
         self.input(Input::StreamClosed {
             agent,
+            session: core_session,
             reason: "connect timed out".to_owned(),
         });
     }
@@ -569,33 +575,56 @@ impl World<'_> {
             self.network.hold(&agent, session, payload);
             return;
         }
-        let current = matches!(self.streams.get(&agent), Some(stream) if stream.session == session);
-        if !current {
-            // The driver closed this session (or never had it): like a
-            // closed socket, it hears nothing more from it.
+        let Some(&(incarnation, core_session)) = self.core_sessions.get(&session) else {
+            return;
+        };
+        if incarnation != self.incarnation {
+            // Opened by a scheduler process that crashed since: its
+            // connections died with it.
             return;
         }
+        // A session the driver closed or replaced still delivers what was
+        // on its way; the core, not the driver, ignores stale sessions.
+        let current = matches!(self.streams.get(&agent), Some(stream) if stream.session == session);
         let text = payload.describe();
-        if matches!(payload, StreamPayload::KeepAlive) {
+        if !current || matches!(payload, StreamPayload::KeepAlive) {
             self.tracer.quiet(self.now, agent.as_str(), &text);
         } else {
             self.tracer.line(self.now, agent.as_str(), &text);
         }
         match payload {
             StreamPayload::Opened => {
-                if let Some(stream) = self.streams.get_mut(&agent) {
+                if current && let Some(stream) = self.streams.get_mut(&agent) {
                     stream.open = true;
                 }
-                self.input(Input::StreamOpened { agent });
+                self.input(Input::StreamOpened {
+                    agent,
+                    session: core_session,
+                });
             }
             StreamPayload::Event(event) => {
-                self.heard_from.insert(agent.clone());
-                self.input(Input::StreamEvent { agent, event });
+                if current {
+                    self.heard_from.insert(agent.clone());
+                }
+                self.input(Input::StreamEvent {
+                    agent,
+                    session: core_session,
+                    event,
+                });
             }
-            StreamPayload::KeepAlive => self.input(Input::StreamKeepAlive { agent }),
+            StreamPayload::KeepAlive => self.input(Input::StreamKeepAlive {
+                agent,
+                session: core_session,
+            }),
             StreamPayload::Closed(reason) => {
-                self.streams.remove(&agent);
-                self.input(Input::StreamClosed { agent, reason });
+                if current {
+                    self.streams.remove(&agent);
+                }
+                self.input(Input::StreamClosed {
+                    agent,
+                    session: core_session,
+                    reason,
+                });
             }
         }
     }

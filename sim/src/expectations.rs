@@ -124,8 +124,7 @@ impl World<'_> {
                 let prefix = format!("{hash}-");
                 let actual = scheduler
                     .unplaced()
-                    .keys()
-                    .filter(|id| id.as_str().starts_with(&prefix))
+                    .filter(|(id, _)| id.as_str().starts_with(&prefix))
                     .count() as u64;
                 (actual, *count)
             }
@@ -178,11 +177,10 @@ impl World<'_> {
         let jobs = scheduler.jobs();
         let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
         for (agent, container, _) in self.listed_instances() {
-            let wanted = container
-                .rsplit_once('-')
-                .and_then(|(hash, index)| {
-                    Some((jobs.get(&JobHash::new(hash))?, index.parse::<u32>().ok()?))
-                })
+            // The core's one rule for container IDs, leading zeros refused.
+            let wanted = harpoon_core::wire::ContainerId::new(container)
+                .task()
+                .and_then(|(hash, index)| Some((jobs.get(&hash)?, index)))
                 .is_some_and(|(job, index)| index < job.task_count());
             if !wanted {
                 return Some(format!("unwanted instance {container} on {agent}"));

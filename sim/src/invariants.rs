@@ -27,6 +27,11 @@ pub enum Invariant {
     OneCommandPerContainer,
     /// No command goes to an agent that discovery does not list.
     OnlyDiscoveredAgents,
+    /// The core's timers, queues and commands in flight per agent stay
+    /// within the bounds it documents (`Occupancy::within_bounds`), and the
+    /// driver never has more commands outstanding to one agent than the
+    /// core's limit.
+    Bounded,
     /// Virtual time moves on: no loop of events at one instant.
     Progress,
     /// The same scenario and seed give the same trace hash.
@@ -35,12 +40,13 @@ pub enum Invariant {
 
 impl Invariant {
     /// Every invariant, in report order.
-    pub const ALL: [Invariant; 7] = [
+    pub const ALL: [Invariant; 8] = [
         Invariant::Capacity,
         Invariant::AgentTotals,
         Invariant::AcknowledgedJobsSurvive,
         Invariant::OneCommandPerContainer,
         Invariant::OnlyDiscoveredAgents,
+        Invariant::Bounded,
         Invariant::Progress,
         Invariant::Determinism,
     ];
@@ -55,6 +61,7 @@ impl Invariant {
             Invariant::AcknowledgedJobsSurvive => "no acknowledged job is lost",
             Invariant::OneCommandPerContainer => "at most one command per container in flight",
             Invariant::OnlyDiscoveredAgents => "commands only to agents discovery lists",
+            Invariant::Bounded => "timers, queues and commands per agent within their bounds",
             Invariant::Progress => "virtual time keeps moving",
             Invariant::Determinism => "same seed, same trace hash",
         }
@@ -92,6 +99,7 @@ impl World<'_> {
     /// Checks what must hold after every step.
     pub(crate) fn after_step(&mut self) {
         self.check_capacity();
+        self.check_bounded();
         self.check_acknowledged();
         self.track_expectations();
         self.step_creates.clear();
@@ -125,6 +133,30 @@ impl World<'_> {
         }
         for what in breaches {
             self.invariants.record(Invariant::Capacity, self.now, what);
+        }
+    }
+
+    /// The core's occupancy within its documented bounds, and the driver's
+    /// outstanding commands per agent within the core's limit.
+    fn check_bounded(&mut self) {
+        let Some(scheduler) = &self.scheduler else {
+            return;
+        };
+        let limit = scheduler.config().max_commands_in_flight_per_agent;
+        let mut broken = scheduler.occupancy().within_bounds(limit);
+        let mut per_agent: BTreeMap<&AgentId, usize> = BTreeMap::new();
+        for command in self.commands.values() {
+            *per_agent.entry(&command.agent).or_default() += 1;
+        }
+        for (agent, count) in per_agent {
+            if count > limit {
+                broken.push(format!(
+                    "{count} commands outstanding to {agent}, limit {limit}"
+                ));
+            }
+        }
+        for what in broken {
+            self.invariants.record(Invariant::Bounded, self.now, what);
         }
     }
 

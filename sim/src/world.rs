@@ -167,6 +167,10 @@ pub(crate) struct World<'s> {
     /// until then it cannot know what they run.
     pub(crate) heard_from: BTreeSet<AgentId>,
     pub(crate) next_session: u64,
+    /// For each stream session of the network (numbered across the whole
+    /// run), the scheduler incarnation that opened it and the core's own
+    /// session number, which the core's stream inputs name.
+    pub(crate) core_sessions: BTreeMap<u64, (u64, u64)>,
     pub(crate) requests: BTreeMap<RequestId, UserRequest>,
     pub(crate) next_request: u64,
     /// Jobs whose schedule request was answered 202 (and not unscheduled
@@ -210,6 +214,7 @@ impl<'s> World<'s> {
             streams: BTreeMap::new(),
             heard_from: BTreeSet::new(),
             next_session: 0,
+            core_sessions: BTreeMap::new(),
             requests: BTreeMap::new(),
             next_request: 0,
             acknowledged: BTreeMap::new(),
@@ -448,8 +453,8 @@ impl<'s> World<'s> {
     /// The job a container belongs to, by the scenario's name, and what its
     /// process does.
     pub(crate) fn job_of(&self, container: &str) -> Option<&(String, Behaviour)> {
-        let (hash, _) = container.rsplit_once('-')?;
-        self.jobs_by_hash.get(&JobHash::new(hash))
+        let (hash, _) = harpoon_core::wire::ContainerId::new(container).task()?;
+        self.jobs_by_hash.get(&hash)
     }
 
     /// Feeds one input to the scheduler (if it is up) and carries out every

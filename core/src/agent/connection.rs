@@ -24,13 +24,18 @@ pub enum Link {
 pub struct Connection {
     /// Where the stream is.
     pub link: Link,
+    /// The session of the stream last asked for (see
+    /// `Output::OpenStream`): inputs of any other session are stale.
+    pub session: u64,
     /// Since when the scheduler's knowledge of the agent is not current:
     /// the stream broke, or it has not synced since the scheduler started.
     /// `None` while synced.
     pub unsynced_since: Option<Instant>,
     /// Last time anything arrived on the stream (or it was asked to open).
     pub last_heard: Instant,
-    /// Failed attempts to (re)open the stream in a row.
+    /// Failed attempts to (re)open the stream, or streams that broke
+    /// before staying healthy for a while, in a row: the reconnect
+    /// back-off grows with it.
     pub failures: u32,
     /// The agent was down past the abandon timeout: its containers count as
     /// lost. Cleared when it syncs again.
@@ -57,6 +62,7 @@ impl Connection {
     pub fn connecting(now: Instant) -> Connection {
         Connection {
             link: Link::Connecting,
+            session: 0,
             unsynced_since: Some(now),
             last_heard: now,
             failures: 0,

@@ -18,7 +18,7 @@
 use std::sync::Arc;
 
 use crate::ids::{CommandId, TaskSlot};
-use crate::scheduler::CommandError;
+use crate::scheduler::input::CommandError;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerStatus, ProcessState};
 
@@ -91,8 +91,9 @@ pub struct Backoff {
 pub struct ContainerRecord {
     /// Last status the stream reported; `None` while a create is unconfirmed.
     pub status: Option<ContainerStatus>,
-    /// The config the container runs (shared with the registry when equal).
-    pub config: Arc<ContainerConfig>,
+    /// The config the container runs (shared with the registry when
+    /// equal). Private: the agent's aggregates count its resources.
+    config: Arc<ContainerConfig>,
     /// Our pending command and back-off, boxed: most records have neither,
     /// and a record is kept per task (a million of them must stay small).
     activity: Option<Box<Activity>>,
@@ -167,6 +168,17 @@ impl ContainerRecord {
         };
         record.set_pending(Some(pending));
         record
+    }
+
+    /// The config the container runs.
+    pub fn config(&self) -> &Arc<ContainerConfig> {
+        &self.config
+    }
+
+    /// Replaces the config (the agent filled something in); only the
+    /// representation may, as it re-counts the resources around it.
+    pub(super) fn replace_config(&mut self, config: Arc<ContainerConfig>) {
+        self.config = config;
     }
 
     /// Where the location index keeps its task, if it is a task.

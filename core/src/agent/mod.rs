@@ -30,16 +30,83 @@ pub struct AgentRepresentation {
     pub number: AgentNo,
     /// Its stream.
     pub connection: Connection,
-    /// Resources as last reported.
-    pub resources: HostResources,
+    /// Resources as last reported (private: the placement key counts
+    /// changes of its totals and volumes).
+    resources: HostResources,
     /// Its containers, by ID. Private so that the aggregate below always
     /// agrees with it: every change goes through [`Self::insert`],
     /// [`Self::remove`] or [`Self::apply_event`].
     records: BTreeMap<ContainerId, ContainerRecord>,
     /// CPU (milli-cores) and memory (MB) promised to `records`.
     committed: (u64, u64),
+    /// Records running, and records with a command of ours pending: the
+    /// gauges `/metrics` reports, kept here so a scrape costs the number of
+    /// agents, not of records.
+    gauges: Gauges,
     /// How many times the reported totals or volumes changed.
     capacity_changes: u64,
+}
+
+/// How many of an agent's records run, and how many wait on a command.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Records whose last reported status is `running`.
+    pub running: u64,
+    /// Records with a command of ours pending.
+    pub pending: u64,
+}
+
+impl Gauges {
+    fn flags(record: &ContainerRecord) -> (bool, bool) {
+        (
+            record.status == Some(crate::wire::ContainerStatus::Running),
+            record.pending().is_some(),
+        )
+    }
+
+    fn count(&mut self, (running, pending): (bool, bool), add: bool) {
+        let (running, pending) = (u64::from(running), u64::from(pending));
+        if add {
+            self.running += running;
+            self.pending += pending;
+        } else {
+            self.running -= running;
+            self.pending -= pending;
+        }
+    }
+
+    fn moved(&mut self, before: (bool, bool), after: (bool, bool)) {
+        if before != after {
+            self.count(before, false);
+            self.count(after, true);
+        }
+    }
+}
+
+/// Mutable access to one record that keeps its agent's [`Gauges`] true.
+pub struct RecordMut<'a> {
+    record: &'a mut ContainerRecord,
+    gauges: &'a mut Gauges,
+    before: (bool, bool),
+}
+
+impl std::ops::Deref for RecordMut<'_> {
+    type Target = ContainerRecord;
+    fn deref(&self) -> &ContainerRecord {
+        self.record
+    }
+}
+
+impl std::ops::DerefMut for RecordMut<'_> {
+    fn deref_mut(&mut self) -> &mut ContainerRecord {
+        self.record
+    }
+}
+
+impl Drop for RecordMut<'_> {
+    fn drop(&mut self) {
+        self.gauges.moved(self.before, Gauges::flags(self.record));
+    }
 }
 
 /// Everything about an agent that placement reads, in a few numbers: when
@@ -77,8 +144,14 @@ impl AgentRepresentation {
             resources: HostResources::default(),
             records: BTreeMap::new(),
             committed: (0, 0),
+            gauges: Gauges::default(),
             capacity_changes: 0,
         }
+    }
+
+    /// Resources as last reported.
+    pub fn resources(&self) -> &HostResources {
+        &self.resources
     }
 
     /// Its containers, by ID.
@@ -88,8 +161,19 @@ impl AgentRepresentation {
 
     /// One container's record, to change its status, pending command or
     /// back-off (not its config, which the aggregates depend on).
-    pub fn record_mut(&mut self, id: &ContainerId) -> Option<&mut ContainerRecord> {
-        self.records.get_mut(id)
+    pub fn record_mut(&mut self, id: &ContainerId) -> Option<RecordMut<'_>> {
+        let record = self.records.get_mut(id)?;
+        let before = Gauges::flags(record);
+        Some(RecordMut {
+            record,
+            gauges: &mut self.gauges,
+            before,
+        })
+    }
+
+    /// Its records running and pending.
+    pub fn gauges(&self) -> Gauges {
+        self.gauges
     }
 
     /// Adds a record (a container about to be created).
@@ -188,18 +272,20 @@ impl AgentRepresentation {
                 Some(id) => {
                     let record = self.records.get_mut(&id).expect("known");
                     let pending = record.pending();
+                    let before = Gauges::flags(record);
                     let outcome = record.apply(&RecordInput::Status(status));
+                    self.gauges.moved(before, Gauges::flags(record));
                     if outcome.forget {
                         self.remove(&id);
                     } else {
                         record.set_process_state(instance.process_state);
-                        if !Arc::ptr_eq(&record.config, &instance.config)
-                            && *record.config != *instance.config
+                        if !Arc::ptr_eq(record.config(), &instance.config)
+                            && **record.config() != *instance.config
                         {
                             // The agent filled something in (a port, say):
                             // keep what it runs, re-counting its resources.
                             let mut record = self.remove(&id).expect("known");
-                            record.config = intern(&id, instance.config);
+                            record.replace_config(intern(&id, instance.config));
                             self.insert(id.clone(), record);
                         }
                     }
@@ -253,13 +339,15 @@ impl AgentRepresentation {
     /// Forgets every container: the agent was abandoned or wiped.
     pub fn forget_containers(&mut self) -> Vec<ContainerId> {
         self.committed = (0, 0);
+        self.gauges = Gauges::default();
         std::mem::take(&mut self.records).into_keys().collect()
     }
 
     /// Adds (or with `add == false` subtracts) a record to the aggregates.
     fn count(&mut self, record: &ContainerRecord, add: bool) {
-        let cpu = cpu_millis(record.config.resources.cpu);
-        let mem = record.config.resources.mem;
+        self.gauges.count(Gauges::flags(record), add);
+        let cpu = cpu_millis(record.config().resources.cpu);
+        let mem = record.config().resources.mem;
         if add {
             self.committed.0 += cpu;
             self.committed.1 += mem;

@@ -18,7 +18,7 @@ const DRAWS: usize = 32;
 ///
 /// It draws an agent among all of them until one fits (rejection
 /// sampling: each agent that fits is equally likely to be the first hit),
-/// up to [`DRAWS`] times; only if every draw misses does it count the
+/// up to `DRAWS` times; only if every draw misses does it count the
 /// agents that fit and draw one of those, which is uniform too. Counting
 /// is what costs a visit to every agent, so most tasks never pay it. When
 /// no agent fits it leaves the generator as it found it (ChaCha can wind

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::{Bound, Deref, DerefMut};
 
-use crate::agent::{AgentRepresentation, ContainerRecord, PlacementKey};
+use crate::agent::{AgentRepresentation, ContainerRecord, PlacementKey, RecordMut};
 use crate::ids::{AgentId, AgentNo};
 use crate::wire::ContainerId;
 
@@ -154,7 +154,7 @@ impl Agents {
         &mut self,
         agent: &AgentId,
         container: &ContainerId,
-    ) -> Option<&mut ContainerRecord> {
+    ) -> Option<RecordMut<'_>> {
         let number = self.table.number_of(agent)?;
         self.record_mut_at(number, container)
     }
@@ -164,7 +164,7 @@ impl Agents {
         &mut self,
         agent: AgentNo,
         container: &ContainerId,
-    ) -> Option<&mut ContainerRecord> {
+    ) -> Option<RecordMut<'_>> {
         self.table.at_mut(agent)?.record_mut(container)
     }
 

@@ -24,6 +24,11 @@ pub struct SchedulerConfig {
     pub reconnect_backoff_min: Duration,
     /// Longest delay between attempts to reopen a stream.
     pub reconnect_backoff_max: Duration,
+    /// How long a stream must stay synced before its reconnect back-off
+    /// starts again from the shortest delay: a stream that breaks right
+    /// after each first event keeps backing off instead of being reopened
+    /// several times a second.
+    pub stream_healthy_after: Duration,
     /// First delay before retrying a failed command on a task; doubles per
     /// consecutive failure.
     pub task_backoff_min: Duration,
@@ -32,6 +37,10 @@ pub struct SchedulerConfig {
     /// At most this many commands are issued by one reconcile; the rest wait
     /// for the next one, which follows at once.
     pub max_commands_per_reconcile: usize,
+    /// At most this many commands are in flight (sent, not yet answered)
+    /// to one agent; the core keeps the rest waiting, in order, and their
+    /// pending timeouts start only when they are handed out.
+    pub max_commands_in_flight_per_agent: usize,
     /// A failed registry write is retried this many times (with backoff)
     /// before the requests it held are answered 500 and rolled back.
     pub max_persist_attempts: u32,
@@ -53,9 +62,11 @@ impl Default for SchedulerConfig {
             stream_silence_timeout: Duration::from_secs(15),
             reconnect_backoff_min: Duration::from_millis(250),
             reconnect_backoff_max: Duration::from_secs(10),
+            stream_healthy_after: Duration::from_secs(30),
             task_backoff_min: Duration::from_secs(1),
             task_backoff_max: Duration::from_secs(60),
             max_commands_per_reconcile: 1000,
+            max_commands_in_flight_per_agent: 8,
             max_persist_attempts: 5,
             trace: true,
         }

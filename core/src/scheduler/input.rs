@@ -59,11 +59,15 @@ pub enum Input {
     StreamOpened {
         /// Whose stream.
         agent: AgentId,
+        /// The session of [`crate::Output::OpenStream`] it answers.
+        session: u64,
     },
     /// An event arrived on an agent's stream.
     StreamEvent {
         /// Whose stream.
         agent: AgentId,
+        /// The session it arrived on.
+        session: u64,
         /// The event: the first of a stream lists every container, later
         /// ones only those that changed.
         event: StateEvent,
@@ -73,11 +77,15 @@ pub enum Input {
     StreamKeepAlive {
         /// Whose stream.
         agent: AgentId,
+        /// The session it arrived on.
+        session: u64,
     },
     /// An agent's stream ended, failed to open, or broke.
     StreamClosed {
         /// Whose stream.
         agent: AgentId,
+        /// The session that ended.
+        session: u64,
         /// Why, for the trace.
         reason: String,
     },

@@ -47,6 +47,8 @@ pub struct Locations {
     others: BTreeMap<ContainerId, Vec<AgentNo>>,
     /// Containers located, in both.
     len: usize,
+    /// Tasks desired, over every job.
+    desired_total: u64,
 }
 
 /// The located tasks of one job, from [`Locations::job`].
@@ -191,8 +193,14 @@ impl Locations {
             return;
         }
         let number = self.number(job);
-        self.jobs[number as usize].desired = tasks;
+        let old = std::mem::replace(&mut self.jobs[number as usize].desired, tasks);
+        self.desired_total = self.desired_total - u64::from(old) + u64::from(tasks);
         self.release_if_unused(number);
+    }
+
+    /// Tasks desired, over every job of the durable registry.
+    pub fn desired_total(&self) -> u64 {
+        self.desired_total
     }
 
     /// The agents holding a record of the task kept at `slot` (which a
@@ -221,6 +229,7 @@ impl Locations {
     }
 
     /// Every job whose desired task count was set, with that count.
+    #[cfg(debug_assertions)]
     pub fn desired(&self) -> impl Iterator<Item = (&JobHash, u32)> + '_ {
         self.numbers
             .iter()
@@ -315,11 +324,13 @@ impl Locations {
     }
 
     /// Number of located containers.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }
 
     /// True when no container is located.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -1,67 +1,83 @@
 //! The [`Scheduler`]: one sans-IO state machine that owns the registry, the
 //! agent representations and the transformer.
 //!
-//! # Contract
-//!
-//! The driver (the daemon or the simulator) owns a `Scheduler` and:
-//!
-//! 1. feeds every input through [`Scheduler::handle`] with the time it
-//!    happened (`now` never goes backwards; an earlier `now` is treated as
-//!    the latest one seen);
-//! 2. after **every** input, drains [`Scheduler::poll_output`] until it
-//!    returns `None`, carrying out each output (commands, streams, writes,
-//!    replies) and reporting its outcome later as another input;
-//! 3. then asks [`Scheduler::poll_timeout`] for the next deadline, and calls
-//!    `handle(deadline, Input::TimePassed)` when it is reached unless another
-//!    input comes first.
-//!
-//! The scheduler never reads a clock, performs no IO and draws randomness
-//! only from the ChaCha generator seeded at construction: the same seed and
-//! the same inputs at the same times give the same outputs, byte for byte.
-//!
-//! Replies to schedule and unschedule requests are only emitted once the
-//! registry write that holds their effect is durable
-//! ([`Input::PersistCompleted`]). Placement acts on the durable registry
-//! only, so a crash can never leave a task placed for a job that was not
-//! acknowledged... and not persisted.
+//! See [`Scheduler`] for the contract a driver follows.
 
-mod agent_map;
-mod agents;
-mod config;
-mod in_flight;
-mod input;
-mod locations;
-mod output;
+pub(crate) mod agent_map;
+mod answers;
+pub(crate) mod config;
+mod discovery;
+pub(crate) mod dispatch;
+mod fire;
+pub(crate) mod input;
+pub(crate) mod locations;
+pub(crate) mod output;
 mod reconcile;
+mod streams;
 mod timer;
+mod view;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::agent::ContainerRecord;
 use crate::algorithm::{Algorithm, Unplaced};
-use crate::ids::AgentId;
 use crate::metrics::Metrics;
 use crate::registry::{Jobs, Registry};
 use crate::time::Instant;
 use crate::transformer::Transformer;
-use crate::wire::{ContainerId, HostResources, JobConfig};
+use crate::wire::{ContainerId, JobConfig};
 
-pub use agent_map::AgentTable;
 use agent_map::Agents;
 pub use config::SchedulerConfig;
-pub use in_flight::InFlight;
+pub(crate) use dispatch::Dispatch;
 pub use input::{CommandError, Input, UnscheduleTarget};
-pub use locations::Locations;
+pub(crate) use locations::Locations;
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace, TraceLevel};
 pub use timer::TimerReason;
-use timer::Timers;
+use timer::TimerTable;
+pub use view::{AgentView, ContainerView, Gauges, Occupancy, PendingCommand};
 
-/// The scheduler core. See the [module documentation](self) for the
-/// contract a driver follows.
+/// The scheduler core.
+///
+/// # Contract
+///
+/// The driver (the daemon or the simulator) owns a `Scheduler` and:
+///
+/// 1. feeds every input through [`Scheduler::handle`] with the time it
+///    happened (`now` never goes backwards; an earlier `now` is treated as
+///    the latest one seen);
+/// 2. after **every** input, drains [`Scheduler::poll_output`] until it
+///    returns `None`, carrying out each output (commands, streams, writes,
+///    replies) and reporting its outcome later as another input;
+/// 3. then asks [`Scheduler::poll_timeout`] for the next deadline, and calls
+///    `handle(deadline, Input::TimePassed)` when it is reached unless another
+///    input comes first.
+///
+/// The scheduler never reads a clock, performs no IO and draws randomness
+/// only from the ChaCha generator seeded at construction: the same seed and
+/// the same inputs at the same times give the same outputs, byte for byte.
+///
+/// Replies to schedule and unschedule requests are only emitted once the
+/// registry write that holds their effect is durable
+/// ([`Input::PersistCompleted`]). Placement acts on the durable registry
+/// only, so a crash can never leave a task placed for a job that was not
+/// acknowledged... and not persisted.
+///
+/// Every command handed out ([`Output::Command`]) must be answered exactly
+/// once ([`Input::CommandResult`]); a driver that never answers one is
+/// covered by the pending timeout, which then counts it as lost, so its
+/// container is blocked for at most that long. At most
+/// [`SchedulerConfig::max_commands_in_flight_per_agent`] commands are
+/// unanswered per agent: the core keeps the rest and hands each out when
+/// an answer frees a place, so a driver needs no limit of its own.
+///
+/// Streams are opened in numbered sessions ([`Output::OpenStream`]); every
+/// stream input names its session and the core ignores those of any but
+/// the agent's latest, so a driver may deliver what a replaced stream
+/// still sends.
 #[derive(Debug)]
 pub struct Scheduler {
     config: SchedulerConfig,
@@ -71,12 +87,14 @@ pub struct Scheduler {
     registry: Registry,
     agents: Agents,
     transformer: Transformer,
-    /// Commands sent and not yet answered.
-    in_flight: InFlight,
+    /// Commands in flight or waiting behind their agent's limit.
+    dispatch: Dispatch,
     /// Which agents hold a record of each container.
     locations: Locations,
     next_command: u64,
-    timers: Timers,
+    /// The session number of the last stream opened.
+    next_session: u64,
+    timers: TimerTable,
     outputs: VecDeque<Output>,
     metrics: Metrics,
     /// Something changed since the last reconcile.
@@ -88,30 +106,12 @@ pub struct Scheduler {
     placement_gate_open: bool,
 }
 
-/// What the scheduler knows about one agent, for `/proxy`, metrics and the
-/// simulator's invariant checks.
-#[derive(Clone, Copy, Debug)]
-pub struct AgentView<'a> {
-    /// The agent.
-    pub id: &'a AgentId,
-    /// Its stream's state.
-    pub state: ConnectionState,
-    /// Resources as last reported.
-    pub resources: &'a HostResources,
-    /// Its containers as the scheduler knows them, pending creates included.
-    pub containers: &'a BTreeMap<ContainerId, ContainerRecord>,
-    /// CPU promised to known containers and pending creates, milli-cores.
-    pub committed_cpu_millis: u64,
-    /// Memory promised to known containers and pending creates, MB.
-    pub committed_mem_mb: u64,
-}
-
 impl Scheduler {
     /// A scheduler with these settings, drawing randomness from a ChaCha
     /// generator seeded with `seed`. It does nothing until
     /// [`Input::RegistryLoaded`] arrives.
     pub fn new(config: SchedulerConfig, seed: u64, now: Instant) -> Scheduler {
-        let mut timers = Timers::default();
+        let mut timers = TimerTable::default();
         timers.set(now + config.tick, TimerReason::Tick);
         Scheduler {
             algorithm: config.algorithm.build(),
@@ -121,9 +121,10 @@ impl Scheduler {
             registry: Registry::default(),
             agents: Agents::default(),
             transformer: Transformer::default(),
-            in_flight: InFlight::default(),
+            dispatch: Dispatch::default(),
             locations: Locations::default(),
             next_command: 0,
+            next_session: 0,
             timers,
             outputs: VecDeque::new(),
             metrics: Metrics::default(),
@@ -157,8 +158,14 @@ impl Scheduler {
             Input::PersistCompleted { sequence } => {
                 let before = Arc::clone(self.registry.durable());
                 if let Some(changed) = self.registry.write_completed(sequence, &mut self.outputs) {
-                    self.transformer
-                        .desired_changed(&changed, &before, self.registry.durable());
+                    let forgotten = self.transformer.desired_changed(
+                        &changed,
+                        &before,
+                        self.registry.durable(),
+                    );
+                    for container in forgotten {
+                        self.timers.cancel(&timer::TimerKey::TaskBackoff(container));
+                    }
                     for hash in &changed {
                         let tasks = self
                             .registry
@@ -173,16 +180,18 @@ impl Scheduler {
             }
             Input::PersistFailed { sequence, error } => self.on_persist_failed(sequence, &error),
             Input::AgentsDiscovered { agents } => self.on_agents_discovered(agents),
-            Input::StreamOpened { agent } => self.on_stream_opened(&agent),
-            Input::StreamEvent { agent, event } => self.on_stream_event(&agent, event),
-            Input::StreamKeepAlive { agent } => {
-                if let Some(mut rep) = self.agents.get_mut(&agent)
-                    && rep.connection.is_live()
-                {
-                    rep.connection.last_heard = self.now;
-                }
-            }
-            Input::StreamClosed { agent, reason } => self.on_stream_closed(&agent, &reason),
+            Input::StreamOpened { agent, session } => self.on_stream_opened(&agent, session),
+            Input::StreamEvent {
+                agent,
+                session,
+                event,
+            } => self.on_stream_event(&agent, session, event),
+            Input::StreamKeepAlive { agent, session } => self.on_keep_alive(&agent, session),
+            Input::StreamClosed {
+                agent,
+                session,
+                reason,
+            } => self.on_stream_closed(&agent, session, &reason),
             Input::CommandResult {
                 agent,
                 command,
@@ -232,34 +241,97 @@ impl Scheduler {
     }
 
     /// Tasks that could not be placed at the last reconcile, and why.
-    pub fn unplaced(&self) -> &BTreeMap<ContainerId, Unplaced> {
-        &self.transformer.unplaced
+    pub fn unplaced(&self) -> impl Iterator<Item = (&ContainerId, &Unplaced)> {
+        self.transformer.unplaced.reasons()
+    }
+
+    /// The cluster at a glance (see [`Gauges`]): O(agents).
+    pub fn gauges(&self) -> Gauges {
+        let mut gauges = Gauges {
+            tasks_desired: self.locations.desired_total(),
+            tasks_unplaced: self.transformer.unplaced.len() as u64,
+            ..Gauges::default()
+        };
+        for agent in self.agents.values() {
+            gauges.agents_known += 1;
+            gauges.agents_connected += u64::from(agent.connection.is_synced());
+            let counts = agent.gauges();
+            gauges.tasks_running += counts.running;
+            gauges.tasks_pending += counts.pending;
+        }
+        gauges
+    }
+
+    /// How many tasks could not be placed.
+    pub fn unplaced_count(&self) -> usize {
+        self.transformer.unplaced.len()
+    }
+
+    /// Why task `id` could not be placed, if it could not.
+    pub fn unplaced_reason(&self, id: &ContainerId) -> Option<&Unplaced> {
+        self.transformer.unplaced.reason(id)
     }
 
     /// Every agent discovery lists, in id order.
     pub fn agents(&self) -> impl Iterator<Item = AgentView<'_>> {
-        self.agents.values().map(|agent| {
-            let (committed_cpu_millis, committed_mem_mb) = agent.committed();
-            AgentView {
-                id: &agent.id,
-                state: agent.connection.state(),
-                resources: &agent.resources,
-                containers: agent.containers(),
-                committed_cpu_millis,
-                committed_mem_mb,
-            }
-        })
+        self.agents.values().map(AgentView::of)
     }
 
-    /// Commands sent and not yet answered.
+    /// One agent, if discovery lists it.
+    pub fn agent(&self, id: &AgentId) -> Option<AgentView<'_>> {
+        self.agents.get(id).map(AgentView::of)
+    }
+
+    /// Commands handed to the driver and not yet answered.
     pub fn commands_in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.dispatch.in_flight()
+    }
+
+    /// How full the core's queues and tables are, and the bounds they
+    /// keep (see [`Occupancy`]). Costs a scan of every record: for checks
+    /// and tests, not for a hot path. Panics if the gauges kept per agent
+    /// disagree with the records (the simulator calls it after every step).
+    pub fn occupancy(&self) -> Occupancy {
+        let (pending_timers, backoff_timers, other_timers) = self.timers.count_by_kind();
+        let mut occupancy = Occupancy {
+            timers: self.timers.len(),
+            pending_timers,
+            backoff_timers,
+            other_timers,
+            agents: self.agents.values().count(),
+            commands_in_flight: self.dispatch.in_flight(),
+            commands_waiting: self.dispatch.waiting(),
+            most_in_flight_to_one_agent: self.dispatch.most_in_flight_to_one_agent(),
+            tasks_backing_off: self.transformer.task_backoff.len(),
+            marked: self.transformer.marked(),
+            placement_queue: self.transformer.queued(),
+            continue_scheduled: self.timers.is_set(&timer::TimerKey::ContinueReconcile),
+            reconciling: self.registry.is_loaded() && self.discovered,
+            ..Occupancy::default()
+        };
+        for agent in self.agents.values() {
+            let (mut running, mut pending) = (0, 0);
+            for record in agent.containers().values() {
+                occupancy.records += 1;
+                occupancy.records_pending += usize::from(record.pending().is_some());
+                occupancy.records_backing_off += usize::from(record.backoff().is_some());
+                running += u64::from(record.status == Some(crate::wire::ContainerStatus::Running));
+                pending += u64::from(record.pending().is_some());
+            }
+            assert_eq!(
+                (agent.gauges().running, agent.gauges().pending),
+                (running, pending),
+                "the gauges kept for {} disagree with its records",
+                agent.id
+            );
+        }
+        occupancy
     }
 
     /// Whether the scheduler is waiting for nothing: no command unanswered
     /// or unconfirmed, no registry write or reply outstanding.
     pub fn is_settled(&self) -> bool {
-        self.in_flight.is_empty()
+        self.dispatch.is_empty()
             && self.registry.waiting_replies() == 0
             && self.agents.values().all(|agent| {
                 agent
@@ -325,8 +397,7 @@ impl Scheduler {
     }
 }
 
-use crate::agent::ConnectionState;
-use crate::ids::RequestId;
+use crate::ids::{AgentId, RequestId};
 use crate::registry::WriteFailure;
 
 #[cfg(test)]

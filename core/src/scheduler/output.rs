@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::ids::{AgentId, CommandId, RequestId};
-use crate::registry::Jobs;
+use crate::jobs::Jobs;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId};
 
@@ -15,13 +15,21 @@ pub enum Output {
     /// [`crate::Input::CommandResult`].
     Command(AgentCommand),
     /// Open the agent's event stream (`GET /containers` as
-    /// `text/event-stream`); report [`crate::Input::StreamOpened`], then
-    /// events, or [`crate::Input::StreamClosed`] when it fails.
+    /// `text/event-stream`), closing any earlier one of that agent; report
+    /// [`crate::Input::StreamOpened`], then events and keep-alives, and
+    /// [`crate::Input::StreamClosed`] when it fails or ends, each naming
+    /// `session`. The core ignores inputs of any session but the agent's
+    /// latest, so a driver need not filter what a replaced stream still
+    /// delivers.
     OpenStream {
         /// Whose stream.
         agent: AgentId,
+        /// Names this stream in every input it causes; increases with
+        /// every stream opened.
+        session: u64,
     },
-    /// Close the agent's event stream, if open; report nothing more from it.
+    /// Close the agent's event stream, if open. Inputs it still delivers
+    /// are ignored.
     CloseStream {
         /// Whose stream.
         agent: AgentId,

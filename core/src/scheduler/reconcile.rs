@@ -47,7 +47,7 @@ impl Scheduler {
                 agents,
                 changed_agents,
                 locations: &self.locations,
-                in_flight: &self.in_flight,
+                in_flight: &self.dispatch,
                 placement_allowed: self.placement_gate_open,
             },
             self.algorithm.as_mut(),
@@ -80,7 +80,7 @@ impl Scheduler {
                     assert!(placed, "planned for a known agent");
                 }
                 _ => {
-                    let record = self
+                    let mut record = self
                         .agents
                         .record_mut_at(planned.agent_no, &planned.container)
                         .expect("planned for a known container");
@@ -92,17 +92,6 @@ impl Scheduler {
                     record.set_pending(Some(pending));
                 }
             }
-            self.metrics.commands_issued += 1;
-            self.in_flight
-                .insert(id, planned.agent.clone(), planned.container.clone());
-            self.timers.set(
-                self.now + self.config.pending_timeout,
-                TimerReason::PendingTimeout {
-                    agent: planned.agent.clone(),
-                    container: planned.container.clone(),
-                    command: id,
-                },
-            );
             let message = || {
                 format!(
                     "{} {id} on {}: {}",
@@ -116,12 +105,17 @@ impl Scheduler {
             } else {
                 self.trace(planned.container.as_str(), message);
             }
-            self.outputs.push_back(Output::Command(AgentCommand {
+            let command = AgentCommand {
                 id,
                 agent: planned.agent,
                 container: planned.container,
                 action: planned.action,
-            }));
+            };
+            let limit = self.config.max_commands_in_flight_per_agent;
+            match self.dispatch.issue(command, limit) {
+                Some(command) => self.hand_out(command),
+                None => self.metrics.commands_queued += 1,
+            }
         }
         self.metrics.tasks_unplaced += plan.unplaced_attempts;
         if plan.more {

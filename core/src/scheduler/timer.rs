@@ -1,11 +1,17 @@
-//! The scheduler's timers: a closed set of reasons to wake up.
+//! The scheduler's timers: a closed set of reasons to wake up, kept in a
+//! keyed table.
 //!
-//! Timers are kept in one ordered set and validated lazily: when a timer
-//! fires, its handler checks that what it was set for still holds (the
-//! command is still pending, the agent still down), so cancelling a timer
-//! costs nothing and a stale one is a no-op.
+//! Every timer has a key ([`TimerKey`]): what it watches (the periodic
+//! reconcile, one agent's stream, one container's command or back-off).
+//! Setting a timer replaces the timer of the same key, so the number of
+//! live timers is bounded by the number of things they can watch (see
+//! [`TimerTable`] and `Scheduler::occupancy`), however often they are set;
+//! quinn-proto's `TimerTable` is the model. Handlers still check, when a
+//! timer fires, that what it was set for holds (the command is still
+//! pending, the agent still down), so a timer left set after its purpose
+//! ended is a no-op rather than a wrong decision.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::ids::{AgentId, CommandId};
@@ -43,6 +49,12 @@ pub enum TimerReason {
         /// Whose stream.
         agent: AgentId,
     },
+    /// An agent's stream has stayed synced long enough for its reconnect
+    /// back-off to start again from the shortest delay.
+    StreamHealthy {
+        /// Whose stream.
+        agent: AgentId,
+    },
     /// A failing task's back-off may have expired.
     TaskBackoff {
         /// Which task.
@@ -50,6 +62,54 @@ pub enum TimerReason {
     },
     /// Retry a failed registry write.
     PersistRetry,
+}
+
+/// What a timer watches: two timers of one key never coexist.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum TimerKey {
+    Tick,
+    ContinueReconcile,
+    /// One container's pending command on one agent: there is at most one.
+    Pending(AgentId, ContainerId),
+    Reconnect(AgentId),
+    Abandon(AgentId),
+    StreamSilence(AgentId),
+    StreamHealthy(AgentId),
+    TaskBackoff(ContainerId),
+    PersistRetry,
+}
+
+impl TimerReason {
+    pub(crate) fn key(&self) -> TimerKey {
+        match self {
+            TimerReason::Tick => TimerKey::Tick,
+            TimerReason::ContinueReconcile => TimerKey::ContinueReconcile,
+            TimerReason::PendingTimeout {
+                agent, container, ..
+            } => TimerKey::Pending(agent.clone(), container.clone()),
+            TimerReason::Reconnect { agent } => TimerKey::Reconnect(agent.clone()),
+            TimerReason::Abandon { agent } => TimerKey::Abandon(agent.clone()),
+            TimerReason::StreamSilence { agent } => TimerKey::StreamSilence(agent.clone()),
+            TimerReason::StreamHealthy { agent } => TimerKey::StreamHealthy(agent.clone()),
+            TimerReason::TaskBackoff { container } => TimerKey::TaskBackoff(container.clone()),
+            TimerReason::PersistRetry => TimerKey::PersistRetry,
+        }
+    }
+
+    /// The agent the timer watches, if it watches one.
+    pub(crate) fn agent(&self) -> Option<&AgentId> {
+        match self {
+            TimerReason::PendingTimeout { agent, .. }
+            | TimerReason::Reconnect { agent }
+            | TimerReason::Abandon { agent }
+            | TimerReason::StreamSilence { agent }
+            | TimerReason::StreamHealthy { agent } => Some(agent),
+            TimerReason::Tick
+            | TimerReason::ContinueReconcile
+            | TimerReason::TaskBackoff { .. }
+            | TimerReason::PersistRetry => None,
+        }
+    }
 }
 
 impl fmt::Display for TimerReason {
@@ -74,43 +134,164 @@ impl fmt::Display for TimerReason {
             TimerReason::StreamSilence { agent } => {
                 write!(f, "silence timeout of {agent}'s stream")
             }
+            TimerReason::StreamHealthy { agent } => {
+                write!(f, "{agent}'s stream stayed synced")
+            }
             TimerReason::TaskBackoff { container } => write!(f, "back-off of {container} expires"),
             TimerReason::PersistRetry => f.write_str("retry the registry write"),
         }
     }
 }
 
-/// Pending timers in deadline order; ties broken by insertion order.
+/// Live timers, one per key, in deadline order; ties broken by the order
+/// in which they were set.
 #[derive(Clone, Debug, Default)]
-pub struct Timers {
-    entries: BTreeSet<(Instant, u64, TimerReason)>,
+pub(crate) struct TimerTable {
+    by_key: BTreeMap<TimerKey, (Instant, u64, TimerReason)>,
+    by_deadline: BTreeSet<(Instant, u64, TimerKey)>,
     next_sequence: u64,
 }
 
-impl Timers {
-    /// Wakes for `reason` at `deadline`.
-    pub fn set(&mut self, deadline: Instant, reason: TimerReason) {
+impl TimerTable {
+    /// Wakes for `reason` at `deadline`, replacing the timer of the same key.
+    pub(crate) fn set(&mut self, deadline: Instant, reason: TimerReason) {
+        let key = reason.key();
         self.next_sequence += 1;
-        self.entries.insert((deadline, self.next_sequence, reason));
+        let sequence = self.next_sequence;
+        if let Some((at, old, _)) = self
+            .by_key
+            .insert(key.clone(), (deadline, sequence, reason))
+        {
+            self.by_deadline.remove(&(at, old, key.clone()));
+        }
+        self.by_deadline.insert((deadline, sequence, key));
     }
 
-    /// The earliest deadline and its reason.
-    pub fn next(&self) -> Option<(Instant, &TimerReason)> {
-        self.entries.first().map(|(at, _, reason)| (*at, reason))
-    }
-
-    /// Removes and returns the earliest timer if it is due at `now`.
-    pub fn pop_due(&mut self, now: Instant) -> Option<TimerReason> {
-        if self.entries.first()?.0 <= now {
-            self.entries.pop_first().map(|(_, _, reason)| reason)
-        } else {
-            None
+    /// Cancels the timer of `key`, if set.
+    pub(crate) fn cancel(&mut self, key: &TimerKey) {
+        if let Some((at, sequence, _)) = self.by_key.remove(key) {
+            self.by_deadline.remove(&(at, sequence, key.clone()));
         }
     }
 
-    /// Drops every timer, e.g. those of an agent that discovery forgot;
-    /// `keep` says which to keep.
-    pub fn retain(&mut self, mut keep: impl FnMut(&TimerReason) -> bool) {
-        self.entries.retain(|(_, _, reason)| keep(reason));
+    /// The earliest deadline and its reason.
+    pub(crate) fn next(&self) -> Option<(Instant, &TimerReason)> {
+        let (_, _, key) = self.by_deadline.first()?;
+        self.by_key.get(key).map(|(at, _, reason)| (*at, reason))
+    }
+
+    /// Removes and returns the earliest timer if it is due at `now`.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<TimerReason> {
+        if self.by_deadline.first()?.0 > now {
+            return None;
+        }
+        let (_, _, key) = self.by_deadline.pop_first()?;
+        self.by_key.remove(&key).map(|(_, _, reason)| reason)
+    }
+
+    /// Drops every timer that watches `agent` (discovery forgot it).
+    pub(crate) fn forget_agent(&mut self, agent: &AgentId) {
+        let doomed: Vec<TimerKey> = self
+            .by_key
+            .iter()
+            .filter(|(_, (_, _, reason))| reason.agent() == Some(agent))
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in doomed {
+            self.cancel(&key);
+        }
+    }
+
+    /// Drops the pending timeouts of commands to `agent` (abandoned: its
+    /// records and commands are gone).
+    pub(crate) fn forget_pending_of(&mut self, agent: &AgentId) {
+        let doomed: Vec<TimerKey> = self
+            .by_key
+            .keys()
+            .filter(|key| matches!(key, TimerKey::Pending(to, _) if to == agent))
+            .cloned()
+            .collect();
+        for key in doomed {
+            self.cancel(&key);
+        }
+    }
+
+    /// How many timers of each kind are live: (pending timeouts, back-offs,
+    /// the rest).
+    pub(crate) fn count_by_kind(&self) -> (usize, usize, usize) {
+        let mut counts = (0, 0, 0);
+        for key in self.by_key.keys() {
+            match key {
+                TimerKey::Pending(..) => counts.0 += 1,
+                TimerKey::TaskBackoff(_) => counts.1 += 1,
+                _ => counts.2 += 1,
+            }
+        }
+        counts
+    }
+
+    /// Whether the timer of `key` is set.
+    pub(crate) fn is_set(&self, key: &TimerKey) -> bool {
+        self.by_key.contains_key(key)
+    }
+
+    /// How many timers are live.
+    pub(crate) fn len(&self) -> usize {
+        debug_assert_eq!(self.by_key.len(), self.by_deadline.len());
+        self.by_key.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_set_again_replaces_the_one_of_its_key() {
+        let mut timers = TimerTable::default();
+        let a = AgentId::new("a");
+        for at in [5, 3, 9] {
+            timers.set(
+                Instant::from_millis(at),
+                TimerReason::StreamSilence { agent: a.clone() },
+            );
+        }
+        timers.set(Instant::from_millis(7), TimerReason::Tick);
+        assert_eq!(timers.len(), 2);
+        assert_eq!(
+            timers.next().map(|(at, _)| at),
+            Some(Instant::from_millis(7))
+        );
+        assert_eq!(
+            timers.pop_due(Instant::from_millis(8)),
+            Some(TimerReason::Tick)
+        );
+        assert_eq!(timers.pop_due(Instant::from_millis(8)), None);
+        timers.forget_agent(&a);
+        assert_eq!(timers.len(), 0);
+    }
+
+    #[test]
+    fn a_pending_timeout_is_keyed_by_agent_and_container_not_command() {
+        let mut timers = TimerTable::default();
+        let (agent, container) = (AgentId::new("a"), ContainerId::new("c-1"));
+        for command in 1..=3 {
+            timers.set(
+                Instant::from_millis(command),
+                TimerReason::PendingTimeout {
+                    agent: agent.clone(),
+                    container: container.clone(),
+                    command: CommandId(command),
+                },
+            );
+        }
+        assert_eq!(timers.len(), 1);
+        assert!(matches!(
+            timers.pop_due(Instant::from_millis(10)),
+            Some(TimerReason::PendingTimeout {
+                command: CommandId(3),
+                ..
+            })
+        ));
     }
 }

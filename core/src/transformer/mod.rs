@@ -29,12 +29,18 @@ use crate::agent::{Action, AgentRepresentation, ContainerRecord, Phase};
 use crate::algorithm::{self, Algorithm, Demand, Unplaced};
 use crate::ids::{AgentId, AgentNo};
 use crate::registry::Jobs;
-use crate::scheduler::{AgentTable, CommandAction, InFlight, Locations, SchedulerConfig};
+use crate::scheduler::agent_map::AgentTable;
+use crate::scheduler::config::SchedulerConfig;
+use crate::scheduler::dispatch::Dispatch;
+use crate::scheduler::locations::Locations;
+use crate::scheduler::output::CommandAction;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
+mod unplaced;
 mod view;
 
+use unplaced::{UnplacedTasks, shape_of};
 use view::PlacementView;
 
 /// A command the transformer decided on.
@@ -103,8 +109,8 @@ pub struct TaskBackoff {
 pub struct Transformer {
     /// Tasks whose creation failed, by container ID.
     pub task_backoff: BTreeMap<ContainerId, TaskBackoff>,
-    /// Tasks that could not be placed at the last reconcile, and why.
-    pub unplaced: BTreeMap<ContainerId, Unplaced>,
+    /// Tasks that could not be placed, and why, by shape.
+    pub unplaced: UnplacedTasks,
     /// The container config of each desired job, shared by every create
     /// command and container record of its tasks.
     configs: BTreeMap<JobHash, Arc<ContainerConfig>>,
@@ -146,7 +152,7 @@ pub struct ReconcileInput<'a> {
     /// start has synced or been abandoned).
     pub placement_allowed: bool,
     /// Commands sent and not yet answered.
-    pub in_flight: &'a InFlight,
+    pub in_flight: &'a Dispatch,
 }
 
 struct Instance<'a> {
@@ -164,7 +170,7 @@ impl<'a> Instance<'a> {
         agent: &'a AgentRepresentation,
         id: &ContainerId,
         record: &'a ContainerRecord,
-        in_flight: &InFlight,
+        in_flight: &Dispatch,
     ) -> Instance<'a> {
         Instance {
             agent: &agent.id,
@@ -189,21 +195,58 @@ impl Transformer {
         }
     }
 
-    /// Marks every task that could not be placed: capacity appeared (an
-    /// agent synced, a container went away).
+    /// Capacity appeared (an agent synced, a container went away): the
+    /// next reconcile retries unplaced tasks, a few of each shape (see
+    /// `unplaced.rs`), at a cost independent of the backlog.
     pub fn mark_unplaced(&mut self) {
-        self.dirty.extend(self.unplaced.keys().cloned());
+        self.unplaced.capacity_appeared();
+    }
+
+    /// Capacity appeared on `agent` (it synced, or a container there went
+    /// away): the next reconcile retries the unplaced tasks whose shape
+    /// fits what the agent has free.
+    pub fn capacity_appeared_on(&mut self, agent: &AgentRepresentation) {
+        if !agent.connection.is_synced() {
+            return;
+        }
+        let resources = agent.resources();
+        let (cpu, mem) = agent.committed();
+        let free = (
+            algorithm::cpu_millis(resources.cpus.total).saturating_sub(cpu),
+            resources.mem.total.saturating_sub(mem),
+        );
+        self.unplaced.capacity_appeared_on(free, &resources.volumes);
+    }
+
+    /// How many containers are marked.
+    pub fn marked(&self) -> usize {
+        self.dirty.len()
+    }
+
+    /// How many missing tasks are queued for placement.
+    pub fn queued(&self) -> usize {
+        self.queue.len()
     }
 
     /// Whether anything is marked.
     pub fn has_work(&self) -> bool {
-        !self.dirty.is_empty() || !self.swept.is_empty() || !self.queue.is_empty()
+        !self.dirty.is_empty()
+            || !self.swept.is_empty()
+            || !self.queue.is_empty()
+            || self.unplaced.retry_due()
     }
 
     /// The durable registry changed from `old` to `new` in the jobs
     /// `changed`: marks their tasks, and forgets what belonged to jobs no
-    /// longer desired. Costs what changed, not the size of the registry.
-    pub fn desired_changed(&mut self, changed: &BTreeSet<JobHash>, old: &Jobs, new: &Jobs) {
+    /// longer desired; returns the tasks whose creation back-off it forgot
+    /// (their timers can go). Costs what changed, not the size of the
+    /// registry.
+    pub fn desired_changed(
+        &mut self,
+        changed: &BTreeSet<JobHash>,
+        old: &Jobs,
+        new: &Jobs,
+    ) -> Vec<ContainerId> {
         for hash in changed {
             let before = old.get(hash).map_or(0, |job| job.task_count());
             let after = new.get(hash).map_or(0, |job| job.task_count());
@@ -212,13 +255,15 @@ impl Transformer {
                 self.configs.remove(hash);
             }
         }
+        let mut forgotten = Vec::new();
         for hash in changed.iter().filter(|hash| !new.contains_key(*hash)) {
             // Back-offs and reasons of tasks no longer desired go with
             // them, found by their IDs' common prefix: a cost in the
             // removed job's entries, not in every failing or unplaced task.
-            forget_tasks_of(&mut self.task_backoff, hash);
-            forget_tasks_of(&mut self.unplaced, hash);
+            forgotten.extend(forget_tasks_of(&mut self.task_backoff, hash));
+            self.unplaced.forget_job(hash);
         }
+        forgotten
     }
 
     /// Marks everything: every desired task and every located container
@@ -421,6 +466,7 @@ impl Transformer {
                 examine(self, id, &mut gathered, &mut plan);
             }
         }
+        self.dirty.extend(self.unplaced.take_retries());
         while let Some(id) = self.dirty.pop_first() {
             if plan.commands.len() >= budget {
                 self.dirty.insert(id);
@@ -473,7 +519,7 @@ impl Transformer {
             };
             if let Some((_, reason)) = failed.iter().find(same_size) {
                 plan.unplaced_attempts += 1;
-                self.unplaced.insert(id, reason.clone());
+                self.unplaced.insert(id, shape_of(&demand), reason.clone());
                 continue;
             }
             let Some((cluster, numbers)) = cluster.as_mut() else {
@@ -504,13 +550,14 @@ impl Transformer {
                 }
                 Err(reason) => {
                     plan.unplaced_attempts += 1;
-                    self.unplaced.insert(id, reason.clone());
+                    self.unplaced.insert(id, shape_of(&demand), reason.clone());
                     failed.push((demand, reason));
                 }
             }
         }
         self.view = view;
-        if !self.queue.is_empty() {
+        let failed_shapes: Vec<_> = failed.iter().map(|(demand, _)| shape_of(demand)).collect();
+        if !self.queue.is_empty() || self.unplaced.after_placement(&failed_shapes) {
             plan.more = true;
         }
         plan
@@ -638,7 +685,8 @@ fn status_rank(status: Option<ContainerStatus>) -> u8 {
 /// Removes the entries of `job`'s tasks from `map`. Task IDs are
 /// `<job hash>-<index>`, so they sit together under that prefix (with, at
 /// most, tasks of other jobs whose hash extends it, which are kept).
-fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) {
+/// Returns the IDs removed.
+fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) -> Vec<ContainerId> {
     let prefix = format!("{job}-");
     let doomed: Vec<ContainerId> = map
         .range::<str, _>((
@@ -653,7 +701,8 @@ fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) {
         })
         .cloned()
         .collect();
-    for id in doomed {
-        map.remove(&id);
+    for id in &doomed {
+        map.remove(id);
     }
+    doomed
 }

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::agent::AgentRepresentation;
 use crate::algorithm::{self, AgentSlot, Cluster};
 use crate::ids::{AgentId, AgentNo};
-use crate::scheduler::AgentTable;
+use crate::scheduler::agent_map::AgentTable;
 
 /// The cluster as placement last saw it, and the number of each of its
 /// agents (by position in [`Cluster::agents`]), so that a placement names
@@ -99,9 +99,9 @@ fn build(agents: &AgentTable) -> (Cluster, Vec<AgentNo>) {
 /// Whether `slot` has the totals and volumes `agent` reports (what the
 /// indexes are built on), compared without building a slot.
 fn same_capacity(slot: &AgentSlot, agent: &AgentRepresentation) -> bool {
-    let volumes = &agent.resources.volumes;
-    slot.cpu_total_millis == algorithm::cpu_millis(agent.resources.cpus.total)
-        && slot.mem_total_mb == agent.resources.mem.total
+    let volumes = &agent.resources().volumes;
+    slot.cpu_total_millis == algorithm::cpu_millis(agent.resources().cpus.total)
+        && slot.mem_total_mb == agent.resources().mem.total
         && volumes.iter().all(|volume| slot.volumes.contains(volume))
         && slot.volumes.iter().all(|volume| volumes.contains(volume))
 }
@@ -119,11 +119,11 @@ fn slot_of(agent: &AgentRepresentation) -> Option<AgentSlot> {
     let (cpu_used, mem_used) = agent.committed();
     Some(AgentSlot {
         id: agent.id.clone(),
-        cpu_total_millis: algorithm::cpu_millis(agent.resources.cpus.total),
-        mem_total_mb: agent.resources.mem.total,
+        cpu_total_millis: algorithm::cpu_millis(agent.resources().cpus.total),
+        mem_total_mb: agent.resources().mem.total,
         cpu_used_millis: cpu_used,
         mem_used_mb: mem_used,
-        volumes: agent.resources.volumes.iter().cloned().collect(),
+        volumes: agent.resources().volumes.iter().cloned().collect(),
         containers: container_count(agent),
         job_instances: BTreeMap::new(),
     })

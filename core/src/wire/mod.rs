@@ -176,6 +176,17 @@ pub enum RestartPolicy {
 }
 
 impl RestartPolicy {
+    /// Whether an agent restarts a process that exited (`succeeded`: with
+    /// status 0) under this policy. A process that could not start counts
+    /// as failed. The one rule, for the agent and the simulated agents.
+    pub fn restarts(&self, succeeded: bool) -> bool {
+        match self {
+            RestartPolicy::Always => true,
+            RestartPolicy::OnFailure => !succeeded,
+            RestartPolicy::No | RestartPolicy::Other(_) => false,
+        }
+    }
+
     /// The policy's wire spelling.
     pub fn as_str(&self) -> &str {
         match self {
@@ -396,7 +407,13 @@ impl JobConfig {
         hash::job_hash(self)
     }
 
-    /// The scale as a task count (0 when invalid).
+    /// The scale as a task count, within `0..=MAX_SCALE`: a negative scale
+    /// counts 0 and one above [`JobConfig::MAX_SCALE`] counts `MAX_SCALE`.
+    /// Validation refuses both at the API; a job loaded from disk with such
+    /// a scale (edited by hand, or written by another program) is kept, as
+    /// every accepted job is, and runs at most `MAX_SCALE` tasks, so that
+    /// no input can make the core track more tasks per job than the bound
+    /// and no over-scaled job silently loses every task it runs.
     pub fn task_count(&self) -> u32 {
         u32::try_from(self.scale.clamp(0, Self::MAX_SCALE)).unwrap_or(0)
     }

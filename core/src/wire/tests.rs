@@ -203,3 +203,19 @@ fn decoding_errors_name_the_problem() {
     let error = serde_json::from_str::<JobConfig>(r#"{"scale":"many"}"#).unwrap_err();
     assert!(error.to_string().contains("invalid type"), "{error}");
 }
+
+#[test]
+fn task_count_clamps_to_the_scale_bounds_as_documented() {
+    let mut job = JobConfig::default();
+    for (scale, tasks) in [
+        (-5, 0),
+        (0, 0),
+        (3, 3),
+        (JobConfig::MAX_SCALE, 1000),
+        (JobConfig::MAX_SCALE + 1, 1000),
+        (i64::MAX, 1000),
+    ] {
+        job.scale = scale;
+        assert_eq!(job.task_count(), tasks, "scale {scale}");
+    }
+}

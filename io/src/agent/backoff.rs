@@ -36,13 +36,10 @@ impl Backoff {
     }
 }
 
-/// Whether `policy` restarts a process that exited, successfully or not.
+/// Whether `policy` restarts a process that exited, successfully or not:
+/// the wire type's one rule, shared with the simulated agents.
 pub(crate) fn restarts(policy: &RestartPolicy, succeeded: bool) -> bool {
-    match policy {
-        RestartPolicy::Always => true,
-        RestartPolicy::OnFailure => !succeeded,
-        RestartPolicy::No | RestartPolicy::Other(_) => false,
-    }
+    policy.restarts(succeeded)
 }
 
 #[cfg(test)]

@@ -112,17 +112,21 @@ impl AgentClient {
     }
 
     /// Runs one event stream until it ends, sending its inputs to the core
-    /// tagged with `generation`.
-    pub async fn stream(&self, agent: AgentId, generation: u64, core: mpsc::Sender<CoreMessage>) {
-        let reason = self.stream_until_error(&agent, generation, &core).await;
-        let input = Input::StreamClosed { agent, reason };
-        let _ = core.send(CoreMessage::Stream { generation, input }).await;
+    /// with the core's `session` number (the core ignores stale sessions).
+    pub async fn stream(&self, agent: AgentId, session: u64, core: mpsc::Sender<CoreMessage>) {
+        let reason = self.stream_until_error(&agent, session, &core).await;
+        let input = Input::StreamClosed {
+            agent,
+            session,
+            reason,
+        };
+        let _ = core.send(CoreMessage::Input(input)).await;
     }
 
     async fn stream_until_error(
         &self,
         agent: &AgentId,
-        generation: u64,
+        session: u64,
         core: &mpsc::Sender<CoreMessage>,
     ) -> String {
         let uri = format!("{}/api/v0/containers", agent.as_str().trim_end_matches('/'));
@@ -144,9 +148,10 @@ impl AgentClient {
         if response.status() != StatusCode::OK {
             return format!("stream refused with {}", response.status());
         }
-        let send = |input| core.send(CoreMessage::Stream { generation, input });
+        let send = |input| core.send(CoreMessage::Input(input));
         if send(Input::StreamOpened {
             agent: agent.clone(),
+            session,
         })
         .await
         .is_err()
@@ -172,10 +177,12 @@ impl AgentClient {
                 let input = match item {
                     SseItem::Comment => Input::StreamKeepAlive {
                         agent: agent.clone(),
+                        session,
                     },
                     SseItem::Data(data) => match serde_json::from_str::<StateEvent>(&data) {
                         Ok(event) => Input::StreamEvent {
                             agent: agent.clone(),
+                            session,
                             event,
                         },
                         Err(error) => return format!("bad event: {error}"),

@@ -15,7 +15,7 @@ use harpoon_core::wire::{ContainerInstance, JobConfig, StateEvent};
 use harpoon_core::{
     AgentCommand, AgentId, CommandAction, Input, Output, Reply, RequestId, Scheduler, TraceLevel,
 };
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info};
 
@@ -34,8 +34,6 @@ pub struct CoreTask {
     pub(crate) sender: mpsc::Sender<CoreMessage>,
     pub(crate) client: AgentClient,
     pub(crate) registry_path: PathBuf,
-    /// Commands in flight at once per agent.
-    pub(crate) commands_per_agent: usize,
 }
 
 struct Driver {
@@ -46,12 +44,10 @@ struct Driver {
     registry_path: PathBuf,
     /// Keeps each job's encoding between registry writes.
     encoder: Arc<std::sync::Mutex<persist::Encoder>>,
-    commands_per_agent: usize,
     replies: BTreeMap<RequestId, oneshot::Sender<Reply>>,
     next_request: u64,
+    /// Each agent's stream task and its session.
     streams: BTreeMap<AgentId, (u64, AbortHandle)>,
-    next_generation: u64,
-    agent_limits: BTreeMap<AgentId, Arc<Semaphore>>,
     workers: JoinSet<()>,
     writes: JoinSet<()>,
     /// What operators see of the core's decisions (rate-limited).
@@ -69,7 +65,6 @@ impl CoreTask {
             sender,
             client,
             registry_path,
-            commands_per_agent,
         } = self;
         let mut driver = Driver {
             scheduler,
@@ -78,12 +73,9 @@ impl CoreTask {
             client,
             registry_path,
             encoder: Arc::default(),
-            commands_per_agent,
             replies: BTreeMap::new(),
             next_request: 0,
             streams: BTreeMap::new(),
-            next_generation: 0,
-            agent_limits: BTreeMap::new(),
             workers: JoinSet::new(),
             writes: JoinSet::new(),
             log: OperatorLog::new(std::time::Instant::now()),
@@ -147,7 +139,6 @@ impl Driver {
 
     fn on_message(&mut self, message: CoreMessage) {
         match message {
-            CoreMessage::Input(input) => self.feed(input),
             CoreMessage::CommandAnswered { input, failure } => {
                 if let (Some(failure), Input::CommandResult { agent, .. }) = (&failure, &input) {
                     self.log
@@ -155,24 +146,13 @@ impl Driver {
                 }
                 self.feed(input);
             }
-            CoreMessage::Stream { generation, input } => {
-                let agent = match &input {
-                    Input::StreamOpened { agent }
-                    | Input::StreamEvent { agent, .. }
-                    | Input::StreamKeepAlive { agent }
-                    | Input::StreamClosed { agent, .. } => agent,
-                    _ => return,
-                };
-                let current = self
-                    .streams
-                    .get(agent)
-                    .is_some_and(|(g, _)| *g == generation);
-                if current {
-                    if matches!(input, Input::StreamClosed { .. }) {
-                        self.streams.remove(agent);
-                    }
-                    self.feed(input);
+            CoreMessage::Input(input) => {
+                if let Input::StreamClosed { agent, session, .. } = &input
+                    && self.streams.get(agent).is_some_and(|(s, _)| s == session)
+                {
+                    self.streams.remove(agent);
                 }
+                self.feed(input)
             }
             CoreMessage::Schedule { job, reply } => {
                 let request = self.remember(reply);
@@ -202,19 +182,17 @@ impl Driver {
                 }
                 self.send_command(command);
             }
-            Output::OpenStream { agent } => {
+            Output::OpenStream { agent, session } => {
                 if let Some((_, old)) = self.streams.remove(&agent) {
                     old.abort();
                 }
-                self.next_generation += 1;
-                let generation = self.next_generation;
                 let client = self.client.clone();
                 let sender = self.sender.clone();
                 let stream_agent = agent.clone();
                 let handle = self
                     .workers
-                    .spawn(async move { client.stream(stream_agent, generation, sender).await });
-                self.streams.insert(agent, (generation, handle));
+                    .spawn(async move { client.stream(stream_agent, session, sender).await });
+                self.streams.insert(agent, (session, handle));
             }
             Output::CloseStream { agent } => {
                 if let Some((_, handle)) = self.streams.remove(&agent) {
@@ -274,17 +252,13 @@ impl Driver {
     }
 
     fn send_command(&mut self, command: AgentCommand) {
-        let limit = Arc::clone(
-            self.agent_limits
-                .entry(command.agent.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(self.commands_per_agent))),
-        );
+        // The core hands out at most its limit of commands per agent
+        // (`SchedulerConfig::max_commands_in_flight_per_agent`), so each
+        // goes out at once: time spent here would count against its
+        // pending timeout.
         let client = self.client.clone();
         let sender = self.sender.clone();
         self.workers.spawn(async move {
-            let Ok(_permit) = limit.acquire_owned().await else {
-                return;
-            };
             let result = client
                 .command(&command.agent, &command.container, &command.action)
                 .await;
@@ -315,16 +289,16 @@ impl Driver {
                 let mut proxy = BTreeMap::new();
                 for view in self.scheduler.agents() {
                     let containers = view
-                        .containers
-                        .iter()
-                        .filter_map(|(id, record)| {
+                        .containers()
+                        .filter_map(|container| {
+                            let id = container.id().to_string();
                             let instance = ContainerInstance {
-                                container_id: id.to_string(),
-                                status: record.status?,
-                                config: Arc::clone(&record.config),
-                                process_state: record.process_state(),
+                                container_id: id.clone(),
+                                status: container.status()?,
+                                config: Arc::clone(container.config()),
+                                process_state: container.process_state(),
                             };
-                            Some((id.to_string(), instance))
+                            Some((id, instance))
                         })
                         .collect();
                     proxy.insert(
@@ -338,31 +312,18 @@ impl Driver {
                 let _ = reply.send(proxy);
             }
             Query::Metrics(reply) => {
-                let mut snapshot = MetricsSnapshot {
+                // Kept by the core as things change: O(agents), never a
+                // scan of every record.
+                let gauges = self.scheduler.gauges();
+                let snapshot = MetricsSnapshot {
                     counters: self.scheduler.metrics().clone(),
-                    tasks_desired: self
-                        .scheduler
-                        .jobs()
-                        .values()
-                        .map(|job| u64::from(job.task_count()))
-                        .sum(),
-                    tasks_unplaced: self.scheduler.unplaced().len() as u64,
-                    ..MetricsSnapshot::default()
+                    agents_known: gauges.agents_known,
+                    agents_connected: gauges.agents_connected,
+                    tasks_desired: gauges.tasks_desired,
+                    tasks_running: gauges.tasks_running,
+                    tasks_pending: gauges.tasks_pending,
+                    tasks_unplaced: gauges.tasks_unplaced,
                 };
-                for view in self.scheduler.agents() {
-                    snapshot.agents_known += 1;
-                    if view.state == harpoon_core::agent::ConnectionState::Synced {
-                        snapshot.agents_connected += 1;
-                    }
-                    for record in view.containers.values() {
-                        if record.status == Some(harpoon_core::wire::ContainerStatus::Running) {
-                            snapshot.tasks_running += 1;
-                        }
-                        if record.pending().is_some() {
-                            snapshot.tasks_pending += 1;
-                        }
-                    }
-                }
                 let _ = reply.send(snapshot);
             }
         }

@@ -11,7 +11,8 @@ use tokio::sync::{mpsc, oneshot};
 /// A message for the core task.
 #[derive(Debug)]
 pub enum CoreMessage {
-    /// An input from a worker (command result, registry write, discovery).
+    /// An input from a worker (command result, registry write, discovery,
+    /// an agent's stream: the core itself ignores stale stream sessions).
     Input(Input),
     /// A command's answer for the core, with what failed, if it did, for
     /// the operator log.
@@ -20,14 +21,6 @@ pub enum CoreMessage {
         input: Input,
         /// `action container: error`, if the command failed.
         failure: Option<String>,
-    },
-    /// An input from an agent stream task of the given generation; stale
-    /// generations (a stream since replaced) are dropped.
-    Stream {
-        /// Which stream task sent it.
-        generation: u64,
-        /// The input.
-        input: Input,
     },
     /// A user's schedule request.
     Schedule {
@@ -60,7 +53,7 @@ pub enum Query {
     Metrics(oneshot::Sender<MetricsSnapshot>),
 }
 
-/// The core's counters plus gauges computed from its state.
+/// The core's counters and the gauges it keeps.
 #[derive(Clone, Debug, Default)]
 pub struct MetricsSnapshot {
     /// The core's counters.

@@ -72,8 +72,6 @@ pub struct DaemonOptions {
     pub api: ApiOptions,
     /// The agent client's limits.
     pub client: ClientLimits,
-    /// Commands in flight at once per agent.
-    pub commands_per_agent: usize,
     /// Capacity of the channel into the core task.
     pub core_queue: usize,
 }
@@ -90,7 +88,6 @@ impl Default for DaemonOptions {
             discovery: Discovery::default(),
             api: ApiOptions::default(),
             client: ClientLimits::default(),
-            commands_per_agent: 8,
             core_queue: 4096,
         }
     }
@@ -139,7 +136,6 @@ pub async fn serve(
         sender: sender.clone(),
         client: AgentClient::new(options.client.clone()),
         registry_path: options.registry_path.clone(),
-        commands_per_agent: options.commands_per_agent,
     };
     let core_task = tokio::spawn(core.run(jobs));
     // The core task holds a sender of its own for its workers, so the

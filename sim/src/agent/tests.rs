@@ -194,7 +194,7 @@ fn the_restart_policy_restarts_an_exited_process() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let mut agent = agent();
     let mut config = (*config()).clone();
-    config.restart = RestartPolicy::OnFailure;
+    config.restart = harpoon_core::wire::RestartPolicy::OnFailure;
     let behaviour = Behaviour::Exits {
         code: 1,
         after: Duration::from_secs(5),

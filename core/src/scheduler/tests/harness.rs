@@ -29,6 +29,8 @@ pub struct Harness {
     pub issued: Vec<AgentCommand>,
     /// Agents whose streams are open: they send keep-alives as time passes.
     alive: BTreeSet<AgentId>,
+    /// The latest stream session the scheduler opened for each agent.
+    sessions: BTreeMap<AgentId, u64>,
 }
 
 pub fn config() -> SchedulerConfig {
@@ -110,6 +112,7 @@ impl Harness {
             next_request: 0,
             issued: Vec::new(),
             alive: BTreeSet::new(),
+            sessions: BTreeMap::new(),
         }
     }
 
@@ -126,6 +129,9 @@ impl Harness {
                     self.issued.push(command.clone());
                 }
                 Output::Reply { request, reply } => self.replies.push((*request, reply.clone())),
+                Output::OpenStream { agent, session } => {
+                    self.sessions.insert(agent.clone(), *session);
+                }
                 Output::Persist { sequence, jobs } => self.persists.push((
                     *sequence,
                     jobs.values().map(|job| (**job).clone()).collect(),
@@ -153,7 +159,8 @@ impl Harness {
             self.now = step_end;
             self.input(Input::TimePassed);
             for agent in self.alive.clone() {
-                self.input(Input::StreamKeepAlive { agent });
+                let session = self.session(agent.as_str());
+                self.input(Input::StreamKeepAlive { agent, session });
             }
         }
     }
@@ -177,11 +184,21 @@ impl Harness {
         instances: Vec<ContainerInstance>,
     ) {
         self.alive.insert(agent(name));
-        self.input(Input::StreamOpened { agent: agent(name) });
+        let session = self.session(name);
+        self.input(Input::StreamOpened {
+            agent: agent(name),
+            session,
+        });
         self.input(Input::StreamEvent {
             agent: agent(name),
+            session,
             event: event(resources, instances),
         });
+    }
+
+    /// The latest session the scheduler opened for `name`'s stream.
+    pub fn session(&self, name: &str) -> u64 {
+        self.sessions.get(&agent(name)).copied().unwrap_or(0)
     }
 
     pub fn send_event(
@@ -190,8 +207,10 @@ impl Harness {
         resources: HostResources,
         instances: Vec<ContainerInstance>,
     ) {
+        let session = self.session(name);
         self.input(Input::StreamEvent {
             agent: agent(name),
+            session,
             event: event(resources, instances),
         });
     }
@@ -203,8 +222,10 @@ impl Harness {
 
     pub fn close_stream(&mut self, name: &str) {
         self.alive.remove(&agent(name));
+        let session = self.session(name);
         self.input(Input::StreamClosed {
             agent: agent(name),
+            session,
             reason: "test".into(),
         });
     }
@@ -263,8 +284,8 @@ impl Harness {
     pub fn known_instances(&self) -> BTreeMap<String, Vec<String>> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for view in self.scheduler.agents() {
-            for id in view.containers.keys() {
-                out.entry(id.to_string())
+            for container in view.containers() {
+                out.entry(container.id().to_string())
                     .or_default()
                     .push(view.id.to_string());
             }
@@ -304,8 +325,8 @@ pub fn play_agent(
                 .scheduler
                 .agents()
                 .find(|view| view.id.as_str() == name)
-                .and_then(|view| view.containers.get(&command.container))
-                .map(|record| (*record.config).clone())
+                .and_then(|view| view.container(command.container.as_str()))
+                .map(|container| (**container.config()).clone())
                 .unwrap_or_default(),
         };
         h.send_event(

@@ -108,9 +108,8 @@ fn an_agent_back_before_the_abandon_timeout_moves_nothing() {
         .agents()
         .find(|v| v.id.as_str() == "a")
         .unwrap()
-        .containers
-        .keys()
-        .cloned()
+        .containers()
+        .map(|c| c.id().clone())
         .collect();
     assert_eq!(running_on_a.len(), 1);
     h.close_stream("a");
@@ -149,9 +148,8 @@ fn an_agent_lost_past_the_abandon_timeout_has_its_tasks_moved_and_duplicates_rem
         .agents()
         .find(|v| v.id.as_str() == "a")
         .unwrap()
-        .containers
-        .keys()
-        .cloned()
+        .containers()
+        .map(|c| c.id().clone())
         .collect();
     h.close_stream("a");
     h.advance(Duration::from_secs(21));
@@ -386,6 +384,7 @@ fn the_same_inputs_give_the_same_outputs() {
 fn commands_per_reconcile_are_bounded_and_the_rest_follow_at_once() {
     let mut h = Harness::new(crate::SchedulerConfig {
         max_commands_per_reconcile: 10,
+        max_commands_in_flight_per_agent: 100,
         ..config()
     });
     h.start(vec![], &["a"]);
@@ -487,4 +486,99 @@ fn a_burst_larger_than_the_command_budget_is_placed_in_one_placement_order() {
         .chain((0..3).map(|index| small.hash().container_id(index).to_string()))
         .collect();
     assert_eq!(creates, expected);
+}
+
+#[test]
+fn reconnects_do_not_grow_the_timers() {
+    let mut h = started(&["a"]);
+    h.advance(Duration::from_secs(1));
+    let before = h.scheduler.occupancy().timers;
+    for _ in 0..20 {
+        h.close_stream("a");
+        h.advance(Duration::from_secs(11));
+        h.sync("a", resources(4.0, 4096), vec![]);
+        h.advance(Duration::from_secs(1));
+    }
+    assert!(
+        h.scheduler.occupancy().timers <= before + 1,
+        "{} timers live after 20 reconnects, {before} before",
+        h.scheduler.occupancy().timers
+    );
+}
+
+#[test]
+fn commands_beyond_an_agents_limit_wait_in_the_core_and_are_never_reissued_meanwhile() {
+    let mut h = Harness::new(crate::SchedulerConfig {
+        max_commands_in_flight_per_agent: 2,
+        ..config()
+    });
+    h.start(vec![], &["a"]);
+    h.sync("a", resources(64.0, 65536), vec![]);
+    schedule_durably(&mut h, job("web", 5, 0.1, 16));
+    let first = h.take_commands();
+    assert_eq!(first.len(), 2, "two in flight at most: {first:?}");
+    assert_eq!(h.scheduler.occupancy().commands_waiting, 3);
+    // The agent is slow to answer: time queued behind the limit must not
+    // count against the waiting commands' pending timeouts.
+    h.advance(Duration::from_secs(15));
+    assert!(h.take_commands().is_empty());
+    for command in &first {
+        h.answer(command, Ok(()));
+    }
+    let next = h.take_commands();
+    assert_eq!(next.len(), 2, "each answer hands out the next: {next:?}");
+    h.advance(Duration::from_secs(10));
+    let creates: Vec<String> = h
+        .issued_summary()
+        .into_iter()
+        .filter(|line| line.starts_with("create"))
+        .collect();
+    let distinct: std::collections::BTreeSet<&String> = creates.iter().collect();
+    assert_eq!(
+        creates.len(),
+        distinct.len(),
+        "a waiting create was reissued: {creates:?}"
+    );
+    assert!(h.scheduler.occupancy().within_bounds(2).is_empty());
+}
+
+#[test]
+fn a_stream_that_breaks_after_each_first_event_backs_off_and_its_pending_commands_time_out() {
+    let mut h = started(&["a", "b"]);
+    h.advance(Duration::from_secs(1));
+    schedule_durably(&mut h, job("web", 1, 0.5, 64));
+    let create = h.take_commands().remove(0);
+    let flapping = create.agent.as_str().to_owned();
+    h.answer(&create, Ok(()));
+    // From now on the agent's stream breaks right after each first event,
+    // which never lists the container (still being prepared).
+    let opened_before = h.scheduler.metrics().agent_connections_opened;
+    for _ in 0..90 {
+        h.close_stream(&flapping);
+        h.advance(Duration::from_millis(100));
+        if let Some((deadline, _)) = h.scheduler.poll_timeout() {
+            h.now = h.now.max(deadline);
+            h.input(crate::Input::TimePassed);
+        }
+        h.sync(&flapping, resources(4.0, 4096), vec![]);
+        for command in h.take_commands() {
+            h.answer(&command, Ok(()));
+        }
+    }
+    let opened = h.scheduler.metrics().agent_connections_opened - opened_before;
+    assert!(h.now.as_millis() >= 60_000, "ran for {}", h.now);
+    let per_second = opened as f64 / (h.now.as_millis() as f64 / 1000.0);
+    assert!(
+        per_second < 1.0,
+        "{opened} reconnects in {}: the back-off must grow while the stream flaps",
+        h.now
+    );
+    let other = if flapping == "a" { "b" } else { "a" };
+    assert!(
+        h.issued_summary()
+            .iter()
+            .any(|line| line.starts_with("create") && line.ends_with(&format!("@{other}"))),
+        "the unconfirmed create timed out and the task went to {other}: {:?}",
+        h.issued_summary()
+    );
 }

@@ -1,0 +1,49 @@
+//! Timers firing: each reason handed to the handler of its concept.
+
+use super::{Scheduler, TimerReason};
+
+/// Containers and desired tasks the periodic tick re-examines (each), as a
+/// safety net: a full sweep of a million tasks takes about four thousand
+/// ticks (three hours at the default tick) while each tick stays cheap.
+const SWEEP_PER_TICK: usize = 256;
+
+impl Scheduler {
+    /// Fires every timer due by now.
+    pub(super) fn fire_timers(&mut self) {
+        while let Some(reason) = self.timers.pop_due(self.now) {
+            self.fire(reason);
+        }
+    }
+
+    fn fire(&mut self, reason: TimerReason) {
+        match reason {
+            TimerReason::Tick => {
+                self.timers
+                    .set(self.now + self.config.tick, TimerReason::Tick);
+                self.transformer.sweep(
+                    self.registry.durable(),
+                    &self.locations,
+                    self.agents.table(),
+                    SWEEP_PER_TICK,
+                );
+                self.reconcile_needed = true;
+            }
+            TimerReason::TaskBackoff { container } => {
+                self.transformer.mark(container);
+                self.reconcile_needed = true;
+            }
+            TimerReason::PersistRetry | TimerReason::ContinueReconcile => {
+                self.reconcile_needed = true
+            }
+            TimerReason::Reconnect { agent } => self.on_reconnect_due(&agent),
+            TimerReason::StreamSilence { agent } => self.on_silence_due(&agent),
+            TimerReason::StreamHealthy { agent } => self.on_stream_healthy(&agent),
+            TimerReason::Abandon { agent } => self.on_abandon_due(&agent),
+            TimerReason::PendingTimeout {
+                agent,
+                container,
+                command,
+            } => self.on_pending_timeout(agent, container, command),
+        }
+    }
+}
