@@ -340,6 +340,53 @@ fn harpoonctl_schedules_lists_and_unschedules() {
 }
 
 #[test]
+fn requests_are_checked_as_the_original_checks_them() {
+    let env = TestEnv::new("parity");
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &["--listen", "127.0.0.1:0", "--persist", &env.path("r.json")],
+    );
+    let url = &scheduler.url;
+    let expect = |(status, text): (u16, String), want: u16, says: &str| {
+        assert_eq!(status, want, "{text}");
+        let body: serde_json::Value = serde_json::from_str(&text).expect("a JSON body");
+        assert_eq!(body["status_code"], want);
+        assert!(body["msg"].as_str().unwrap().contains(says), "{text}");
+    };
+    // An unschedule by config checks the config first, as a schedule does.
+    let unschedule = format!("{url}/api/v0/unschedule");
+    expect(
+        http("PUT", &unschedule, Some(b"{}"), None),
+        400,
+        "scale of 0 is invalid; \"product\" not set",
+    );
+    let job = env.job("web", 1);
+    let body = serde_json::to_vec(&job).unwrap();
+    expect(
+        http("PUT", &unschedule, Some(&body), None),
+        404,
+        "not scheduled",
+    );
+    // Unknown paths are named, the root included.
+    expect(
+        http("GET", &format!("{url}/"), None, None),
+        404,
+        "no such path /",
+    );
+    expect(
+        http("GET", &format!("{url}/api/v0/nothing/"), None, None),
+        404,
+        "no such path /api/v0/nothing/",
+    );
+    // A config without `restart` is taken as "no" (the original refuses it).
+    let mut job = job;
+    job.as_object_mut().unwrap().remove("restart");
+    let hash = schedule(url, &job);
+    let registry = get_json(&format!("{url}/api/v0/registry"));
+    assert_eq!(registry[&hash]["restart"], "no", "{registry}");
+}
+
+#[test]
 fn without_a_data_dir_the_local_agents_temporary_directory_and_containers_go_at_sigint() {
     let env = TestEnv::new("tempdir");
     // The daemon makes its temporary directory in $TMPDIR: this test's own.

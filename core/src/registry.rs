@@ -123,7 +123,12 @@ impl Registry {
     ) {
         let hash = match target {
             UnscheduleTarget::Hash(hash) => hash,
-            UnscheduleTarget::Config(job) => job.hash(),
+            // As the original: a config is checked before it is looked up,
+            // so that a wrong file is told apart from a job not scheduled.
+            UnscheduleTarget::Config(job) => match job.validate() {
+                Ok(()) => job.hash(),
+                Err(problems) => return reply_now(out, request, 400, problems.to_string()),
+            },
         };
         let Some(job) = self.jobs.remove(&hash) else {
             return self.reply_after(out, request, 404, format!("{hash} not scheduled"));

@@ -8,11 +8,14 @@
 //!   in-process (the daemon's `--local-agents` does).
 //! - [`ctl`]: `harpoonctl`, the command-line client of the scheduler API.
 //!
-//! - [`request_body`]: bounded request bodies, shared by both servers.
+//! - [`request_body`]: bounded request bodies, shared by both servers;
+//!   [`connection_slots`]: a connection limit that keeps room for new
+//!   clients (used by the agent; the daemon's server can adopt it).
 //!
 //! `src/bin/` holds the three command-line wrappers.
 
 pub mod agent;
+pub mod connection_slots;
 pub mod ctl;
 pub mod daemon;
 pub mod request_body;

@@ -27,6 +27,21 @@ pub enum BodyError {
     /// The connection failed while the body was being read.
     #[error("cannot read the request body: {0}")]
     Read(String),
+    /// The body did not arrive in time (the limit is given).
+    #[error("the request body did not arrive within {0:?}")]
+    TimedOut(std::time::Duration),
+}
+
+/// [`read_limited`] within `timeout`: a client that stalls in the middle of
+/// its body holds its connection no longer than that.
+pub async fn read_within(
+    body: Incoming,
+    max_bytes: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, BodyError> {
+    tokio::time::timeout(timeout, read_limited(body, max_bytes))
+        .await
+        .unwrap_or(Err(BodyError::TimedOut(timeout)))
 }
 
 /// Reads a body of at most `max_bytes`, whether its length is declared or

@@ -133,7 +133,7 @@ fn resources_that_do_not_fit_are_refused_naming_them() {
     assert_eq!(agent.start_container("reader").status, 202);
     agent.wait_for("reader", "finished", |_| true);
     wait_until("the file read through the volume", || {
-        let log = agent.request("GET", "/containers/reader/log", None).body;
+        let log = agent.log_text("reader", "");
         if log == "from the host\n" {
             Ok(())
         } else {
@@ -158,5 +158,35 @@ fn a_bad_log_history_is_refused() {
             .request("GET", "/containers/c1/log?history=3", None)
             .status,
         200
+    );
+}
+
+/// CPU is counted as the scheduler counts it (milli-cores, rounded up): on
+/// an agent offering 0.003 cpu, a 0.0015-cpu container counts 2 milli-cores,
+/// so exactly one fits, as the scheduler's placement says, and the second
+/// is refused rather than admitted on a sum of floats.
+#[test]
+fn cpu_fits_exactly_where_the_scheduler_says() {
+    use harpoon_core::wire::cpu_millis;
+    let dir = TempDir::new("milli-cores");
+    let agent = Agent::start(dir.path(), &["--cpu", "0.003"]);
+    let fits_by_the_core = cpu_millis(0.003) / cpu_millis(0.0015);
+    assert_eq!(fits_by_the_core, 1);
+    let mut small = config("", &["true"]);
+    small["resources"] = json!({ "cpu": 0.0015, "mem": 1 });
+    assert_eq!(agent.put("first", &small).status, 201);
+    assert_eq!(agent.resources()["cpus"]["reserved"], 0.002);
+    let answer = agent.put("second", &small);
+    assert_eq!(answer.status, 422, "{}", answer.body);
+    assert_eq!(
+        answer.body,
+        "container second does not fit on this agent: needs 0.002 cpu; 0.001 of 0.003 free\n"
+    );
+    let mut tiny = config("", &["true"]);
+    tiny["resources"] = json!({ "cpu": 0.001, "mem": 1 });
+    assert_eq!(
+        agent.put("third", &tiny).status,
+        201,
+        "the last milli-core fits"
     );
 }

@@ -27,9 +27,7 @@ fn a_process_goes_from_create_to_delete() {
     assert!((40_000..60_000).contains(&port), "port {port}");
     assert_eq!(running["config"]["env"]["PORT_HTTP"], port.to_string());
     let log = wait_until("the log lines", || {
-        let log = agent
-            .request("GET", "/containers/web-1/log?history=5", None)
-            .body;
+        let log = agent.log_text("web-1", "?history=5");
         if log.contains("to stderr") {
             Ok(log)
         } else {
@@ -45,8 +43,10 @@ fn a_process_goes_from_create_to_delete() {
     let mut log_stream =
         support::http::EventStream::open(&agent.address, "/api/v0/containers/web-1/log?history=2");
     assert_eq!(log_stream.status, 200);
-    assert_eq!(log_stream.next_data(), format!("started PORT_HTTP={port}"));
-    assert_eq!(log_stream.next_data(), "to stderr");
+    assert_eq!(
+        log_stream.next_event(),
+        json!([format!("started PORT_HTTP={port}\n"), "to stderr\n"])
+    );
 
     let refused = agent.delete("web-1");
     assert_eq!(refused.status, 409);
@@ -112,7 +112,7 @@ fn exit_codes_become_statuses() {
     // A stopped container can be started again.
     assert_eq!(agent.start_container("three").status, 202);
     let log = wait_until("the second run's output", || {
-        let log = agent.request("GET", "/containers/three/log", None).body;
+        let log = agent.log_text("three", "");
         if log.matches("exiting with 3").count() == 2 {
             Ok(log)
         } else {
@@ -227,7 +227,7 @@ fn stop_kills_the_process_group_after_the_shutdown_grace() {
     assert_eq!(agent.put("stubborn", &stubborn).status, 201);
     assert_eq!(agent.start_container("stubborn").status, 202);
     wait_until("the trap to be set", || {
-        let log = agent.request("GET", "/containers/stubborn/log", None).body;
+        let log = agent.log_text("stubborn", "");
         if log.contains("ready") {
             Ok(())
         } else {

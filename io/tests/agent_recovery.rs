@@ -70,7 +70,7 @@ fn a_restarted_agent_adopts_or_reports_its_containers() {
     let survivor_pid = read_pid(&dir.path().join("survivor.pid"));
     let victim_pid = read_pid(&dir.path().join("victim.pid"));
     wait_until("the survivor's log line", || {
-        let log = first.request("GET", "/containers/survivor/log", None).body;
+        let log = first.log_text("survivor", "");
         if log.contains("pid written") {
             Ok(())
         } else {
@@ -126,7 +126,7 @@ fn a_restarted_agent_adopts_or_reports_its_containers() {
     let survivor = &everything["containers"]["survivor"];
     assert_eq!(survivor["process_state"]["up"], true);
     // Its log history survives the restart, read back from its file.
-    let log = second.request("GET", "/containers/survivor/log", None).body;
+    let log = second.log_text("survivor", "");
     assert!(log.contains("pid written"), "{log}");
 
     // The adopted process is not the new agent's child, yet stop works.

@@ -22,7 +22,7 @@ use std::sync::Arc;
 
 use harpoon_core::wire::{
     ContainerConfig, ContainerInstance, ContainerStatus, CpuTotalReserved, ExitStatus,
-    HostResources, ProcessState, StateEvent, TotalReserved,
+    HostResources, ProcessState, StateEvent, TotalReserved, cpu_millis,
 };
 use harpoon_core::{CommandAction, CommandError};
 use harpoon_core::{Duration, Instant};
@@ -43,16 +43,6 @@ fn start_retry_delay(failures: u32) -> Duration {
     RESTART_DELAY
         .saturating_mul(1 << failures.saturating_sub(1).min(10))
         .min(START_RETRY_MAX)
-}
-
-/// Converts cores to milli-cores, rounding as the core does, so that sums of
-/// reservations are exact.
-pub fn cpu_millis(cores: f64) -> u64 {
-    if cores.is_finite() && cores > 0.0 {
-        (cores * 1000.0).round() as u64
-    } else {
-        0
-    }
 }
 
 /// A delay an agent asked for; the world fires it back with

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use harpoon_core::{AgentId, Instant};
 
-use crate::agent::cpu_millis;
 use crate::world::World;
+use harpoon_core::wire::cpu_millis;
 
 /// How many examples of a broken invariant a report keeps.
 const EXAMPLES_KEPT: usize = 5;

@@ -2,7 +2,7 @@
 //! `harpoon-testkit`: start the real binaries on loopback ports, talk HTTP
 //! to them, clean up.
 
-#![allow(dead_code)] // Each test file uses its own subset.
+#![allow(dead_code, unused_imports)] // Each test file uses its own subset.
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -54,14 +54,9 @@ pub use order::placement_order;
 pub use random_fit::RandomFit;
 pub use spread::Spread;
 
-/// Converts cores to milli-cores, the unit capacity is counted in.
-pub fn cpu_millis(cores: f64) -> u64 {
-    if cores.is_finite() && cores > 0.0 {
-        (cores * 1000.0).round() as u64
-    } else {
-        0
-    }
-}
+/// Converts cores to milli-cores, the unit capacity is counted in: the
+/// wire's one rule (rounded up), which agents apply too.
+pub use crate::wire::cpu_millis;
 
 /// What one task needs.
 #[derive(Clone, Debug, PartialEq, Eq)]

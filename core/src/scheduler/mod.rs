@@ -368,6 +368,7 @@ impl Scheduler {
         for (hash, job) in self.registry.durable().iter() {
             self.locations.set_desired(hash, job.task_count());
         }
+        self.transformer.know_legacy_names(self.registry.durable());
         self.transformer
             .mark_all(self.registry.durable(), &self.locations);
         self.reconcile_needed = true;

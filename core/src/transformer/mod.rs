@@ -37,9 +37,11 @@ use crate::scheduler::output::CommandAction;
 use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId, ContainerStatus, JobConfig, JobHash};
 
+mod legacy;
 mod unplaced;
 mod view;
 
+use legacy::LegacyNames;
 use unplaced::{UnplacedTasks, shape_of};
 use view::PlacementView;
 
@@ -130,6 +132,8 @@ pub struct Transformer {
     /// same as a set (a task marked again is not queued twice).
     queue: VecDeque<ContainerId>,
     queued: BTreeSet<ContainerId>,
+    /// Containers named by earlier versions, adopted as tasks.
+    legacy: LegacyNames,
 }
 
 /// Everything a reconcile reads.
@@ -257,6 +261,12 @@ impl Transformer {
         }
         let mut forgotten = Vec::new();
         for hash in changed.iter().filter(|hash| !new.contains_key(*hash)) {
+            // Containers adopted under a legacy name go with their job.
+            if let Some(job) = old.get(hash)
+                && let Some(legacy) = self.legacy.remove(hash, job)
+            {
+                self.mark_job(&legacy, job.task_count());
+            }
             // Back-offs and reasons of tasks no longer desired go with
             // them, found by their IDs' common prefix: a cost in the
             // removed job's entries, not in every failing or unplaced task.
@@ -264,6 +274,15 @@ impl Transformer {
             self.unplaced.forget_job(hash);
         }
         forgotten
+    }
+
+    /// Knows the jobs of the registry loaded at start by the hashes our
+    /// earlier versions gave them too, so that the containers those
+    /// started are adopted (see [`legacy`]).
+    pub fn know_legacy_names(&mut self, loaded: &Jobs) {
+        for (hash, job) in loaded {
+            self.legacy.insert(hash, job);
+        }
     }
 
     /// Marks everything: every desired task and every located container
@@ -357,6 +376,7 @@ impl Transformer {
         } = input;
         let mut plan = Plan::default();
         let budget = config.max_commands_per_reconcile;
+        self.legacy.begin_reconcile();
         // A container's task, parsed once per look: its job hash is the
         // probe for both job lookups (a `JobHash` compares the keys'
         // inline heads; a `&str` would follow every key's pointer).
@@ -404,17 +424,58 @@ impl Transformer {
                        gathered: &mut Vec<(ContainerId, Demand)>,
                        plan: &mut Plan| {
             let task = id.task();
+            // A container an earlier version named is looked at as the
+            // task it stands for (rare: only when its ID names no desired
+            // job).
+            let adopted = match wanted_job(&task) {
+                Some(_) => None,
+                None => this
+                    .legacy
+                    .adopt(&task)
+                    .filter(|task| wanted_job(&Some(task.clone())).is_some())
+                    .map(|(hash, index)| (hash.container_id(index), Some((hash, index)))),
+            };
+            let (id, task) = match &adopted {
+                Some((own, task)) => (own, task.clone()),
+                None => (id, task),
+            };
+            // The task's instances under its legacy name, if its job has any.
+            let legacy_id = task
+                .as_ref()
+                .and_then(|(hash, index)| this.legacy.legacy_id(hash, *index));
+            if (adopted.is_some() || legacy_id.is_some()) && !this.legacy.first_look(id) {
+                return; // planned for under its other name already
+            }
             let mut instances = instances_of(id, &task);
+            let mut legacy = legacy_id
+                .as_ref()
+                .map_or_else(Vec::new, |legacy| instances_of(legacy, &legacy.task()));
             match wanted_job(&task) {
-                Some((hash, job)) if instances.is_empty() => {
+                Some((hash, job)) if instances.is_empty() && legacy.is_empty() => {
                     if placeable(this, id) && !this.queued.contains(id) {
                         let shared = this.container_config(hash, job);
                         gathered.push((id.clone(), Demand::of(hash, &shared)));
                     }
                 }
+                Some(_) if instances.is_empty() => {
+                    this.unplaced.remove(id);
+                    let legacy_id = legacy_id.as_ref().expect("legacy instances have a name");
+                    this.keep_one(now, legacy_id, &mut legacy, plan);
+                }
                 Some(_) => {
                     this.unplaced.remove(id);
                     this.keep_one(now, id, &mut instances, plan);
+                    // Under its own name the task is kept; under its
+                    // legacy name it is a duplicate.
+                    if let Some(legacy_id) = &legacy_id {
+                        let keeper = instances[0].agent.clone();
+                        for instance in &legacy {
+                            let why = Why::DuplicateOf(keeper.clone());
+                            if let Some(planned) = removal(now, legacy_id, instance, why) {
+                                plan.commands.push(planned);
+                            }
+                        }
+                    }
                 }
                 None => {
                     this.unplaced.remove(id);
@@ -456,7 +517,11 @@ impl Transformer {
                         wanted_job(&id.task()).is_some(),
                         "the location index and the registry disagree on {id}"
                     );
-                    if desired && holders.len() == 1 && holders[0] == agent.number {
+                    if desired
+                        && holders.len() == 1
+                        && holders[0] == agent.number
+                        && !self.legacy.involves(locations.job_at(slot))
+                    {
                         self.unplaced.remove(id);
                         let instance = Instance::new(agent, id, record, in_flight);
                         self.keep_one(now, id, &mut [instance], &mut plan);
@@ -510,6 +575,12 @@ impl Transformer {
             };
             if !instances_of(&id, &task).is_empty() || !placeable(self, &id) {
                 continue;
+            }
+            let legacy_id = task
+                .as_ref()
+                .and_then(|(hash, index)| self.legacy.legacy_id(hash, *index));
+            if legacy_id.is_some_and(|legacy| !instances_of(&legacy, &legacy.task()).is_empty()) {
+                continue; // present under the name an earlier version gave it
             }
             let shared = self.container_config(hash, job);
             let demand = Demand::of(hash, &shared);

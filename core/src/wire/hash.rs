@@ -1,19 +1,20 @@
 //! Job hashes and container IDs.
 //!
-//! A job is identified by `<job>-<7 hex>`, the first 28 bits of a SHA-256
-//! over a canonical encoding of its config: JSON with object keys sorted,
-//! durations in their canonical form, and absent, `null` and empty
-//! collections all written as empty. The hash is the key of the persisted
-//! registry, so it must never change across runs or versions: a test pins the
-//! hash of the fixture job.
+//! A job is identified by `<job>-<7 hex>`, the original Harpoon
+//! scheduler's hash, exactly: the first 7 hex digits of the MD5 digest of
+//! the config as Go's `encoding/json` encodes the original's `JobConfig`
+//! struct (`shared/wire/harpoon-v0.md`). Clients compute it on their side
+//! and agents run containers named after it, so it must never change: the
+//! tests check every config of `shared/wire/job-hashes/`.
 
 use std::fmt;
 use std::sync::Arc;
 
+use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
-use super::{Field, JobConfig};
+use super::go_json::{self, Object};
+use super::{HealthCheck, JobConfig, WireDuration};
 use crate::key_text::KeyText;
 
 /// A job's content hash, e.g. `web-9c83741`.
@@ -112,66 +113,115 @@ impl fmt::Display for ContainerId {
 
 /// Computes the hash of a job (see the module documentation).
 pub(super) fn job_hash(job: &JobConfig) -> JobHash {
-    let canonical = canonical_encoding(job);
-    let digest = Sha256::digest(canonical.as_bytes());
+    let digest = Md5::digest(go_encoding(job).as_bytes());
     let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
     JobHash::new(&format!("{}-{}", job.container.job, &hex[..7]))
 }
 
-/// The canonical encoding the hash is computed over.
-pub(super) fn canonical_encoding(job: &JobConfig) -> String {
-    fn fill<T: Default>(field: &mut Field<T>) {
-        if !matches!(field, Field::Present(_)) {
-            *field = Field::Present(T::default());
-        }
-    }
-    let mut normal = job.clone();
-    let config = &mut normal.container;
-    fill(&mut config.health_checks);
-    fill(&mut config.ports);
-    fill(&mut config.env);
-    fill(&mut config.command.exec);
-    fill(&mut config.storage.tmp);
-    fill(&mut config.storage.volumes);
-    config.resources.fd.get_or_insert(0);
-    let value = serde_json::to_value(&normal).expect("a job config always encodes as JSON");
-    let mut out = String::new();
-    write_sorted(&value, &mut out);
+/// The bytes the original hashes: `json.NewEncoder(h).Encode(c)` of its
+/// `JobConfig` struct, whose fields are, in order, `scale` and the
+/// embedded `ContainerConfig`'s. Fields the original's structs do not
+/// have (our `extra`) are not written: the original drops them when it
+/// decodes. Where we remember absent or `null` (a nil slice or map in Go)
+/// apart from empty, Go writes `null` for the first two.
+pub(super) fn go_encoding(job: &JobConfig) -> String {
+    let config = &job.container;
+    let mut out = String::with_capacity(512);
+    let mut object = Object::open(&mut out);
+    object.member("scale").push_str(&job.scale.to_string());
+    go_json::string(object.member("product"), &config.product);
+    go_json::string(object.member("environment"), &config.environment);
+    go_json::string(object.member("job"), &config.job);
+    let checks = config.health_checks.as_option().map(Vec::as_slice);
+    go_json::slice(object.member("health_checks"), checks, health_check);
+    go_json::string(object.member("artifact_url"), &config.artifact_url);
+    go_json::map(
+        object.member("ports"),
+        config.ports.as_option(),
+        |out, port| {
+            out.push_str(&port.to_string());
+        },
+    );
+    go_json::map(
+        object.member("env"),
+        config.env.as_option(),
+        |out, value| {
+            go_json::string(out, value);
+        },
+    );
+    let mut command = Object::open(object.member("command"));
+    go_json::string(command.member("working_dir"), &config.command.working_dir);
+    let exec = config.command.exec.as_option().map(Vec::as_slice);
+    go_json::slice(command.member("exec"), exec, |out, arg| {
+        go_json::string(out, arg)
+    });
+    command.close();
+    let mut resources = Object::open(object.member("resources"));
+    resources
+        .member("mem")
+        .push_str(&config.resources.mem.to_string());
+    go_json::float(resources.member("cpu"), config.resources.cpu);
+    // `fd` has no `omitempty` in the original: an absent one is 0.
+    resources
+        .member("fd")
+        .push_str(&config.resources.fd.unwrap_or(0).to_string());
+    resources.close();
+    let mut storage = Object::open(object.member("storage"));
+    go_json::map(
+        storage.member("tmp"),
+        config.storage.tmp.as_option(),
+        |out, size| {
+            out.push_str(&size.to_string());
+        },
+    );
+    go_json::map(
+        storage.member("volumes"),
+        config.storage.volumes.as_option(),
+        |out, host| go_json::string(out, host),
+    );
+    storage.close();
+    let mut grace = Object::open(object.member("grace"));
+    duration(grace.member("startup"), config.grace.startup);
+    duration(grace.member("shutdown"), config.grace.shutdown);
+    grace.close();
+    go_json::string(object.member("restart"), config.restart.as_str());
+    object.close();
+    // `Encoder.Encode` ends every value with a newline.
+    out.push('\n');
     out
 }
 
-/// Writes JSON with every object's keys sorted, whatever order the map type
-/// keeps them in (serde_json's `preserve_order` feature may be switched on by
-/// any crate in the build).
-fn write_sorted(value: &serde_json::Value, out: &mut String) {
-    use serde_json::Value;
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<_> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, item)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_sorted(item, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_sorted(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
+/// A `HealthCheck` as the original's struct encodes it: `http_path` and
+/// `http_acceptable_responses` carry `omitempty`.
+fn health_check(out: &mut String, check: &HealthCheck) {
+    let mut object = Object::open(out);
+    go_json::string(object.member("protocol"), &check.protocol);
+    go_json::string(object.member("port"), &check.port);
+    duration(object.member("initial_delay"), check.initial_delay);
+    duration(object.member("timeout"), check.timeout);
+    duration(object.member("interval"), check.interval);
+    if let Some(path) = check.http_path.as_deref().filter(|path| !path.is_empty()) {
+        go_json::string(object.member("http_path"), path);
     }
+    if let Some(codes) = check
+        .http_acceptable_responses
+        .as_deref()
+        .filter(|codes| !codes.is_empty())
+    {
+        go_json::slice(
+            object.member("http_acceptable_responses"),
+            Some(codes),
+            |out, code| {
+                out.push_str(&code.to_string());
+            },
+        );
+    }
+    object.close();
+}
+
+/// A `JSONDuration`: its `MarshalJSON` writes `Duration.String()` quoted.
+fn duration(out: &mut String, duration: WireDuration) {
+    go_json::string(out, &duration.to_string());
 }
 
 #[cfg(test)]

@@ -7,9 +7,13 @@
 //! config makes sense is a separate question, answered by
 //! [`JobConfig::validate`] with every problem at once.
 
+mod cpu;
 pub mod duration;
 mod field;
-mod hash;
+pub mod go_json;
+pub(crate) mod hash;
+mod legacy_hash;
+mod name;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -18,9 +22,13 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+pub use cpu::{CPU_MIN_CORES, cpu_millis};
 pub use duration::{DurationError, WireDuration};
 pub use field::{Field, go_float};
 pub use hash::{ContainerId, JobHash};
+pub use name::{
+    CONTAINER_ID_MAX_LEN, JOB_NAME_MAX_LEN, NameError, validate_container_id, validate_job_name,
+};
 pub use validate::ValidationErrors;
 
 /// Fields of an object that these types do not know, kept so that they are
@@ -100,7 +108,8 @@ pub struct Resources {
     /// Memory in MB.
     #[serde(default)]
     pub mem: u64,
-    /// CPU cores; must be greater than zero.
+    /// CPU cores, counted in milli-cores rounded up ([`cpu_millis`]); at
+    /// least [`CPU_MIN_CORES`].
     #[serde(default, serialize_with = "go_float::serialize")]
     pub cpu: f64,
     /// File descriptor limit; often left out by clients.
@@ -402,9 +411,27 @@ impl JobConfig {
     /// The largest valid `scale`.
     pub const MAX_SCALE: i64 = 1000;
 
-    /// The job's content hash, `<job>-<7 hex>`.
+    /// The job's content hash, `<job>-<7 hex>`: the original Harpoon
+    /// scheduler's, exactly.
     pub fn hash(&self) -> JobHash {
         hash::job_hash(self)
+    }
+
+    /// The config as the original's Go struct encodes it (`json.Marshal`:
+    /// its field order, `scale` first, `fd` always present, unknown fields
+    /// left out): the text its hash is a digest of, without `Encode`'s
+    /// trailing newline.
+    pub fn original_json(&self) -> String {
+        let mut text = hash::go_encoding(self);
+        text.pop();
+        text
+    }
+
+    /// The hash earlier versions of this scheduler gave the job (a SHA-256
+    /// of another encoding), under which they named its containers and
+    /// keyed their registry files. Used only to recognise those.
+    pub fn legacy_hash(&self) -> JobHash {
+        legacy_hash::legacy_job_hash(self)
     }
 
     /// The scale as a task count, within `0..=MAX_SCALE`: a negative scale

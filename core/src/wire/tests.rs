@@ -55,34 +55,126 @@ fn job_config_fixture_round_trips_and_validates() {
 }
 
 #[test]
-fn job_hash_of_the_fixture_is_pinned() {
-    // This value is the key under which the fixture job is persisted. If this
-    // test fails, persisted registries written by earlier versions no longer
-    // match: change the canonical encoding only with a migration.
+fn job_hash_of_the_fixture_is_the_wire_docs_example() {
+    // The wire doc names this job `web-9c83741`, the original's hash of it.
     let job: JobConfig = serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
-    assert_eq!(job.hash().as_str(), "web-7dd3e5c");
-    assert_eq!(job.hash().container_id(0).as_str(), "web-7dd3e5c-0");
+    assert_eq!(job.hash().as_str(), "web-9c83741");
+    assert_eq!(job.hash().container_id(0).as_str(), "web-9c83741-0");
 }
 
 #[test]
-fn job_hash_ignores_key_order_and_empty_versus_missing() {
+fn legacy_hash_of_the_fixture_is_pinned() {
+    // Earlier versions keyed registries and named containers with this:
+    // adopting their containers depends on it never changing.
+    let job: JobConfig = serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
+    assert_eq!(job.legacy_hash().as_str(), "web-7dd3e5c");
+}
+
+const JOB_HASHES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/job-hashes");
+
+#[test]
+fn job_hash_fixtures_are_current_copies_of_shared() {
+    let shared = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/wire/job-hashes");
+    let Ok(entries) = std::fs::read_dir(shared) else {
+        // A clone without `shared/` beside it: nothing to compare against.
+        return;
+    };
+    for entry in entries {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_owned();
+        let ours = std::fs::read(format!("{JOB_HASHES}/{name}"))
+            .unwrap_or_else(|_| panic!("{name} is missing from core/fixtures/job-hashes"));
+        assert_eq!(
+            ours,
+            std::fs::read(&path).unwrap(),
+            "{name} differs from shared/"
+        );
+    }
+}
+
+#[test]
+fn every_job_hash_fixture_hashes_as_the_original_does() {
+    let expected = std::fs::read_to_string(format!("{JOB_HASHES}/expected.txt")).unwrap();
+    let mut checked = 0;
+    let mut mismatches = Vec::new();
+    for line in expected.lines().filter(|line| !line.trim().is_empty()) {
+        let (name, hash) = line.split_once(' ').expect("`<file> <hash>` lines");
+        let text = std::fs::read_to_string(format!("{JOB_HASHES}/{name}")).unwrap();
+        let job: JobConfig = serde_json::from_str(&text)
+            .unwrap_or_else(|error| panic!("{name} does not decode: {error}"));
+        if job.hash().as_str() != hash.trim() {
+            mismatches.push(format!(
+                "{name}: ours {}, the original's {hash}; we hashed {}",
+                job.hash(),
+                hash::go_encoding(&job)
+            ));
+        }
+        checked += 1;
+    }
+    let configs = std::fs::read_dir(JOB_HASHES)
+        .unwrap()
+        .filter(|entry| {
+            entry
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|e| e == "json")
+        })
+        .count();
+    assert_eq!(checked, configs, "expected.txt names every config");
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
+}
+
+#[test]
+fn job_hash_ignores_key_order_and_unknown_fields_but_not_empty_versus_missing() {
     let job: JobConfig = serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
     let reordered = r#"{"storage":{"volumes":{},"tmp":{}},"env":{},"ports":{},"health_checks":[],
-        "restart":"no","grace":{"shutdown":"1s","startup":"1000ms"},
+        "restart":"no","grace":{"shutdown":"1s","startup":"1000ms"},"later":true,
         "resources":{"cpu":0.5,"mem":64,"fd":0},"command":{"exec":["./true"],"working_dir":"/"},
         "artifact_url":"http://127.0.0.1:18080/warhead.tgz","scale":1,"environment":"dev",
         "product":"demo","job":"web"}"#;
     let same: JobConfig = serde_json::from_str(reordered).unwrap();
     assert_eq!(same.hash(), job.hash());
+    // Go decodes an absent or `null` collection as nil, written `null`;
+    // an empty one is written `{}` or `[]`: another hash, as the
+    // original's.
     let sparse = r#"{"job":"web","product":"demo","environment":"dev","scale":1,
         "artifact_url":"http://127.0.0.1:18080/warhead.tgz",
         "command":{"working_dir":"/","exec":["./true"]},"resources":{"mem":64,"cpu":0.5},
         "grace":{"startup":"1s","shutdown":"1s"},"restart":"no"}"#;
     let sparse: JobConfig = serde_json::from_str(sparse).unwrap();
-    assert_eq!(sparse.hash(), job.hash());
+    assert_ne!(sparse.hash(), job.hash());
+    let mut nulls: serde_json::Value =
+        serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
+    let mut absent = nulls.clone();
+    for field in ["ports", "env", "health_checks"] {
+        nulls[field] = serde_json::Value::Null;
+        absent.as_object_mut().unwrap().remove(field);
+    }
+    let nulls: JobConfig = serde_json::from_value(nulls).unwrap();
+    let absent: JobConfig = serde_json::from_value(absent).unwrap();
+    assert_eq!(nulls.hash(), absent.hash());
+    assert_ne!(nulls.hash(), job.hash());
     let mut scaled = job.clone();
     scaled.scale = 2;
     assert_ne!(scaled.hash(), job.hash(), "scale is part of the job");
+}
+
+#[test]
+fn the_hashed_encoding_is_gos_with_fields_in_the_original_struct_order() {
+    let job: JobConfig = serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
+    assert_eq!(
+        hash::go_encoding(&job),
+        concat!(
+            r#"{"scale":1,"product":"demo","environment":"dev","job":"web","health_checks":[],"#,
+            r#""artifact_url":"http://127.0.0.1:18080/warhead.tgz","ports":{},"env":{},"#,
+            r#""command":{"working_dir":"/","exec":["./true"]},"resources":{"mem":64,"cpu":0.5,"fd":0},"#,
+            r#""storage":{"tmp":{},"volumes":{}},"grace":{"startup":"1s","shutdown":"1s"},"#,
+            r#""restart":"no"}"#,
+            "\n"
+        )
+    );
 }
 
 #[test]
@@ -205,6 +297,14 @@ fn decoding_errors_name_the_problem() {
 }
 
 #[test]
+fn the_example_job_hashes_as_the_original_hashes_it() {
+    // The issue that brought in the original's hash quotes this value.
+    let text = include_str!("../../../examples/hello.json");
+    let job: JobConfig = serde_json::from_str(text).unwrap();
+    assert_eq!(job.hash().as_str(), "hello-8d4dadf");
+}
+
+#[test]
 fn task_count_clamps_to_the_scale_bounds_as_documented() {
     let mut job = JobConfig::default();
     for (scale, tasks) in [
@@ -218,4 +318,104 @@ fn task_count_clamps_to_the_scale_bounds_as_documented() {
         job.scale = scale;
         assert_eq!(job.task_count(), tasks, "scale {scale}");
     }
+}
+
+/// The problems validation finds in the fixture job changed by `change`.
+fn problems_with(change: impl FnOnce(&mut JobConfig)) -> Vec<String> {
+    let mut job: JobConfig = serde_json::from_str(&fixture("scheduler-job-config.json")).unwrap();
+    change(&mut job);
+    job.validate()
+        .err()
+        .map(|errors| errors.0)
+        .unwrap_or_default()
+}
+
+#[test]
+fn job_names_follow_the_agents_rule() {
+    for (name, problem) in [
+        ("..", "job name \"..\" may not start with '.'"),
+        (".hidden", "job name \".hidden\" may not start with '.'"),
+        (
+            "a/b",
+            "job name \"a/b\" may only contain letters, digits, '-', '_' and '.'",
+        ),
+    ] {
+        assert_eq!(
+            problems_with(|job| job.container.job = name.to_owned()),
+            [problem]
+        );
+    }
+    let long = "x".repeat(300);
+    assert_eq!(
+        problems_with(|job| job.container.job = long.clone()),
+        [format!(
+            "job name \"{}\"… is 300 bytes long; the limit is 188",
+            "x".repeat(64)
+        )]
+    );
+    let huge = problems_with(|job| job.container.job = "y".repeat(100_000));
+    assert!(
+        huge[0].len() < 200,
+        "the problem does not repeat the name whole"
+    );
+    assert_eq!(
+        problems_with(|job| job.container.job = "n".repeat(JOB_NAME_MAX_LEN)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn cpu_below_one_milli_core_is_refused() {
+    let problem = "resources.cpu of 0.0004 is invalid (must be at least 0.001: cpu is counted \
+                   in whole milli-cores, rounded up)";
+    assert_eq!(
+        problems_with(|job| job.container.resources.cpu = 0.0004),
+        [problem]
+    );
+    for fine in [0.001, 0.0015, 64.0] {
+        assert_eq!(
+            problems_with(|job| job.container.resources.cpu = fine),
+            Vec::<String>::new(),
+            "{fine}"
+        );
+    }
+    assert_eq!(
+        problems_with(|job| job.container.resources.cpu = f64::NAN).len(),
+        1
+    );
+}
+
+#[test]
+fn generated_configs_hash_as_go_hashes_them() {
+    // `fixtures/go-hashes.jsonl`: 403 generated configs (strings with
+    // `<`, `>`, `&`, U+2028/2029, quotes, backslashes, control characters
+    // and non-ASCII; floats of every magnitude, halfway cases included;
+    // nil, empty and filled maps and slices; health checks with and
+    // without their omitempty fields; unknown fields; odd durations), each
+    // with the hash a Go 1.19 program computed for it from the original's
+    // structs and `Hash` method (the same program reproduces every hash of
+    // `shared/wire/job-hashes/`). Backspace and form feed are left out:
+    // Go 1.22 changed their escapes, and we follow the later releases.
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fixtures/go-hashes.jsonl"
+    ))
+    .unwrap();
+    let mut mismatches = Vec::new();
+    let mut checked = 0;
+    for line in text.lines() {
+        let case: serde_json::Value = serde_json::from_str(line).unwrap();
+        let job: JobConfig = serde_json::from_value(case["config"].clone()).unwrap();
+        if job.hash().as_str() != case["hash"].as_str().unwrap() {
+            mismatches.push(format!(
+                "Go {}, ours {}: {}",
+                case["hash"],
+                job.hash(),
+                hash::go_encoding(&job)
+            ));
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 403);
+    assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
 }

@@ -3,7 +3,9 @@
 
 use std::fmt;
 
-use super::{ContainerConfig, JobConfig, RestartPolicy, WireDuration};
+use super::{
+    CPU_MIN_CORES, ContainerConfig, JobConfig, RestartPolicy, WireDuration, validate_job_name,
+};
 
 /// Every problem found in one config, in a stable order.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,17 +61,11 @@ impl ContainerConfig {
             }
         }
         // The job name starts every container ID, which travels in URL
-        // paths and names directories on agents.
+        // paths and names files on agents: the agents' own rule applies.
         if !self.job.is_empty()
-            && !self
-                .job
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+            && let Err(error) = validate_job_name(&self.job)
         {
-            problems.push(format!(
-                "job name {:?} may only contain letters, digits, '-', '_' and '.'",
-                self.job
-            ));
+            problems.push(format!("job name {} {error}", quoted_start(&self.job)));
         }
         if self.command.working_dir.is_empty() {
             problems.push("\"command.working_dir\" not set".to_owned());
@@ -78,9 +74,10 @@ impl ContainerConfig {
             problems.push("\"command.exec\" not set".to_owned());
         }
         let cpu = self.resources.cpu;
-        if !(cpu > 0.0 && cpu.is_finite()) {
+        if !(cpu >= CPU_MIN_CORES && cpu.is_finite()) {
             problems.push(format!(
-                "resources.cpu of {cpu} is invalid (must be greater than 0)"
+                "resources.cpu of {cpu} is invalid (must be at least {CPU_MIN_CORES}: cpu is \
+                 counted in whole milli-cores, rounded up)"
             ));
         }
         check_range(
@@ -163,6 +160,16 @@ impl ContainerConfig {
                 30 * SECOND,
             );
         }
+    }
+}
+
+/// `text` quoted, cut after its first 64 characters, so that the problem
+/// with a 100,000-letter name does not repeat it whole.
+fn quoted_start(text: &str) -> String {
+    const SHOWN: usize = 64;
+    match text.char_indices().nth(SHOWN) {
+        Some((cut, _)) => format!("{:?}…", &text[..cut]),
+        None => format!("{text:?}"),
     }
 }
 

@@ -64,20 +64,33 @@ impl AgentState {
             short_runs: 0,
             run: 0,
         };
-        if let Err(error) = self.store.save(&container.record()) {
-            // Without a record a restart of the agent would forget it.
-            self.ports.release(id);
-            return Err(CreateError::Storage {
-                id: id.to_owned(),
-                reason: error.to_string(),
-            });
-        }
         self.spawn_preparation(&container, cancel);
         tracing::info!(container = id, artifact = %container.instance.config.artifact_url, "accepted; preparing");
         // Like the original agent, no event yet: the container is announced
         // `created` once prepared, or `deleted` if preparation fails.
         self.containers.insert(id.to_owned(), container);
+        // Answered once this record is on disk (see `actor`): without it a
+        // restart of the agent would forget the container.
+        self.persist(id);
         Ok(())
+    }
+
+    /// The record of a container just accepted could not be written: it is
+    /// removed again (unless a client already started its process) and the
+    /// PUT is answered with the reason.
+    pub fn on_create_not_recorded(&mut self, id: &str, reason: &str) -> CreateError {
+        match self.containers.get(id).map(|container| &container.phase) {
+            Some(Phase::Running(_)) => {
+                tracing::error!(container = id, %reason, "cannot record a running container");
+            }
+            Some(Phase::Preparing { .. }) => self.forget(id, Some(reason.to_owned()), false),
+            Some(_) => self.forget(id, Some(reason.to_owned()), true),
+            None => {}
+        }
+        CreateError::Storage {
+            id: id.to_owned(),
+            reason: reason.to_owned(),
+        }
     }
 
     /// Starts preparing `container` in the background.

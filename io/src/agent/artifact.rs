@@ -52,6 +52,19 @@ enum Format {
     Plain,
 }
 
+impl Format {
+    /// The format named by the extension of a URL's path, if supported.
+    fn of(path: &str) -> Option<Format> {
+        if path.ends_with(".tar.gz") || path.ends_with(".tgz") {
+            Some(Format::Gzip)
+        } else if path.ends_with(".tar") {
+            Some(Format::Plain)
+        } else {
+            None
+        }
+    }
+}
+
 /// Fetches the archive at `url` (into `scratch` when it is remote) and
 /// unpacks it into `root`, which must exist.
 pub(crate) async fn install(
@@ -65,7 +78,12 @@ pub(crate) async fn install(
         return Ok(());
     }
     let unsupported = || ArtifactError::Unsupported(url.to_owned());
-    let (archive, remote) = if let Some(path) = url.strip_prefix("file://") {
+    // Decided on the URL's path (not its query or fragment) and before
+    // anything is fetched: an archive that cannot be unpacked is not worth
+    // downloading.
+    let path_part = url.split(['?', '#']).next().unwrap_or(url);
+    let format = Format::of(path_part).ok_or_else(unsupported)?;
+    let (archive, remote) = if let Some(path) = path_part.strip_prefix("file://") {
         // `file:///p` and `file://localhost/p` both name `/p`.
         let path = path.strip_prefix("localhost").unwrap_or(path);
         (
@@ -75,14 +93,6 @@ pub(crate) async fn install(
     } else if url.starts_with("http://") {
         download::fetch(url, scratch, limits, cancel).await?;
         (scratch.to_path_buf(), true)
-    } else {
-        return Err(unsupported());
-    };
-    let path_part = url.split(['?', '#']).next().unwrap_or(url);
-    let format = if path_part.ends_with(".tar.gz") || path_part.ends_with(".tgz") {
-        Format::Gzip
-    } else if path_part.ends_with(".tar") {
-        Format::Plain
     } else {
         return Err(unsupported());
     };

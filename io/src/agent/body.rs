@@ -59,13 +59,14 @@ pub(crate) fn stream(body: SseBody) -> Response<ResponseBody> {
     response
 }
 
-pub(crate) use crate::request_body::{BodyError, read_limited};
+pub(crate) use crate::request_body::{BodyError, read_within};
 
 impl HttpStatus for BodyError {
     fn status(&self) -> StatusCode {
         match self {
             BodyError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             BodyError::Read(_) => StatusCode::BAD_REQUEST,
+            BodyError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
         }
     }
 }

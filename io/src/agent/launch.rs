@@ -8,14 +8,16 @@
 
 use std::collections::BTreeMap;
 use std::fs::OpenOptions;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::Stdio;
 
 use harpoon_core::wire::ContainerConfig;
+use nix::fcntl::OFlag;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
+use super::confined::{self, Root};
 use super::expand::expand;
 use super::procfs;
 
@@ -48,26 +50,30 @@ pub(crate) fn launch(
     let Some(program) = exec.first() else {
         return Err("\"command.exec\" is empty".to_owned());
     };
-    let working_dir = inside(root, &config.command.working_dir).ok_or_else(|| {
-        format!(
-            "working_dir {:?} leaves the container's root directory",
-            config.command.working_dir
-        )
-    })?;
-    if !working_dir.is_dir() {
-        return Err(format!(
-            "working_dir {:?} does not exist in the container",
-            config.command.working_dir
-        ));
-    }
-    let program_path = resolve(root, &working_dir, program, &env)?;
-    let open_log = || OpenOptions::new().create(true).append(true).open(log_path);
+    let working_dir_path = &config.command.working_dir;
+    // Entered through its open handle: a link planted after the check
+    // cannot send the process elsewhere.
+    let working_dir = Root::open(root)
+        .and_then(|root| root.open_dir(working_dir_path))
+        .map_err(|error| format!("working_dir {working_dir_path:?}: {error}"))?;
+    let working_dir_text = inside(root, working_dir_path)
+        .ok_or_else(|| format!("working_dir {working_dir_path:?} leaves the container"))?;
+    let program_path = resolve(root, &working_dir_text, program, &env)?;
+    // Not through a link: the log file sits beside the root directory,
+    // where a container's process could plant one.
+    let open_log = || {
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .custom_flags(OFlag::O_NOFOLLOW.bits())
+            .open(log_path)
+    };
     let (stdout, stderr) = open_log()
         .and_then(|file| Ok((file.try_clone()?, file)))
         .map_err(|error| format!("cannot open log file {}: {error}", log_path.display()))?;
     let child = tokio::process::Command::new(&program_path)
         .args(&exec[1..])
-        .current_dir(&working_dir)
+        .current_dir(confined::proc_path(&working_dir))
         .env_clear()
         .envs(&env)
         .stdin(Stdio::null())
@@ -125,9 +131,11 @@ fn process_env(config: &ContainerConfig) -> BTreeMap<String, String> {
     env
 }
 
-/// `path` (absolute or relative, as in the container) inside `root`, or
-/// `None` if it climbs out with `..`.
-pub(crate) fn inside(root: &Path, path: &str) -> Option<PathBuf> {
+/// `path` (absolute or relative, as in the container) inside `root` as
+/// text, or `None` if it climbs out with `..`. Only for finding the program
+/// to execute (which may be the host's anyway, there being no isolation);
+/// paths the agent creates or enters are walked by `confined` instead.
+fn inside(root: &Path, path: &str) -> Option<PathBuf> {
     let mut joined = root.to_path_buf();
     for component in Path::new(path).components() {
         match component {

@@ -6,12 +6,14 @@
 //! agent reads the file by polling, which needs no platform-specific
 //! notification API and costs one `stat` per container per interval.
 
-use std::fs::{File, OpenOptions};
+use std::fs::OpenOptions;
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use nix::fcntl::OFlag;
 use tokio::time::MissedTickBehavior;
 
 use super::logs::ContainerLog;
@@ -66,7 +68,12 @@ impl Tail {
     /// Reads what was appended since the last step. Returns the complete
     /// lines, and whether more is waiting to be read.
     pub fn step(&mut self) -> io::Result<(Vec<String>, bool)> {
-        let mut file = match File::open(&self.path) {
+        // Not through a link a container's process may have planted there.
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(OFlag::O_NOFOLLOW.bits())
+            .open(&self.path)
+        {
             Ok(file) => file,
             // The process has not been started yet.
             Err(error) if error.kind() == io::ErrorKind::NotFound => {
@@ -105,6 +112,7 @@ impl Tail {
             // lost, and the recent lines stay in memory.
             OpenOptions::new()
                 .write(true)
+                .custom_flags(OFlag::O_NOFOLLOW.bits())
                 .open(&self.path)?
                 .set_len(0)?;
             self.offset = 0;

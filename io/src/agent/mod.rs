@@ -17,8 +17,10 @@
 //!   (with `artifact` and `download`), `watch` (process exits) and
 //!   `log_tail` (feeding each container's `logs`).
 //! - Operating-system parts: `launch` (process start and signals, with
-//!   `expand`), `procfs` (identifying processes across restarts) and
-//!   `persist` (one state file per container).
+//!   `expand`), `confined` (paths inside a container's root, walked without
+//!   following links), `procfs` (identifying processes across restarts),
+//!   `persist` (one state file per container) and `writer` (which writes
+//!   them off the state task, in groups).
 //! - Bookkeeping: `container`, `ports`, `resources`, `backoff`,
 //!   `timers`, `events`, `id`.
 //!
@@ -27,14 +29,22 @@
 //! share a lock with it (the log ring buffers are the one shared structure,
 //! behind their own small lock).
 //!
+//! **Architecture Invariant:** every path the agent creates or enters for a
+//! container's config is walked from a handle on its root directory without
+//! following links (`confined`); none is resolved as text.
+//!
 //! **Architecture Invariant:** nothing a client does can block the state
 //! task: event subscribers have bounded queues and are dropped when full.
+//! Nor does the disk: records are written by the writer task, and an
+//! answer to a PUT, start, stop or delete is sent only once the state it
+//! changed is durable.
 
 mod actor;
 mod admission;
 mod artifact;
 mod backoff;
 mod body;
+mod confined;
 mod container;
 mod download;
 mod error;
@@ -59,6 +69,7 @@ mod sse;
 mod state;
 mod timers;
 mod watch;
+mod writer;
 
 pub use error::AgentError;
 pub use options::{AgentOptions, PortRange, PortRangeError};

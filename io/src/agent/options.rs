@@ -49,8 +49,17 @@ pub struct AgentOptions {
     pub subscriber_queue_len: usize,
     /// Event and log streams open at once.
     pub subscribers_max: usize,
-    /// HTTP connections served at once; more wait to be accepted.
+    /// HTTP connections held at once. A new connection is always accepted:
+    /// past this many, the one that has waited longest on its client (idle,
+    /// or sending its head or body) is closed to make room, so stalled
+    /// clients cannot lock new ones out.
     pub connections_max: usize,
+    /// How long a client may take to send a request head, and how long an
+    /// idle connection is kept between requests.
+    pub header_read_timeout: Duration,
+    /// How long a client may take to send a request body; a late one is
+    /// answered 408.
+    pub body_read_timeout: Duration,
     /// First delay before a restart; it doubles with each failure in a row.
     pub restart_backoff_initial: Duration,
     /// Longest delay before a restart.
@@ -85,6 +94,8 @@ impl AgentOptions {
             subscriber_queue_len: 64,
             subscribers_max: 256,
             connections_max: 512,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
             restart_backoff_initial: Duration::from_millis(500),
             restart_backoff_max: Duration::from_secs(60),
             restart_backoff_reset: Duration::from_secs(10),

@@ -1,7 +1,10 @@
 //! The agent's durable state: one JSON file per container in
 //! `<data dir>/state/`, replaced atomically on every change, so that an
 //! agent started again on the same directory knows every container it had.
+//! Changes are applied in groups by the state writer (`writer`), off the
+//! state task: every file of a group, then one flush of the directory.
 
+use std::collections::BTreeMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -41,8 +44,17 @@ pub(crate) enum RecordedPhase {
     RestartWait,
 }
 
+/// A change of one container's state file.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Change {
+    /// Write this record.
+    Save(Box<Record>),
+    /// Remove the file.
+    Remove,
+}
+
 /// The directory of state files.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Store {
     dir: PathBuf,
 }
@@ -58,25 +70,50 @@ impl Store {
         self.dir.join(format!("{id}.json"))
     }
 
+    /// Applies `changes` durably, as one group: every file is written and
+    /// flushed (or removed), then the directory is flushed once for all of
+    /// them. Returns the containers whose change failed, with the reason;
+    /// a failure to flush the directory fails them all.
+    pub fn apply(&self, changes: &[(String, Change)]) -> BTreeMap<String, String> {
+        let mut failed = BTreeMap::new();
+        for (id, change) in changes {
+            let result = match change {
+                Change::Save(record) => self.write(record),
+                Change::Remove => self.unlink(id),
+            };
+            if let Err(error) = result {
+                failed.insert(id.clone(), error.to_string());
+            }
+        }
+        if let Err(error) = sync_dir(&self.dir) {
+            for (id, _) in changes {
+                failed
+                    .entry(id.clone())
+                    .or_insert_with(|| format!("cannot flush {}: {error}", self.dir.display()));
+            }
+        }
+        failed
+    }
+
     /// Writes `record` so that a crash leaves either the old or the new
-    /// file, never a torn one: write a temporary file, flush it to disk,
-    /// rename it over the old one, and flush the directory entry.
-    pub fn save(&self, record: &Record) -> io::Result<()> {
+    /// file, never a torn one: write a temporary file, flush it to disk and
+    /// rename it over the old one. The directory entry is flushed by
+    /// [`Store::apply`].
+    fn write(&self, record: &Record) -> io::Result<()> {
         let id = &record.instance.container_id;
         let temporary = self.dir.join(format!(".{id}.json.tmp"));
         let json = serde_json::to_vec_pretty(record).map_err(io::Error::other)?;
         let mut file = File::create(&temporary)?;
         file.write_all(&json)?;
         file.sync_all()?;
-        fs::rename(&temporary, self.path(id))?;
-        sync_dir(&self.dir)
+        fs::rename(&temporary, self.path(id))
     }
 
     /// Forgets container `id`.
-    pub fn remove(&self, id: &str) -> io::Result<()> {
+    fn unlink(&self, id: &str) -> io::Result<()> {
         match fs::remove_file(self.path(id)) {
             Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
-            _ => sync_dir(&self.dir),
+            _ => Ok(()),
         }
     }
 
@@ -153,16 +190,36 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_change_is_reported_by_container() {
+        let dir = std::env::temp_dir().join(format!("harpoon-store-fail-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Store::open(dir.clone()).unwrap();
+        // A directory where the temporary file would go makes its write fail.
+        fs::create_dir(dir.join(".bad.json.tmp")).unwrap();
+        let changes = [
+            ("bad".to_owned(), Change::Save(Box::new(record("bad")))),
+            ("good".to_owned(), Change::Save(Box::new(record("good")))),
+        ];
+        let failed = store.apply(&changes);
+        assert_eq!(failed.keys().collect::<Vec<_>>(), ["bad"]);
+        assert!(dir.join("good.json").is_file());
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
     fn saves_loads_and_removes_and_reports_broken_files() {
         let dir = std::env::temp_dir().join(format!("harpoon-store-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let store = Store::open(dir.clone()).unwrap();
-        store.save(&record("a")).unwrap();
-        store.save(&record("b")).unwrap();
+        let save = |id: &str| (id.to_owned(), Change::Save(Box::new(record(id))));
+        assert!(store.apply(&[save("a"), save("b")]).is_empty());
         fs::write(dir.join("broken.json"), "{").unwrap();
         fs::write(dir.join(".c.json.tmp"), "{").unwrap();
-        store.remove("b").unwrap();
-        store.remove("never-existed").unwrap();
+        let removals = [
+            ("b".to_owned(), Change::Remove),
+            ("never-existed".to_owned(), Change::Remove),
+        ];
+        assert!(store.apply(&removals).is_empty());
         let loaded = store.load_all().unwrap();
         assert_eq!(loaded.len(), 2);
         assert_eq!(loaded[0], ("a".to_owned(), Ok(record("a"))));

@@ -9,7 +9,7 @@ use harpoon_core::wire::ContainerConfig;
 use tokio_util::sync::CancellationToken;
 
 use super::artifact::{self, ArtifactError, ArtifactLimits};
-use super::launch::inside;
+use super::confined::Root;
 
 /// The root directory of the container whose directory is `dir`.
 pub(crate) fn root_dir(dir: &Path) -> PathBuf {
@@ -54,40 +54,33 @@ impl Preparation {
             ArtifactError::Cancelled => error.to_string(),
             error => format!("artifact {:?}: {error}", self.config.artifact_url),
         })?;
-        for (container_path, host_path) in self.config.storage.volumes.get().iter() {
-            link_volume(&root, container_path, host_path).await?;
-        }
-        for path in self.config.storage.tmp.get().keys() {
-            let dir = inside(&root, path)
-                .ok_or_else(|| format!("storage.tmp path {path:?} leaves the container"))?;
-            tokio::fs::create_dir_all(&dir)
-                .await
-                .map_err(|error| format!("cannot create storage.tmp {path:?}: {error}"))?;
-        }
-        Ok(())
+        // Blocking system calls, a handful per path.
+        let config = self.config.clone();
+        tokio::task::spawn_blocking(move || make_storage(&root, &config))
+            .await
+            .unwrap_or_else(|error| Err(format!("preparing storage failed: {error}")))
     }
 }
 
-/// Makes `container_path` inside the root a symlink to the host's
-/// `host_path`: without a mount namespace, that is how the process finds a
-/// volume at the path its config names (working from its root directory).
-async fn link_volume(root: &Path, container_path: &str, host_path: &str) -> Result<(), String> {
-    let link = inside(root, container_path)
-        .filter(|link| link != root)
-        .ok_or_else(|| {
-            format!("volume path {container_path:?} is not a path inside the container")
-        })?;
-    if let Some(parent) = link.parent() {
-        tokio::fs::create_dir_all(parent).await.map_err(|error| {
-            format!("cannot create the parent of volume {container_path:?}: {error}")
-        })?;
+/// Makes the volumes' links and the scratch directories inside `root`,
+/// walking every path without following links (see `confined`), so that
+/// links the artifact planted cannot lead the agent out of the root.
+fn make_storage(root: &Path, config: &ContainerConfig) -> Result<(), String> {
+    let root = Root::open(root)
+        .map_err(|error| format!("cannot open the container's root directory: {error}"))?;
+    // Without a mount namespace, a symlink at the path the config names is
+    // how the process finds a volume (working from its root directory). An
+    // empty directory from the artifact is a mount point; anything else is
+    // content that the volume would hide.
+    for (container_path, host_path) in config.storage.volumes.get().iter() {
+        root.replace_with_link(container_path, host_path)
+            .map_err(|error| format!("volume path {container_path:?}: {error}"))?;
     }
-    // An empty directory from the artifact is a mount point; anything else
-    // is content that the volume would hide.
-    let _ = tokio::fs::remove_dir(&link).await;
-    tokio::fs::symlink(host_path, &link)
-        .await
-        .map_err(|error| format!("cannot link volume {container_path:?} to {host_path:?}: {error}"))
+    for path in config.storage.tmp.get().keys() {
+        root.create_dir_all(path)
+            .map_err(|error| format!("storage.tmp path {path:?}: {error}"))?;
+    }
+    Ok(())
 }
 
 /// Removes a container directory, logging (not failing) when it cannot:

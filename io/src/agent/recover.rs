@@ -29,6 +29,7 @@ use super::procfs;
 use super::resources::Ledger;
 use super::state::AgentState;
 use super::timers::Timers;
+use super::writer::StateWriter;
 
 impl AgentState {
     /// The state recorded in `options.data_dir` (empty for a new one). Must
@@ -50,6 +51,7 @@ impl AgentState {
             containers: BTreeMap::new(),
             ledger: Ledger::new(options.cpu, options.mem_mb, options.volumes.clone()),
             ports: PortPool::new(options.port_range),
+            writer: StateWriter::spawn(store.clone()),
             store,
             subscribers: Subscribers::new(options.subscriber_queue_len, options.subscribers_max),
             timers: Timers::default(),

@@ -1,32 +1,38 @@
 //! The resource ledger: what the agent offers, and whether a container fits
 //! next to what is already reserved. Bookkeeping only: nothing is enforced
 //! on the processes.
+//!
+//! CPU is counted as the scheduler counts it, in milli-cores rounded up
+//! (`harpoon_core::wire::cpu_millis`, for requests and the total alike), so
+//! a container fits here exactly when the scheduler thinks it fits.
 
-use harpoon_core::wire::{ContainerConfig, CpuTotalReserved, HostResources, TotalReserved};
-
-/// Reservations below this are rounding noise from adding up fractional
-/// CPU counts such as 0.1 + 0.2.
-const CPU_EPSILON: f64 = 1e-9;
+use harpoon_core::wire::{
+    ContainerConfig, CpuTotalReserved, HostResources, TotalReserved, cpu_millis,
+};
 
 /// What the agent offers to containers.
 #[derive(Clone, Debug)]
 pub(crate) struct Ledger {
+    /// As configured, for reports.
     cpu_total: f64,
+    cpu_total_millis: u64,
     mem_total_mb: u64,
     volumes: Vec<String>,
 }
 
 /// What the containers on the agent have reserved, summed.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Reserved {
-    pub cpu: f64,
+    pub cpu_millis: u64,
     pub mem_mb: u64,
 }
 
 impl Reserved {
     /// Adds the reservation of one container.
     pub fn add(&mut self, config: &ContainerConfig) {
-        self.cpu += config.resources.cpu.max(0.0);
+        self.cpu_millis = self
+            .cpu_millis
+            .saturating_add(cpu_millis(config.resources.cpu));
         self.mem_mb = self.mem_mb.saturating_add(config.resources.mem);
     }
 }
@@ -35,6 +41,7 @@ impl Ledger {
     pub fn new(cpu_total: f64, mem_total_mb: u64, volumes: Vec<String>) -> Ledger {
         Ledger {
             cpu_total,
+            cpu_total_millis: cpu_millis(cpu_total),
             mem_total_mb,
             volumes,
         }
@@ -49,7 +56,7 @@ impl Ledger {
             },
             cpus: CpuTotalReserved {
                 total: self.cpu_total,
-                reserved: round_cpu(reserved.cpu),
+                reserved: cores(reserved.cpu_millis),
             },
             // Storage is not accounted for: scratch space lives in the data
             // directory, whose size the agent does not manage.
@@ -62,12 +69,13 @@ impl Ledger {
     /// that does not, e.g. `needs 2 cpu; 1.5 of 4 free`.
     pub fn check_fit(&self, reserved: Reserved, config: &ContainerConfig) -> Result<(), String> {
         let mut problems = Vec::new();
-        let cpu_free = (self.cpu_total - reserved.cpu).max(0.0);
-        let cpu = config.resources.cpu;
-        if cpu > cpu_free + CPU_EPSILON {
+        let cpu_free_millis = self.cpu_total_millis.saturating_sub(reserved.cpu_millis);
+        let cpu_millis = cpu_millis(config.resources.cpu);
+        if cpu_millis > cpu_free_millis {
             problems.push(format!(
-                "needs {cpu} cpu; {} of {} free",
-                round_cpu(cpu_free),
+                "needs {} cpu; {} of {} free",
+                cores(cpu_millis),
+                cores(cpu_free_millis),
                 self.cpu_total
             ));
         }
@@ -103,10 +111,9 @@ impl Ledger {
     }
 }
 
-/// Rounds a CPU count to a millionth, so that sums such as 0.1 + 0.2 are
-/// reported as `0.3`, not `0.30000000000000004`.
-fn round_cpu(cpu: f64) -> f64 {
-    (cpu * 1e6).round() / 1e6
+/// Milli-cores as cores, for reports: `1500` is `1.5`.
+fn cores(millis: u64) -> f64 {
+    millis as f64 / 1000.0
 }
 
 #[cfg(test)]
@@ -131,7 +138,7 @@ mod tests {
     fn names_every_resource_that_does_not_fit() {
         let ledger = Ledger::new(4.0, 1024, vec!["/srv/data".to_owned()]);
         let reserved = Reserved {
-            cpu: 2.5,
+            cpu_millis: 2500,
             mem_mb: 1000,
         };
         assert_eq!(
@@ -157,5 +164,19 @@ mod tests {
         assert_eq!(ledger.check_fit(reserved, &config(0.1, 1, &[])), Ok(()));
         reserved.add(&config(0.1, 1, &[]));
         assert_eq!(ledger.report(reserved).cpus.reserved, 0.3);
+    }
+
+    #[test]
+    fn cpu_is_counted_in_milli_cores_rounded_up() {
+        let ledger = Ledger::new(0.003, 10, Vec::new());
+        let mut reserved = Reserved::default();
+        assert_eq!(ledger.check_fit(reserved, &config(0.0015, 1, &[])), Ok(()));
+        reserved.add(&config(0.0015, 1, &[]));
+        assert_eq!(ledger.report(reserved).cpus.reserved, 0.002);
+        assert_eq!(
+            ledger.check_fit(reserved, &config(0.0015, 1, &[])),
+            Err("needs 0.002 cpu; 0.001 of 0.003 free".to_owned())
+        );
+        assert_eq!(ledger.check_fit(reserved, &config(0.001, 1, &[])), Ok(()));
     }
 }

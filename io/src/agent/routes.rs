@@ -11,6 +11,8 @@ use hyper::{Method, Request, Response, StatusCode};
 use tokio::sync::{Semaphore, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::connection_slots::{ConnectionSlot, Phase};
+
 use super::body::{self, ResponseBody};
 use super::error::{TooManyStreams, Unavailable};
 use super::handle::AgentHandle;
@@ -142,12 +144,26 @@ fn wants_stream(request: &Request<Incoming>) -> bool {
 }
 
 async fn create(id: &str, request: Request<Incoming>, context: &Context) -> Response<ResponseBody> {
-    let bytes =
-        match body::read_limited(request.into_body(), context.options.request_body_max_bytes).await
-        {
-            Ok(bytes) => bytes,
-            Err(error) => return body::error(&error),
-        };
+    // While the body arrives the connection waits on its client, and may
+    // be closed to make room for others (see `connection_slots`).
+    let slot = request.extensions().get::<Arc<ConnectionSlot>>().cloned();
+    if let Some(slot) = &slot {
+        slot.enter(Phase::ReadingBody);
+    }
+    let options = &context.options;
+    let read = body::read_within(
+        request.into_body(),
+        options.request_body_max_bytes,
+        options.body_read_timeout,
+    )
+    .await;
+    if let Some(slot) = &slot {
+        slot.enter(Phase::Answering);
+    }
+    let bytes = match read {
+        Ok(bytes) => bytes,
+        Err(error) => return body::error(&error),
+    };
     let config: ContainerConfig = match serde_json::from_slice(&bytes) {
         Ok(config) => config,
         Err(error) => {
@@ -191,12 +207,7 @@ async fn log(id: &str, request: &Request<Incoming>, context: &Context) -> Respon
         Err(unavailable) => return body::error(&unavailable),
     };
     if !wants_stream(request) {
-        let text: String = log
-            .history(history)
-            .iter()
-            .map(|line| format!("{line}\n"))
-            .collect();
-        return body::text(StatusCode::OK, text);
+        return body::json(&wire_lines(&log.history(history)));
     }
     let Ok(permit) = context.log_streams.clone().try_acquire_owned() else {
         return body::error(&TooManyStreams(context.options.subscribers_max));
@@ -218,9 +229,11 @@ fn query_param<'a>(request: &'a Request<Incoming>, name: &str) -> Option<&'a str
         .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
 }
 
-/// Sends the last `history` lines of `log`, then every new line, one SSE
-/// message per line, until the client, the container or the agent goes. A
-/// client too slow for the container's output skips lines, and is told so.
+/// Sends the last `history` lines of `log` as one SSE message (none when
+/// there are none, as the original agent), then every new line as a
+/// message of its own, until the client, the container or the agent goes.
+/// A client too slow for the container's output skips lines, and is told
+/// so.
 async fn follow_log(
     log: Arc<ContainerLog>,
     history: usize,
@@ -241,10 +254,8 @@ async fn follow_log(
             }
         }
     };
-    for line in lines {
-        if !send(message(&line)).await {
-            return;
-        }
+    if !lines.is_empty() && !send(message(&lines)).await {
+        return;
     }
     loop {
         let next = tokio::select! {
@@ -253,10 +264,10 @@ async fn follow_log(
             next = feed.recv() => next,
         };
         let text = match next {
-            Ok(line) => message(&line),
-            Err(broadcast::error::RecvError::Lagged(skipped)) => message(&format!(
+            Ok(line) => message(&[line]),
+            Err(broadcast::error::RecvError::Lagged(skipped)) => message(&[Arc::from(format!(
                 "[harpoon-agent: {skipped} lines skipped: this reader is too slow]"
-            )),
+            ))]),
             Err(broadcast::error::RecvError::Closed) => return,
         };
         if !send(text).await {
@@ -265,8 +276,17 @@ async fn follow_log(
     }
 }
 
-/// One log line as an SSE message. A lone `\r` would end the `data:` line
-/// for SSE parsers, so it is replaced.
-fn message(line: &str) -> Bytes {
-    Bytes::from(format!("data: {}\n\n", line.replace('\r', " ")))
+/// Log lines as the original agent's log endpoint sends them: a JSON
+/// array of strings, each line with its newline (the original forwarded
+/// lines as its logger sent them, newline included, and the original
+/// `harpoonctl agent log` prints each as it comes, adding none).
+fn wire_lines(lines: &[Arc<str>]) -> Vec<String> {
+    lines.iter().map(|line| format!("{line}\n")).collect()
+}
+
+/// Log lines as one SSE message whose data is [`wire_lines`] (JSON holds
+/// no raw newline, so the data is one `data:` line).
+fn message(lines: &[Arc<str>]) -> Bytes {
+    let data = serde_json::to_string(&wire_lines(lines)).expect("strings encode");
+    Bytes::from(format!("data: {data}\n\n"))
 }

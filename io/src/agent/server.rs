@@ -6,12 +6,17 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use http_body_util::BodyExt;
+use hyper::Request;
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, mpsc};
+
+use crate::connection_slots::{Admission, AnsweringBody, ConnectionSlots, Phase};
 use tokio_util::sync::CancellationToken;
 
 use super::actor;
@@ -24,8 +29,11 @@ use super::state::AgentState;
 /// Messages waiting for the state task; senders wait when it is full.
 const INBOX_LEN: usize = 256;
 
-/// How long a client may take to send its request headers.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a refused connection is given to take its 503.
+const REFUSAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Least time between two warnings about refused connections.
+const REFUSAL_WARN_EVERY: Duration = Duration::from_secs(10);
 
 /// How long shutdown waits for open connections to finish.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -121,15 +129,12 @@ pub async fn serve(
 
 async fn accept_loop(listener: TcpListener, context: Arc<Context>, shutdown: CancellationToken) {
     let graceful = GracefulShutdown::new();
-    let connections = Arc::new(Semaphore::new(context.options.connections_max.max(1)));
+    let slots = ConnectionSlots::new(context.options.connections_max);
+    let mut refusals = RateLimitedWarning::default();
     loop {
-        let permit = tokio::select! {
-            () = shutdown.cancelled() => break,
-            permit = connections.clone().acquire_owned() => match permit {
-                Ok(permit) => permit,
-                Err(_) => break, // Never closed; nothing sensible to do if it were.
-            },
-        };
+        // Never waits for a free slot before accepting: room is made by
+        // closing a connection that waits on its client (see
+        // `connection_slots`), so new clients are answered at once.
         let (stream, peer) = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
@@ -141,21 +146,47 @@ async fn accept_loop(listener: TcpListener, context: Arc<Context>, shutdown: Can
                 }
             },
         };
-        let context = context.clone();
-        let service = service_fn(move |request| {
-            let context = context.clone();
-            async move { Ok::<_, Infallible>(routes::route(request, context).await) }
+        let slot = match slots.admit() {
+            Admission::Admitted { slot, evicted } => {
+                if evicted {
+                    tracing::debug!(%peer, "closed the connection waiting longest to make room");
+                }
+                slot
+            }
+            Admission::Full => {
+                refusals.warn(slots.len());
+                tokio::spawn(refuse(stream));
+                continue;
+            }
+        };
+        let service_context = context.clone();
+        let service_slot = slot.clone();
+        let service = service_fn(move |mut request: Request<Incoming>| {
+            let context = service_context.clone();
+            let slot = service_slot.clone();
+            async move {
+                slot.enter(Phase::Answering);
+                request.extensions_mut().insert(slot.clone());
+                let response = routes::route(request, context).await;
+                Ok::<_, Infallible>(
+                    response.map(|body| AnsweringBody::new(body, slot).boxed_unsync()),
+                )
+            }
         });
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(HEADER_READ_TIMEOUT)
+            .header_read_timeout(context.options.header_read_timeout)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
+            tokio::select! {
+                result = connection => if let Err(error) = result {
+                    tracing::debug!(%peer, %error, "connection ended with an error");
+                },
+                // Dropping the connection closes it.
+                () = slot.closed().cancelled() => {}
             }
-            drop(permit);
+            drop(slot);
         });
     }
     drop(listener);
@@ -164,5 +195,43 @@ async fn accept_loop(listener: TcpListener, context: Arc<Context>, shutdown: Can
         .is_err()
     {
         tracing::warn!(grace = ?SHUTDOWN_GRACE, "connections still open after the shutdown grace");
+    }
+}
+
+/// The whole answer to a connection refused because every slot is busy
+/// answering: sent without reading the request, then the connection closes.
+const REFUSAL: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\n\
+    Content-Type: text/plain; charset=utf-8\r\nContent-Length: 58\r\nConnection: close\r\n\r\n\
+    every connection of this agent is busy; try again shortly\n";
+
+async fn refuse(mut stream: tokio::net::TcpStream) {
+    use tokio::io::AsyncWriteExt;
+    let _ = tokio::time::timeout(REFUSAL_WRITE_TIMEOUT, stream.write_all(REFUSAL)).await;
+}
+
+/// Warns about refused connections at most once per [`REFUSAL_WARN_EVERY`].
+#[derive(Default)]
+struct RateLimitedWarning {
+    last: Option<tokio::time::Instant>,
+    suppressed: u64,
+}
+
+impl RateLimitedWarning {
+    fn warn(&mut self, held: usize) {
+        let now = tokio::time::Instant::now();
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < REFUSAL_WARN_EVERY)
+        {
+            self.suppressed += 1;
+            return;
+        }
+        tracing::warn!(
+            held,
+            refused_since_last_warning = self.suppressed,
+            "refusing a connection: every connection is answering a request"
+        );
+        self.last = Some(now);
+        self.suppressed = 0;
     }
 }

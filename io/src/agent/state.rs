@@ -24,6 +24,7 @@ use super::ports::PortPool;
 use super::prepare;
 use super::resources::{Ledger, Reserved};
 use super::timers::Timers;
+use super::writer::{StateWriter, Waiter, Written};
 
 /// Everything the state task owns.
 #[derive(Debug)]
@@ -31,7 +32,10 @@ pub(crate) struct AgentState {
     pub containers: BTreeMap<String, Container>,
     pub ledger: Ledger,
     pub ports: PortPool,
+    /// Where records are read from at start (and unreadable ones set
+    /// aside); every write goes through `writer`.
     pub store: Store,
+    pub writer: StateWriter,
     pub subscribers: Subscribers,
     pub timers: Timers,
     pub options: Arc<AgentOptions>,
@@ -104,12 +108,32 @@ impl AgentState {
     }
 
     /// Persists container `id` without telling anyone: for changes that
-    /// clients do not see.
-    pub fn persist(&self, id: &str) {
-        if let Some(container) = self.containers.get(id)
-            && let Err(error) = self.store.save(&container.record())
-        {
-            tracing::error!(container = id, %error, "cannot persist container state");
+    /// clients do not see. The write happens off this task (`writer`);
+    /// answers that depend on it wait with [`AgentState::when_durable`].
+    pub fn persist(&mut self, id: &str) {
+        if let Some(container) = self.containers.get(id) {
+            self.writer.save(container.record());
+        }
+    }
+
+    /// Runs `waiter` once every change recorded so far is on disk (at once
+    /// if nothing is being written): how an answer is held back until the
+    /// state it announces is durable.
+    pub fn when_durable(&mut self, waiter: Waiter) {
+        if let Some(waiter) = self.writer.wait(waiter) {
+            let nothing = Written {
+                upto: 0,
+                failed: BTreeMap::new(),
+            };
+            waiter(self, &nothing);
+        }
+        self.writer.kick();
+    }
+
+    /// The writer finished a group: runs the waiters it satisfies.
+    pub fn on_written(&mut self, written: Written) {
+        for waiter in self.writer.on_written(&written) {
+            waiter(self, &written);
         }
     }
 
@@ -148,9 +172,7 @@ impl AgentState {
             return;
         };
         self.ports.release(id);
-        if let Err(error) = self.store.remove(id) {
-            tracing::error!(container = id, %error, "cannot remove container state");
-        }
+        self.writer.remove(id);
         if remove_dir {
             let dir = container.dir.clone();
             tokio::spawn(async move { prepare::remove_dir(&dir).await });

@@ -53,6 +53,17 @@ struct Cli {
     /// Largest artifact archive fetched, in MB.
     #[arg(long, default_value_t = 1024)]
     artifact_max_mb: u64,
+    /// HTTP connections held at once; past this, the connection waiting
+    /// longest on its client is closed to make room for a new one.
+    #[arg(long, default_value_t = 512)]
+    connections_max: usize,
+    /// How long a client may take to send a request head (and how long an
+    /// idle connection is kept).
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    header_timeout: WireDuration,
+    /// How long a client may take to send a request body (then 408).
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    body_timeout: WireDuration,
 }
 
 impl Cli {
@@ -80,6 +91,20 @@ impl Cli {
         options.restart_backoff_initial = to_std(self.restart_backoff);
         options.restart_backoff_max = to_std(self.restart_backoff_max);
         options.artifact_max_bytes = self.artifact_max_mb.saturating_mul(1024 * 1024);
+        if self.connections_max == 0 {
+            return Err("--connections-max 0 is invalid: give at least 1".to_owned());
+        }
+        options.connections_max = self.connections_max;
+        for (flag, duration) in [
+            ("--header-timeout", self.header_timeout),
+            ("--body-timeout", self.body_timeout),
+        ] {
+            if duration.as_nanos() == 0 {
+                return Err(format!("{flag} 0s is invalid: give a duration above 0"));
+            }
+        }
+        options.header_read_timeout = to_std(self.header_timeout);
+        options.body_read_timeout = to_std(self.body_timeout);
         Ok(options)
     }
 }

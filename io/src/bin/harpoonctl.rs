@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use harpoon_core::wire::WireDuration;
 use harpoon_io::ctl::{Client, CtlError};
 
 /// Talks to a harpoon scheduler.
@@ -43,6 +45,26 @@ enum Command {
     Registry,
     /// List agents with resources used / total.
     Agents,
+    /// Replace the job in FROM by the one in TO: schedule TO, wait until
+    /// all its tasks run, then unschedule FROM. If TO's tasks do not all
+    /// run in time, TO is unscheduled again and FROM left as it was.
+    Migrate {
+        /// The job scheduled now.
+        from: PathBuf,
+        /// The job that replaces it (the same job name).
+        to: PathBuf,
+        /// How long TO's tasks may take to run, e.g. 30s (default: twice
+        /// TO's grace.startup, as the original harpoonctl).
+        #[arg(long, value_parser = parse_duration)]
+        timeout: Option<Duration>,
+    },
+}
+
+/// A duration in Go's syntax, as on the wire (`250ms`, `30s`, `1m30s`).
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    text.parse::<WireDuration>()
+        .map(|duration| Duration::from_nanos(duration.as_nanos()))
+        .map_err(|error| error.to_string())
 }
 
 fn main() -> ExitCode {
@@ -54,6 +76,9 @@ fn main() -> ExitCode {
         Command::Ps => client.ps().map(|table| table.to_string()),
         Command::Registry => client.registry().map(|table| table.to_string()),
         Command::Agents => client.agents().map(|table| table.to_string()),
+        Command::Migrate { from, to, timeout } => {
+            client.migrate(from, to, *timeout, &mut |step| eprintln!("{step}"))
+        }
     };
     match result {
         Ok(text) => {

@@ -1,6 +1,7 @@
 //! `harpoonctl`: the command-line client of the scheduler API, built on
 //! ureq (blocking HTTP: a command-line tool has nothing to do meanwhile).
 
+mod migrate;
 mod table;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,9 @@ pub enum CtlError {
     /// A local file could not be used.
     #[error("{0}")]
     File(String),
+    /// A migration did not complete; the message says what was undone.
+    #[error("migration failed: {0}")]
+    Migration(String),
     /// An answer could not be decoded.
     #[error("the scheduler's answer is not what was expected: {0}")]
     BadAnswer(String),

@@ -77,7 +77,9 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
         }
     }
     let method = request.method().clone();
-    let path = request.uri().path().trim_end_matches('/').to_owned();
+    // Routes match without a trailing slash; messages name the path as sent.
+    let requested = request.uri().path().to_owned();
+    let path = requested.trim_end_matches('/').to_owned();
     let rpc_method = method == Method::PUT || method == Method::POST;
     match (path.as_str(), &method) {
         ("/api/v0/schedule", _) if rpc_method => match read_job(request, options).await {
@@ -94,7 +96,7 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
         (path, _) if rpc_method && path.starts_with("/api/v0/unschedule/") => {
             let hash = &path["/api/v0/unschedule/".len()..];
             if hash.is_empty() || hash.contains('/') {
-                return rpc(StatusCode::NOT_FOUND, &format!("no such path {path}"));
+                return rpc(StatusCode::NOT_FOUND, &format!("no such path {requested}"));
             }
             let target = UnscheduleTarget::Hash(JobHash::new(hash));
             forward(core, |reply| CoreMessage::Unschedule { target, reply }).await
@@ -126,7 +128,7 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
             StatusCode::METHOD_NOT_ALLOWED,
             &format!("{method} is not allowed on {path}"),
         ),
-        _ => rpc(StatusCode::NOT_FOUND, &format!("no such path {path}")),
+        _ => rpc(StatusCode::NOT_FOUND, &format!("no such path {requested}")),
     }
 }
 

@@ -6,7 +6,8 @@
 //!   every request head before hyper reads it.
 //! - `agent_client`: commands to agents and their event streams, parsed by
 //!   `sse`.
-//! - `persist`: the registry file, replaced atomically.
+//! - `persist`: the registry file, replaced atomically; `registry_file`:
+//!   its format, ours or the original's.
 //! - `operator_log`: what operators see of the core's decisions, rate
 //!   limited.
 //! - `discovery`: which agents there are; `local_agents`: agents run in
@@ -30,6 +31,7 @@ mod messages;
 mod metrics;
 mod operator_log;
 mod persist;
+pub mod registry_file;
 mod sse;
 
 use std::net::SocketAddr;
@@ -112,6 +114,28 @@ pub enum DaemonError {
     },
 }
 
+/// The jobs of a loaded registry file. A key other than the job's hash
+/// was written by one of our earlier versions (which hashed with SHA-256)
+/// or by hand: the job is re-keyed under its hash, the original's, and the
+/// log says so, job by job. The containers an earlier version started for
+/// it are adopted by the core, which knows the legacy hash too.
+fn rekey(entries: Vec<registry_file::RegistryEntry>) -> Vec<harpoon_core::wire::JobConfig> {
+    entries
+        .into_iter()
+        .map(|entry| {
+            let hash = entry.job.hash();
+            if entry.key != hash.as_str() {
+                if entry.key == entry.job.legacy_hash().as_str() {
+                    info!(old = %entry.key, new = %hash, "registry: job re-keyed from an earlier version's hash; its containers are adopted");
+                } else {
+                    warn!(old = %entry.key, new = %hash, "registry: job re-keyed: its key was not its hash");
+                }
+            }
+            entry.job
+        })
+        .collect()
+}
+
 /// A running daemon's shutdown trigger: resolve the future to stop.
 pub type Shutdown = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -123,7 +147,7 @@ pub async fn serve(
     options: DaemonOptions,
     shutdown: Shutdown,
 ) -> Result<(), DaemonError> {
-    let jobs = persist::load(&options.registry_path)?;
+    let jobs = rekey(persist::load(&options.registry_path)?);
     let agents = options.discovery.list()?;
     info!(jobs = jobs.len(), agents = agents.len(), registry = %options.registry_path.display(), "starting");
     let (sender, receiver) = mpsc::channel(options.core_queue);

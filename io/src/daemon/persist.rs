@@ -14,6 +14,8 @@ use std::sync::Arc;
 use harpoon_core::Jobs;
 use harpoon_core::wire::{JobConfig, JobHash};
 
+use super::registry_file::{self, CorruptRegistry, RegistryEntry};
+
 /// Why the registry file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum PersistError {
@@ -26,15 +28,8 @@ pub enum PersistError {
         source: std::io::Error,
     },
     /// The file is not a registry; it is left untouched.
-    #[error(
-        "the registry {path} is corrupt ({source}); it was left untouched: repair or move it, then start again"
-    )]
-    Corrupt {
-        /// The file.
-        path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
-    },
+    #[error("{0}; it was left untouched: repair or move it, then start again")]
+    Corrupt(#[from] CorruptRegistry),
     /// Writing failed.
     #[error("cannot write the registry {path}: {source}")]
     Write {
@@ -45,9 +40,10 @@ pub enum PersistError {
     },
 }
 
-/// Reads the registry at `path`: jobs by hash, as `GET /registry` shows
-/// them. A missing file is an empty registry.
-pub fn load(path: &Path) -> Result<Vec<JobConfig>, PersistError> {
+/// Reads the registry at `path`, in our format or the original's (see
+/// [`registry_file`](super::registry_file)): its jobs under the keys the
+/// file gave them. A missing file is an empty registry.
+pub fn load(path: &Path) -> Result<Vec<RegistryEntry>, PersistError> {
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -58,12 +54,7 @@ pub fn load(path: &Path) -> Result<Vec<JobConfig>, PersistError> {
             });
         }
     };
-    let jobs: BTreeMap<String, JobConfig> =
-        serde_json::from_slice(&bytes).map_err(|source| PersistError::Corrupt {
-            path: path.to_owned(),
-            source,
-        })?;
-    Ok(jobs.into_values().collect())
+    Ok(registry_file::parse(path, &bytes)?)
 }
 
 /// Encodes registries as the registry file holds them (pretty JSON, jobs

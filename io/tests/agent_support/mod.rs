@@ -76,6 +76,44 @@ pub fn artifact(dir: &Path, name: &str, files: &[(&str, &str)]) -> String {
     format!("file://{}", path.display())
 }
 
+/// One entry of a test artifact.
+pub enum Entry<'a> {
+    /// An executable file with this content.
+    File(&'a str, &'a str),
+    /// A symbolic link to this target, as a hostile artifact may plant.
+    Symlink(&'a str, &'a str),
+}
+
+/// Packs `entries` as a .tar.gz in `dir` and returns its `file://` URL.
+pub fn artifact_of(dir: &Path, name: &str, entries: &[Entry]) -> String {
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        match entry {
+            Entry::File(path, content) => {
+                header.set_size(content.len() as u64);
+                header.set_mode(0o755);
+                header.set_cksum();
+                builder
+                    .append_data(&mut header, path, content.as_bytes())
+                    .unwrap();
+            }
+            Entry::Symlink(path, target) => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                header.set_mode(0o777);
+                builder.append_link(&mut header, path, target).unwrap();
+            }
+        }
+    }
+    let tar = builder.into_inner().unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gzip, &tar).unwrap();
+    let path = dir.join(name);
+    std::fs::write(&path, gzip.finish().unwrap()).unwrap();
+    format!("file://{}", path.display())
+}
+
 /// Prints its port variable and a line on stderr, then sleeps: a service.
 pub const SLEEPER: &str =
     "#!/bin/sh\necho \"started PORT_HTTP=$PORT_HTTP\"\necho 'to stderr' >&2\nexec sleep 20\n";
@@ -163,6 +201,21 @@ impl Agent {
     /// The agent's log so far, for failure messages.
     pub fn log(&self) -> String {
         self.proc.stderr().join("\n")
+    }
+
+    /// A container's log lines as the log endpoint answers them (`query`
+    /// e.g. `?history=5`), joined as the original `harpoonctl agent log`
+    /// prints them: each line as sent, newline included.
+    pub fn log_text(&self, id: &str, query: &str) -> String {
+        let answer = self.request("GET", &format!("/containers/{id}/log{query}"), None);
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let lines: Vec<String> = serde_json::from_str(&answer.body).unwrap_or_else(|error| {
+            panic!(
+                "the log is not a JSON array of lines ({error}): {}",
+                answer.body
+            )
+        });
+        lines.concat()
     }
 
     pub fn request(&self, method: &str, path: &str, body: Option<&[u8]>) -> Response {

@@ -2,6 +2,7 @@
 //! a small hand-driven harness in place of agents and disk.
 
 mod harness;
+mod legacy;
 mod notices;
 mod races;
 mod requests;

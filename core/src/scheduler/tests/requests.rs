@@ -92,7 +92,8 @@ fn errors_use_the_wire_messages() {
             (404, format!("{} not scheduled", missing.hash())),
             (
                 400,
-                "scale of 0 is invalid; resources.cpu of 0 is invalid (must be greater than 0)"
+                "scale of 0 is invalid; resources.cpu of 0 is invalid (must be at least 0.001: \
+                 cpu is counted in whole milli-cores, rounded up)"
                     .to_owned()
             ),
         ]

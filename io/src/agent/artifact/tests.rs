@@ -1,4 +1,6 @@
 use super::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("harpoon-artifact-{}-{name}", std::process::id()));
@@ -220,5 +222,64 @@ async fn fetches_over_http_and_reports_bad_answers() {
         matches!(error, Err(ArtifactError::TooLarge(10))),
         "{error:?}"
     );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// A loopback HTTP server answering every request with a small gzipped
+/// archive; returns its address and the number of requests it received.
+async fn counting_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    let body = archive(&[("ok.txt", 0o644, b"ok")]);
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                    break;
+                }
+                request.push(byte[0]);
+            }
+            counted.fetch_add(1, Ordering::SeqCst);
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+            let _ = stream.write_all(head.as_bytes()).await;
+            let _ = stream.write_all(&body).await;
+        }
+    });
+    (address, requests)
+}
+
+#[tokio::test]
+async fn unsupported_formats_are_refused_before_anything_is_fetched() {
+    let dir = temp_dir("format-first");
+    let root = dir.join("root");
+    std::fs::create_dir(&root).unwrap();
+    let (address, requests) = counting_server().await;
+    let cancel = CancellationToken::new();
+    for path in [
+        "/a.tar.bz2",
+        "/ok.txt?x=.tar.gz",
+        "/ok.txt#.tgz",
+        "/archive",
+    ] {
+        let url = format!("http://{address}{path}");
+        let result = install(&url, &root, &dir.join("download"), LIMITS, &cancel).await;
+        assert!(
+            matches!(result, Err(ArtifactError::Unsupported(ref refused)) if *refused == url),
+            "{url}: {result:?}"
+        );
+    }
+    assert_eq!(requests.load(Ordering::SeqCst), 0, "nothing was fetched");
+    // A query after a supported path is no obstacle.
+    let url = format!("http://{address}/a.tgz?version=2");
+    install(&url, &root, &dir.join("download"), LIMITS, &cancel)
+        .await
+        .unwrap();
+    assert_eq!(requests.load(Ordering::SeqCst), 1);
+    assert!(root.join("ok.txt").is_file());
     std::fs::remove_dir_all(dir).unwrap();
 }
