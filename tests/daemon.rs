@@ -546,37 +546,12 @@ fn agents_state_changes_are_logged_at_info_once_each_and_nothing_per_event() {
     );
 }
 
-/// Reads answers from `stream` until it closes: `(status, body)` each.
+/// The answers on `stream` until the daemon closes it: `(status, body)`.
 fn answers(stream: std::net::TcpStream) -> Vec<(u16, String)> {
-    use std::io::{BufRead, Read};
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
-    let mut reader = std::io::BufReader::new(stream);
-    let mut out = Vec::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).unwrap_or(0) == 0 {
-            return out;
-        }
-        let status = line.split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap();
-        let mut length = 0;
-        loop {
-            line.clear();
-            reader.read_line(&mut line).unwrap();
-            if line.trim().is_empty() {
-                break;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap();
-            }
-        }
-        let mut body = vec![0; length];
-        reader.read_exact(&mut body).unwrap();
-        out.push((status, String::from_utf8(body).unwrap()));
-    }
+    raw_http::read_answers(stream)
+        .into_iter()
+        .map(|answer| (answer.status, answer.body))
+        .collect()
 }
 
 #[test]

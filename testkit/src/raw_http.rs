@@ -65,7 +65,7 @@ pub fn request(
     // The agent may answer (413) before reading everything; a failed write
     // is then expected, and the answer is still there to read.
     let _ = stream.write_all(body);
-    read_response(BufReader::new(stream))
+    read_response(&mut BufReader::new(stream))
 }
 
 /// Sends `bytes` as they are on a new connection (a request no client
@@ -75,13 +75,31 @@ pub fn exchange(address: &str, bytes: &[u8]) -> Response {
     // The server may answer and close before reading everything; a failed
     // write is then expected, and the answer is still there to read.
     let _ = stream.write_all(bytes);
-    read_response(BufReader::new(stream))
+    read_response(&mut BufReader::new(stream))
+}
+
+/// Reads the one answer on `stream` (15 s at most per read).
+pub fn read_answer(stream: TcpStream) -> Response {
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    read_response(&mut BufReader::new(stream))
+}
+
+/// Reads answers on `stream` until the server closes it (15 s at most per
+/// read): what a server sends to pipelined requests.
+pub fn read_answers(stream: TcpStream) -> Vec<Response> {
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut answers = Vec::new();
+    while !reader.fill_buf().unwrap_or_default().is_empty() {
+        answers.push(read_response(&mut reader));
+    }
+    answers
 }
 
 /// Reads one answer: its body is as long as its `content-length` says,
 /// chunked, or what comes until the connection closes.
-fn read_response(mut reader: BufReader<TcpStream>) -> Response {
-    let (status, headers) = read_head(&mut reader);
+fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
+    let (status, headers) = read_head(reader);
     let header = |wanted: &str| {
         headers
             .iter()
