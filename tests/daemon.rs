@@ -384,3 +384,279 @@ fn requests_are_checked_as_the_original_checks_them() {
     let registry = get_json(&format!("{url}/api/v0/registry"));
     assert_eq!(registry[&hash]["restart"], "no", "{registry}");
 }
+
+#[test]
+fn without_a_data_dir_the_local_agents_temporary_directory_and_containers_go_at_sigint() {
+    let env = TestEnv::new("tempdir");
+    // The daemon makes its temporary directory in $TMPDIR: this test's own.
+    let tmp = env.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    let mut scheduler = Proc::launch(
+        &bin("harpoon-scheduler"),
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--local-agents",
+            "2",
+            "--persist",
+            &env.path("r.json"),
+        ],
+        &[("TMPDIR", tmp.as_str()), ("HARPOON_LOG", "warn")],
+    );
+    let data_dir = wait_for("the local agents' data directory", SETTLE, || {
+        scheduler.stdout().iter().find_map(|line| {
+            let dir = line.split("(data in ").nth(1)?.strip_suffix(')')?;
+            Some(std::path::PathBuf::from(dir))
+        })
+    });
+    assert!(
+        data_dir.starts_with(&tmp) && data_dir.is_dir(),
+        "{data_dir:?}"
+    );
+    schedule(&scheduler.url, &env.job("web", 2));
+    wait_for("two running instances", SETTLE, || {
+        (running_count(&scheduler.url) == 2).then_some(())
+    });
+    assert!(!env.guard.leftovers().is_empty(), "the tasks run");
+    let status = scheduler.interrupt();
+    assert!(status.success(), "{status}");
+    assert!(!data_dir.exists(), "{data_dir:?} is left on disk");
+    assert_eq!(
+        std::fs::read_dir(&tmp).unwrap().count(),
+        0,
+        "nothing else is left in $TMPDIR"
+    );
+    assert!(
+        env.guard.leftovers().is_empty(),
+        "the tasks of a directory no run can adopt again are stopped"
+    );
+}
+
+/// A fake agent whose event stream sends one event that is not JSON on
+/// every connection.
+fn garbage_agent() -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().map_while(Result::ok) {
+            let mut head = Vec::new();
+            let mut byte = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") && stream.read(&mut byte).is_ok_and(|n| n == 1) {
+                head.push(byte[0]);
+            }
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\nconnection: close\r\n\r\n\
+                  data: this is not an event\n\n",
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn agents_state_changes_are_logged_at_info_once_each_and_nothing_per_event() {
+    let env = TestEnv::new("logs");
+    let mut lost = env.agent("lost", None);
+    let survivor = env.agent("survivor", None);
+    let garbage = garbage_agent();
+    let scheduler = Proc::start_logging(
+        "harpoon-scheduler",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--persist",
+            &env.path("registry.json"),
+            "--agent",
+            &lost.url,
+            "--agent",
+            &survivor.url,
+            "--agent",
+            &garbage,
+            "--abandon-timeout",
+            "3s",
+        ],
+        "info",
+    );
+    let logged = |what: &str, agent: &str, text: &str| {
+        let wanted = format!("{agent}: {text}");
+        scheduler.wait_for_stderr(what, SETTLE, |line| {
+            line.contains(" INFO ") && line.contains(&wanted)
+        })
+    };
+    logged("the survivor synced", &survivor.url, "synced");
+    logged("the lost agent synced", &lost.url, "synced");
+    logged("the garbage", &garbage, "stream down (bad event");
+    logged(
+        "the garbage agent abandoned",
+        &garbage,
+        "abandoned after 3s",
+    );
+    schedule(&scheduler.url, &env.job("web", 2));
+    wait_for("two running instances", SETTLE, || {
+        (running_count(&scheduler.url) == 2).then_some(())
+    });
+
+    lost.kill9();
+    logged("the lost stream", &lost.url, "stream down (");
+    logged(
+        "the lost agent abandoned",
+        &lost.url,
+        "abandoned after 3s unsynced: 1 containers count as lost",
+    );
+    // Placements are counted per window: two at first, one more when
+    // the lost agent's task is placed again, in one line or two.
+    wait_until("its task placed again", SETTLE, || {
+        let placed: u64 = scheduler
+            .stderr()
+            .iter()
+            .filter_map(|line| {
+                let count = line.split(" INFO ").nth(1)?.split("placed ").nth(1)?;
+                count.split(' ').next()?.parse::<u64>().ok()
+            })
+            .sum();
+        (placed == 3)
+            .then_some(())
+            .ok_or(format!("{placed} placed"))
+    });
+
+    // Reconnect attempts to the garbage agent and to the lost one, and
+    // the survivor's keep-alives, are events: none of them is a line.
+    let stderr = scheduler.stderr();
+    let about = |agent: &str| -> Vec<&String> {
+        stderr
+            .iter()
+            .filter(|line| line.contains(&format!("{agent}: ")))
+            .collect()
+    };
+    assert_eq!(
+        about(&survivor.url).len(),
+        2,
+        "discovered, synced: {stderr:#?}"
+    );
+    assert_eq!(
+        about(&garbage).len(),
+        3,
+        "discovered, stream down, abandoned: {stderr:#?}"
+    );
+    assert!(
+        about(&lost.url).len() <= 5,
+        "discovered, synced, stream down, abandoned (and maybe the first failed reconnect): {stderr:#?}"
+    );
+}
+
+/// The answers on `stream` until the daemon closes it: `(status, body)`.
+fn answers(stream: std::net::TcpStream) -> Vec<(u16, String)> {
+    raw_http::read_answers(stream)
+        .into_iter()
+        .map(|answer| (answer.status, answer.body))
+        .collect()
+}
+
+#[test]
+fn every_refusal_of_the_http_layer_carries_the_rpc_body() {
+    let env = TestEnv::new("headers");
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &["--listen", "127.0.0.1:0", "--persist", &env.path("r.json")],
+    );
+    let address = scheduler.address().to_owned();
+    let long_hash = "a".repeat(100_000);
+    let many_headers: String = (0..150).map(|n| format!("x-field-{n}: {n}\r\n")).collect();
+    let cases: Vec<(String, u16, &str)> = vec![
+        (
+            format!("PUT /api/v0/unschedule/{long_hash} HTTP/1.1\r\nhost: x\r\n\r\n"),
+            414,
+            "request target is longer than",
+        ),
+        (
+            format!(
+                "GET /api/v0/registry HTTP/1.1\r\nx-big: {}\r\n\r\n",
+                "b".repeat(200_000)
+            ),
+            431,
+            "request head is larger than",
+        ),
+        (
+            format!("GET /api/v0/registry HTTP/1.1\r\n{many_headers}\r\n"),
+            431,
+            "more than 100 header fields",
+        ),
+        (
+            "NOT HTTP AT ALL\r\n\r\n".to_owned(),
+            400,
+            "malformed request head",
+        ),
+        (
+            "GET /api/v0/registry HTTP/1.1\r\nno colon here\r\n\r\n".to_owned(),
+            400,
+            "malformed request head",
+        ),
+        (
+            "PUT /api/v0/schedule HTTP/1.1\r\ncontent-length: ten\r\n\r\n".to_owned(),
+            400,
+            "Content-Length",
+        ),
+        (
+            "PUT /api/v0/schedule HTTP/1.1\r\ncontent-length: 1, 2\r\n\r\n".to_owned(),
+            400,
+            "Content-Length",
+        ),
+        (
+            "PUT /api/v0/schedule HTTP/1.1\r\ntransfer-encoding: gzip\r\n\r\n".to_owned(),
+            400,
+            "Transfer-Encoding",
+        ),
+        (
+            "GET /api/v0/registry HTTP/2.0\r\n\r\n".to_owned(),
+            505,
+            "HTTP/1.0 and HTTP/1.1",
+        ),
+    ];
+    for (request, status, says) in cases {
+        let shown = &request[..request.len().min(60)];
+        let answer = raw_http::exchange(&address, request.as_bytes());
+        assert_eq!(answer.status, status, "{shown:?}: {answer:?}");
+        let body = answer.json();
+        assert_eq!(body["status_code"], status, "{shown:?}: {answer:?}");
+        let msg = body["msg"].as_str().unwrap_or_default();
+        assert!(msg.contains(says), "{shown:?}: {msg}");
+    }
+
+    // A refused request after good ones on the same connection: the good
+    // ones are answered first, in order, then the refusal, then the end.
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let pipelined = format!(
+        "GET /api/v0/registry HTTP/1.1\r\nhost: x\r\n\r\n\
+         PUT /api/v0/schedule HTTP/1.1\r\ncontent-length: 8\r\n\r\n{{\"no\":1}}\
+         PUT /api/v0/unschedule/{long_hash} HTTP/1.1\r\nhost: x\r\n\r\n\
+         GET /api/v0/registry HTTP/1.1\r\nhost: x\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, pipelined.as_bytes()).unwrap();
+    let got = answers(stream);
+    let statuses: Vec<u16> = got.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [200, 400, 414], "{got:?}");
+    assert!(got[2].1.contains("\"status_code\":414"), "{got:?}");
+
+    // A chunked body is followed too: the request after it is checked.
+    let mut stream = std::net::TcpStream::connect(&address).unwrap();
+    let chunked = format!(
+        "PUT /api/v0/schedule HTTP/1.1\r\ntransfer-encoding: chunked\r\n\r\n\
+         3\r\n{{\"a\r\n4;ext=1\r\n\":1}}\r\n0\r\nx-trailer: 1\r\n\r\n\
+         GET /api/v0/{long_hash} HTTP/1.1\r\n\r\n"
+    );
+    std::io::Write::write_all(&mut stream, chunked.as_bytes()).unwrap();
+    let got = answers(stream);
+    let statuses: Vec<u16> = got.iter().map(|(status, _)| *status).collect();
+    assert_eq!(statuses, [400, 414], "{got:?}");
+    assert!(got[0].1.contains("not set"), "{got:?}");
+
+    // And the daemon goes on serving.
+    let (status, text) = http(
+        "GET",
+        &format!("{}/api/v0/registry", scheduler.url),
+        None,
+        None,
+    );
+    assert_eq!((status, text.as_str()), (200, "{}"));
+}

@@ -30,7 +30,7 @@ pub use metrics::Metrics;
 pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
     AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Gauges, Input, Occupancy,
-    Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace,
+    Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace, TraceLevel,
     UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

@@ -12,7 +12,7 @@
 #[path = "agent_support/mod.rs"]
 mod support;
 
-use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
@@ -97,32 +97,6 @@ fn idle_connections_do_not_lock_new_clients_out() {
     }
 }
 
-/// Reads one answer: its status line and its body (by Content-Length).
-fn read_answer(stream: TcpStream) -> (String, String) {
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .unwrap();
-    let mut reader = BufReader::new(stream);
-    let mut status = String::new();
-    reader.read_line(&mut status).unwrap();
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        reader.read_line(&mut line).unwrap();
-        if line.trim().is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = value.trim().parse().unwrap();
-        }
-    }
-    let mut body = vec![0u8; length];
-    reader.read_exact(&mut body).unwrap();
-    (status.trim().to_owned(), String::from_utf8(body).unwrap())
-}
-
 #[test]
 fn a_late_body_is_answered_408_and_a_late_head_is_cut_off() {
     let dir = TempDir::new("deadlines");
@@ -134,9 +108,12 @@ fn a_late_body_is_answered_408_and_a_late_head_is_cut_off() {
         &agent.address,
         "PUT /api/v0/containers/c1 HTTP/1.1\r\nHost: agent\r\nContent-Length: 1000\r\n\r\n{",
     );
-    let (status, body) = read_answer(slow_body);
-    assert!(status.starts_with("HTTP/1.1 408"), "{status}");
-    assert_eq!(body, "the request body did not arrive within 300ms\n");
+    let answer = support::http::read_answer(slow_body);
+    assert_eq!(answer.status, 408, "{answer:?}");
+    assert_eq!(
+        answer.body,
+        "the request body did not arrive within 300ms\n"
+    );
 
     let slow_head = stall(&agent.address, "GET /api/v0/resources HTTP/1.1\r\nHost: a");
     slow_head

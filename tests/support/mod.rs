@@ -1,126 +1,48 @@
-//! Helpers for end-to-end tests: start the real binaries on loopback ports,
-//! talk HTTP to them, wait on conditions with deadlines, clean up.
+//! Helpers for the end-to-end tests of this package, on top of
+//! `harpoon-testkit`: start the real binaries on loopback ports, talk HTTP
+//! to them, clean up.
 
-#![allow(dead_code)] // Each test file uses its own subset.
+#![allow(dead_code, unused_imports)] // Each test file uses its own subset.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::Value;
 
-/// The directory cargo put this workspace's binaries in (`target/debug`).
-pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/debug/deps/<test> → target/debug
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target dir")
-        .to_owned()
-}
+pub use harpoon_testkit::raw_http;
+pub use harpoon_testkit::{Proc, ProcessGuard, wait_for, wait_until};
 
 /// The path of a workspace binary, which `cargo test --workspace` builds.
 pub fn bin(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds every binary",
-        path.display()
-    );
-    path
+    harpoon_testkit::workspace_bin(name)
 }
 
-/// A running process, killed (SIGKILL) when dropped.
-pub struct Proc {
-    pub child: Child,
-    /// The first line it printed that contained "listening on".
-    pub url: String,
-    pub name: String,
+/// Starting the workspace's binaries the way these tests do.
+pub trait Start {
+    /// Starts the workspace binary `program` with `args`, logging warnings
+    /// only, and waits for its "listening on ADDR" line.
+    fn start(program: &str, args: &[&str]) -> Self;
+    /// As [`Start::start`], with the log filter `log` (`info`, `debug`, …).
+    fn start_logging(program: &str, args: &[&str], log: &str) -> Self;
 }
 
-impl Proc {
-    /// Starts `program` with `args` and waits for its "listening on ADDR"
-    /// line (the address may or may not carry `http://`).
-    pub fn start(program: &str, args: &[&str]) -> Proc {
-        let mut child = Command::new(bin(program))
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .env("HARPOON_LOG", "warn")
-            .env("RUST_LOG", "warn")
-            .spawn()
-            .unwrap_or_else(|error| panic!("cannot start {program}: {error}"));
-        let stdout = child.stdout.take().expect("piped stdout");
-        let (found, listening) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut found = Some(found);
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Some(address) = line.split("listening on ").nth(1)
-                    && let Some(found) = found.take()
-                {
-                    let _ = found.send(address.trim().to_owned());
-                }
-            }
-        });
-        let address = listening
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("{program} did not say where it listens within 30s"));
-        let url = if address.contains("://") {
-            address
-        } else {
-            format!("http://{address}")
-        };
-        Proc {
-            child,
-            url,
-            name: program.to_owned(),
-        }
+impl Start for Proc {
+    fn start(program: &str, args: &[&str]) -> Proc {
+        Proc::start_logging(program, args, "warn")
     }
 
-    /// Kills the process with SIGKILL and reaps it.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Sends SIGTERM and waits for the exit status.
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        wait_for(
-            "the process to exit after SIGTERM",
-            Duration::from_secs(20),
-            || self.child.try_wait().expect("try_wait"),
+    fn start_logging(program: &str, args: &[&str], log: &str) -> Proc {
+        Proc::launch(
+            &bin(program),
+            args,
+            &[("HARPOON_LOG", log), ("RUST_LOG", log)],
         )
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        self.kill9();
-    }
-}
-
-/// Polls `check` until it returns `Some`, or panics after `limit` naming
-/// `what` was awaited.
-pub fn wait_for<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?} waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+fn client() -> harpoon_testkit::Client {
+    harpoon_testkit::Client::new(Duration::from_secs(30))
 }
 
 /// `harpoon-scheduler registry export --persist PATH`, parsed.
@@ -162,46 +84,23 @@ pub fn try_http(
 
 /// An HTTP client that reports every status as a value.
 pub fn http(method: &str, url: &str, body: Option<&[u8]>, token: Option<&str>) -> (u16, String) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into();
-    let mut request = ureq::http::Request::builder().method(method).uri(url);
-    if let Some(token) = token {
-        request = request.header("authorization", format!("Bearer {token}"));
-    }
-    let request = request
-        .body(body.unwrap_or_default().to_vec())
-        .expect("request");
-    let mut response = agent
-        .run(request)
-        .unwrap_or_else(|error| panic!("{method} {url}: {error}"));
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, text)
+    let authorization = token.map(|token| format!("Bearer {token}"));
+    let headers: Vec<(&str, &str)> = authorization
+        .iter()
+        .map(|value| ("authorization", value.as_str()))
+        .collect();
+    client().request(method, url, body, &headers)
 }
 
 pub fn get_json(url: &str) -> Value {
-    let (status, text) = http("GET", url, None, None);
-    assert_eq!(status, 200, "GET {url}: {text}");
-    serde_json::from_str(&text)
-        .unwrap_or_else(|error| panic!("GET {url} is not JSON ({error}): {text}"))
+    client().get_json(url)
 }
 
 /// The value of one unlabelled metric in the scheduler's `/metrics`.
 pub fn metric(scheduler: &str, name: &str) -> u64 {
-    let (status, text) = http("GET", &format!("{scheduler}/metrics"), None, None);
-    assert_eq!(status, 200, "{text}");
-    text.lines()
-        .find_map(|line| {
-            line.strip_prefix(name)?
-                .strip_prefix(' ')?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("no metric {name} in {text}"))
+    client()
+        .metric(scheduler, name)
+        .unwrap_or_else(|| panic!("no metric {name} at {scheduler}/metrics"))
 }
 
 /// Per test: a temporary directory and a marker in every job's command line,
@@ -209,14 +108,16 @@ pub fn metric(scheduler: &str, name: &str) -> u64 {
 /// when agents were killed with SIGKILL.
 pub struct TestEnv {
     pub dir: tempfile::TempDir,
-    pub marker: String,
+    pub guard: ProcessGuard,
 }
 
 impl TestEnv {
     pub fn new(name: &str) -> TestEnv {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let marker = format!("harpoon-e2e-{name}-{}", std::process::id());
-        TestEnv { dir, marker }
+        TestEnv {
+            dir,
+            guard: ProcessGuard::new(&format!("e2e-{name}")),
+        }
     }
 
     pub fn path(&self, name: &str) -> String {
@@ -224,16 +125,13 @@ impl TestEnv {
     }
 
     /// A job whose tasks run until killed.
-    pub fn job(&self, name: &str, scale: u32) -> Value {
-        serde_json::json!({
-            "job": name, "product": "e2e", "environment": "test", "scale": scale,
-            "artifact_url": "",
-            "command": { "working_dir": "/", "exec": ["/bin/sh", "-c", "while :; do sleep 1; done", self.marker] },
-            "resources": { "mem": 16, "cpu": 0.05 },
-            "grace": { "startup": "1s", "shutdown": "1s" },
-            "restart": "no", "health_checks": [], "ports": {}, "env": {},
-            "storage": { "tmp": {}, "volumes": {} }
-        })
+    pub fn job(&self, name: &str, scale: u64) -> Value {
+        self.guard
+            .job(name)
+            .product("e2e", "test")
+            .scale(scale)
+            .resources(16, 0.05)
+            .json()
     }
 
     /// A harpoon-agent with its own data directory and a fixed share of
@@ -254,14 +152,6 @@ impl TestEnv {
                 "4096",
             ],
         )
-    }
-}
-
-impl Drop for TestEnv {
-    fn drop(&mut self) {
-        let _ = Command::new("pkill")
-            .args(["-KILL", "-f", &self.marker])
-            .status();
     }
 }
 

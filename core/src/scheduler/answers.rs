@@ -4,7 +4,7 @@
 
 use super::output::AgentCommand;
 use super::timer::TimerKey;
-use super::{CommandError, Output, Scheduler, TimerReason};
+use super::{CommandError, Output, Scheduler, TimerReason, TraceLevel};
 use crate::agent::{Action, Backoff, Change, Outcome, RecordInput};
 use crate::ids::{AgentId, CommandId};
 use crate::time::Duration;
@@ -121,7 +121,10 @@ impl Scheduler {
             self.agents.remove_record(&agent, &container);
         }
         let timeout = self.config.pending_timeout;
-        self.trace(container.as_str(), || {
+        let level = TraceLevel::Unconfirmed {
+            agent: agent.clone(),
+        };
+        self.notice(level, container.as_str(), || {
             format!(
                 "{} {command} on {agent} unconfirmed after {timeout}",
                 pending.action.name()

@@ -49,7 +49,11 @@ pub struct SchedulerConfig {
     pub persist_backoff_min: Duration,
     /// Longest delay between attempts to write the registry.
     pub persist_backoff_max: Duration,
-    /// Whether to emit [`crate::Output::Trace`] outputs.
+    /// Whether to emit routine decisions ([`crate::TraceLevel::Detail`])
+    /// as [`crate::Output::Trace`] outputs. Changes and failures an
+    /// operator should see are emitted either way; they are few. A driver
+    /// that writes no routine decisions should turn this off: formatting
+    /// them costs more than most decisions do.
     pub trace: bool,
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{Output, Scheduler, TimerReason};
+use super::{Output, Scheduler, TimerReason, TraceLevel};
 use crate::agent::AgentRepresentation;
 use crate::ids::AgentId;
 
@@ -23,7 +23,9 @@ impl Scheduler {
             if self.agents.contains_key(&id) {
                 continue;
             }
-            self.trace(id.as_str(), || "discovered: opening its stream".to_owned());
+            self.notice(TraceLevel::Change, id.as_str(), || {
+                "discovered: opening its stream".to_owned()
+            });
             let rep = AgentRepresentation::new(id.clone(), self.now);
             self.agents.insert(rep);
             self.open_stream(&id);
@@ -47,7 +49,9 @@ impl Scheduler {
         }
         self.outputs
             .push_back(Output::CloseStream { agent: id.clone() });
-        self.trace(id.as_str(), || "no longer discovered: forgotten".to_owned());
+        self.notice(TraceLevel::Change, id.as_str(), || {
+            "no longer discovered: forgotten".to_owned()
+        });
         self.reconcile_needed = true;
     }
 }

@@ -34,7 +34,7 @@ use agent_map::Agents;
 pub use config::SchedulerConfig;
 pub(crate) use dispatch::Dispatch;
 pub use input::{CommandError, Input, UnscheduleTarget};
-pub use output::{AgentCommand, CommandAction, Output, Reply, Trace};
+pub use output::{AgentCommand, CommandAction, Output, Reply, Trace, TraceLevel};
 pub use timer::TimerReason;
 use timer::TimerTable;
 pub use view::{AgentView, ContainerView, Gauges, Occupancy, PendingCommand};

@@ -115,6 +115,31 @@ pub struct Trace {
     pub subject: String,
     /// What happened and why, for a person.
     pub message: String,
+    /// Whether someone running the scheduler should see it.
+    pub level: TraceLevel,
+}
+
+/// How much a traced decision matters to someone running the scheduler,
+/// so that a driver can log the few that do without formatting the many
+/// that do not.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TraceLevel {
+    /// A routine decision, for debugging and simulation traces: emitted
+    /// only when [`crate::SchedulerConfig::trace`] is on.
+    Detail,
+    /// A state change an operator should see, emitted whether tracing is
+    /// on or not: an agent discovered, forgotten, synced, losing its
+    /// stream (or failing to open it, the first time) or abandoned (the
+    /// subject is the agent), or a duplicate instance removed (the subject
+    /// is the container). One per change, never one per event.
+    Change,
+    /// A command to `agent` that went unconfirmed until its pending
+    /// timeout, emitted whether tracing is on or not (the subject is the
+    /// container). A failing agent can cause many: drivers aggregate them.
+    Unconfirmed {
+        /// The agent the command went to.
+        agent: AgentId,
+    },
 }
 
 impl fmt::Display for Trace {

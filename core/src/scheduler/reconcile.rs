@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use super::{AgentCommand, CommandAction, Output, Scheduler, TimerReason, Trace};
+use super::{AgentCommand, CommandAction, Output, Scheduler, TimerReason, Trace, TraceLevel};
 use crate::agent::{Action, ContainerRecord, Pending, Phase};
-use crate::transformer::ReconcileInput;
+use crate::transformer::{ReconcileInput, Why};
 
 impl Scheduler {
     /// Diffs desired against actual state and issues the commands that move
@@ -92,14 +92,19 @@ impl Scheduler {
                     record.set_pending(Some(pending));
                 }
             }
-            self.trace(planned.container.as_str(), || {
+            let message = || {
                 format!(
                     "{} {id} on {}: {}",
                     planned.action.name(),
                     planned.agent,
                     planned.why
                 )
-            });
+            };
+            if matches!(planned.why, Why::DuplicateOf(_)) {
+                self.notice(TraceLevel::Change, planned.container.as_str(), message);
+            } else {
+                self.trace(planned.container.as_str(), message);
+            }
             let command = AgentCommand {
                 id,
                 agent: planned.agent,
@@ -120,16 +125,28 @@ impl Scheduler {
         }
     }
 
-    /// Emits a trace output, if tracing is on.
+    /// Emits a trace output of a routine decision, if tracing is on.
     /// The message is only made when tracing is on: most callers format
     /// it, and a reconcile at scale must not pay for text nobody reads.
     pub(super) fn trace(&mut self, subject: &str, message: impl FnOnce() -> String) {
         if self.config.trace {
-            self.outputs.push_back(Output::Trace(Trace {
-                at: self.now,
-                subject: subject.to_owned(),
-                message: message(),
-            }));
+            self.notice(TraceLevel::Detail, subject, message);
         }
+    }
+
+    /// Emits a trace output at `level`: whatever the tracing setting for
+    /// changes and failures an operator should see, which are rare.
+    pub(super) fn notice(
+        &mut self,
+        level: TraceLevel,
+        subject: &str,
+        message: impl FnOnce() -> String,
+    ) {
+        self.outputs.push_back(Output::Trace(Trace {
+            at: self.now,
+            subject: subject.to_owned(),
+            message: message(),
+            level,
+        }));
     }
 }

@@ -9,7 +9,7 @@
 //! rule lives, so that drivers need no filter of their own.
 
 use super::timer::TimerKey;
-use super::{Output, Scheduler, TimerReason};
+use super::{Output, Scheduler, TimerReason, TraceLevel};
 use crate::agent::Link;
 use crate::ids::AgentId;
 use crate::wire::StateEvent;
@@ -122,7 +122,7 @@ impl Scheduler {
             } else {
                 ""
             };
-            self.trace(id.as_str(), || {
+            self.notice(TraceLevel::Change, id.as_str(), || {
                 format!("synced: first event lists {count} containers{note}")
             });
         }
@@ -174,9 +174,15 @@ impl Scheduler {
             self.timers
                 .set(deadline, TimerReason::Abandon { agent: id.clone() });
         }
-        self.trace(id.as_str(), || {
-            format!("stream down ({reason}); reconnecting in {delay}")
-        });
+        // Losing a synced stream is a change; so is the first failure to
+        // open one (the agent cannot be reached). Each retry that fails
+        // again is not: a dead agent would log every back-off period.
+        let message = || format!("stream down ({reason}); reconnecting in {delay}");
+        if was_synced || failures == 1 {
+            self.notice(TraceLevel::Change, id.as_str(), message);
+        } else {
+            self.trace(id.as_str(), message);
+        }
         self.reconcile_needed = true;
     }
 
@@ -246,7 +252,7 @@ impl Scheduler {
         self.metrics.agents_abandoned += 1;
         self.dispatch.forget_agent(agent);
         self.timers.forget_pending_of(agent);
-        self.trace(agent.as_str(), || {
+        self.notice(TraceLevel::Change, agent.as_str(), || {
             format!(
                 "abandoned after {abandon_timeout} unsynced: {} containers count as lost",
                 lost.len()

@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, default_value_t = 0, value_name = "N")]
     local_agents: usize,
     /// Where local agents keep their containers (default: a new temporary
-    /// directory).
+    /// directory, removed with its containers when the daemon stops).
     #[arg(long, value_name = "PATH")]
     data_dir: Option<PathBuf>,
     /// Placement algorithm: random-fit, least-used, bin-pack or spread.
@@ -161,15 +161,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .map(|url| daemon::normalize_agent_url(url))
         .collect();
     let local = if args.local_agents > 0 {
-        let data_dir = match &args.data_dir {
-            Some(dir) => dir.clone(),
-            None => {
-                std::env::temp_dir().join(format!("harpoon-local-agents-{}", std::process::id()))
-            }
+        let local = match &args.data_dir {
+            Some(dir) => LocalAgents::start(args.local_agents, dir).await?,
+            None => LocalAgents::start_temporary(args.local_agents).await?,
         };
-        let local = LocalAgents::start(args.local_agents, &data_dir).await?;
         for url in &local.urls {
-            println!("local agent {url} (data in {})", data_dir.display());
+            println!("local agent {url} (data in {})", local.data_dir.display());
         }
         fixed.extend(local.urls.iter().cloned());
         Some(local)

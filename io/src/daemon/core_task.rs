@@ -11,13 +11,16 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use harpoon_core::wire::{ContainerInstance, StateEvent};
-use harpoon_core::{AgentCommand, AgentId, Input, Output, Reply, RequestId, Scheduler};
+use harpoon_core::{
+    AgentCommand, AgentId, CommandAction, Input, Output, Reply, RequestId, Scheduler, TraceLevel,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::{AbortHandle, JoinSet};
 use tracing::{debug, info, warn};
 
 use super::agent_client::AgentClient;
 use super::messages::{CoreMessage, MetricsSnapshot, Query};
+use super::operator_log::{self, OperatorLog};
 use super::store::{RegistryStore, StoredRegistry};
 
 /// How the core task runs.
@@ -46,6 +49,8 @@ struct Driver {
     streams: BTreeMap<AgentId, (u64, AbortHandle)>,
     workers: JoinSet<()>,
     writes: JoinSet<()>,
+    /// What operators see of the core's decisions (rate-limited).
+    log: OperatorLog,
 }
 
 impl CoreTask {
@@ -71,7 +76,12 @@ impl CoreTask {
             streams: BTreeMap::new(),
             workers: JoinSet::new(),
             writes: JoinSet::new(),
+            log: OperatorLog::new(std::time::Instant::now()),
         };
+        // Counts the operator log holds are written when their window
+        // ends, even if nothing else happens by then.
+        let mut log_windows = tokio::time::interval(operator_log::WINDOW);
+        log_windows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         driver.feed(Input::RegistryLoaded {
             jobs: stored.jobs,
             sequence: stored.sequence,
@@ -88,6 +98,10 @@ impl CoreTask {
                     continue;
                 }
                 Some(_) = driver.workers.join_next(), if !driver.workers.is_empty() => continue,
+                _ = log_windows.tick() => {
+                    driver.log.roll(std::time::Instant::now());
+                    continue;
+                }
             };
             match message {
                 Some(CoreMessage::Shutdown) | None => break,
@@ -126,6 +140,13 @@ impl Driver {
 
     fn on_message(&mut self, message: CoreMessage) {
         match message {
+            CoreMessage::CommandAnswered { input, failure } => {
+                if let (Some(failure), Input::CommandResult { agent, .. }) = (&failure, &input) {
+                    self.log
+                        .command_failed(std::time::Instant::now(), agent, failure);
+                }
+                self.feed(input);
+            }
             CoreMessage::Input(input) => {
                 if let Input::StreamClosed { agent, session, .. } = &input
                     && self.streams.get(agent).is_some_and(|(s, _)| s == session)
@@ -156,7 +177,12 @@ impl Driver {
 
     fn carry_out(&mut self, output: Output) {
         match output {
-            Output::Command(command) => self.send_command(command),
+            Output::Command(command) => {
+                if matches!(command.action, CommandAction::Create(_)) {
+                    self.log.placed(std::time::Instant::now(), &command.agent);
+                }
+                self.send_command(command);
+            }
             Output::OpenStream { agent, session } => {
                 if let Some((_, old)) = self.streams.remove(&agent) {
                     old.abort();
@@ -208,9 +234,20 @@ impl Driver {
                     let _ = waiter.send(reply);
                 }
             }
-            Output::Trace(trace) => {
-                debug!(target: "harpoon::core", at = %trace.at, subject = %trace.subject, "{}", trace.message)
-            }
+            Output::Trace(trace) => match &trace.level {
+                TraceLevel::Detail => {
+                    debug!(target: "harpoon::core", at = %trace.at, subject = %trace.subject, "{}", trace.message)
+                }
+                TraceLevel::Change => {
+                    self.log
+                        .change(std::time::Instant::now(), &trace.subject, &trace.message);
+                }
+                TraceLevel::Unconfirmed { agent } => {
+                    let what = format!("{}: {}", trace.subject, trace.message);
+                    self.log
+                        .command_failed(std::time::Instant::now(), agent, &what);
+                }
+            },
         }
     }
 
@@ -222,12 +259,23 @@ impl Driver {
         let client = self.client.clone();
         let sender = self.sender.clone();
         self.workers.spawn(async move {
-            let result = client.command(&command.agent, &command.container, &command.action).await;
-            if let Err(error) = &result {
-                warn!(agent = %command.agent, container = %command.container, action = command.action.name(), %error, "command failed");
-            }
-            let input = Input::CommandResult { agent: command.agent, command: command.id, result };
-            let _ = sender.send(CoreMessage::Input(input)).await;
+            let result = client
+                .command(&command.agent, &command.container, &command.action)
+                .await;
+            // Logged by the core task, aggregated per agent: a failing
+            // agent must not write a line per command.
+            let failure = result
+                .as_ref()
+                .err()
+                .map(|error| format!("{} {}: {error}", command.action.name(), command.container));
+            let input = Input::CommandResult {
+                agent: command.agent,
+                command: command.id,
+                result,
+            };
+            let _ = sender
+                .send(CoreMessage::CommandAnswered { input, failure })
+                .await;
         });
     }
 

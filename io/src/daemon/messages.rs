@@ -14,6 +14,14 @@ pub enum CoreMessage {
     /// An input from a worker (command result, registry write, discovery,
     /// an agent's stream: the core itself ignores stale stream sessions).
     Input(Input),
+    /// A command's answer for the core, with what failed, if it did, for
+    /// the operator log.
+    CommandAnswered {
+        /// The [`Input::CommandResult`].
+        input: Input,
+        /// `action container: error`, if the command failed.
+        failure: Option<String>,
+    },
     /// A user's schedule request.
     Schedule {
         /// The decoded job.

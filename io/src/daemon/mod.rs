@@ -2,26 +2,36 @@
 //!
 //! - `core_task`: the one task that owns the core; everything else talks to
 //!   it over a bounded channel (`messages`).
-//! - `http`: the scheduler API; `metrics`: `/metrics`.
+//! - `http`: the scheduler API; `metrics`: `/metrics`; `head_guard`: checks
+//!   every request head before hyper reads it.
 //! - `agent_client`: commands to agents and their event streams, parsed by
 //!   `sse`.
 //! - `store`: the registry's store (an embedded database by default),
 //!   import of a JSON registry and export to one.
 //! - `registry_file`: the JSON registry file's format, ours or the
 //!   original's (`parse`, `encode_original`), for import and export.
+//! - `operator_log`: what operators see of the core's decisions, rate
+//!   limited.
 //! - `discovery`: which agents there are; `local_agents`: agents run in
 //!   the daemon's own process (`--local-agents`).
 //!
 //! **Architecture Invariant:** the core is owned by one task; no
 //! `Arc<Mutex<Scheduler>>`. Channels into it are bounded.
+//!
+//! **Architecture Invariant:** every answer of the API, refusals included,
+//! has the `{"status_code","msg"}` body: hyper never reads a request head
+//! it would refuse itself (with an empty body), because `head_guard`
+//! refuses it first, with tighter limits.
 
 mod agent_client;
 mod core_task;
 mod discovery;
+mod head_guard;
 mod http;
 mod local_agents;
 mod messages;
 mod metrics;
+mod operator_log;
 pub mod registry_file;
 mod sse;
 pub mod store;
@@ -53,7 +63,8 @@ use messages::CoreMessage;
 /// Everything the daemon needs to run.
 #[derive(Clone, Debug)]
 pub struct DaemonOptions {
-    /// The scheduler's settings.
+    /// The scheduler's settings. `trace` is honoured only if the log
+    /// writes the core's routine decisions (`harpoon::core` at `debug`).
     pub scheduler: SchedulerConfig,
     /// Seed of the core's random generator.
     pub seed: u64,
@@ -160,12 +171,10 @@ pub async fn serve_opened(
     let agents = options.discovery.list()?;
     info!(jobs = stored.jobs.len(), sequence = stored.sequence, agents = agents.len(), registry = %store.path().display(), "starting");
     let (sender, receiver) = mpsc::channel(options.core_queue);
+    let mut config = options.scheduler.clone();
+    config.trace &= routine_decisions_logged();
     let core = CoreTask {
-        scheduler: Scheduler::new(
-            options.scheduler.clone(),
-            options.seed,
-            harpoon_core::Instant::ZERO,
-        ),
+        scheduler: Scheduler::new(config, options.seed, harpoon_core::Instant::ZERO),
         epoch: tokio::time::Instant::now(),
         receiver,
         sender: sender.clone(),
@@ -207,9 +216,20 @@ pub async fn serve_opened(
         let service = service_fn(move |request| {
             http::handle(request, handle.clone(), Arc::clone(&api), peer)
         });
+        let limits = head_guard::HeadLimits {
+            header_timeout: options.api.header_timeout,
+            ..head_guard::HeadLimits::default()
+        };
+        let stream = head_guard::GuardedIo::new(stream, limits, peer);
         let connection = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(options.api.header_timeout)
+            // The guard answers a late head (408) from its first byte;
+            // hyper's own timer, which runs from the moment a connection
+            // goes idle, only closes idle connections, at twice that.
+            .header_read_timeout(options.api.header_timeout * 2)
+            // The guard ends the read side where it refuses a head: hyper
+            // must still answer the requests before it.
+            .half_close(true)
             .serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
@@ -233,6 +253,14 @@ pub async fn serve_opened(
         error!(%error, "the core task failed");
     }
     Ok(())
+}
+
+/// Whether the log writes the core's routine decisions (target
+/// `harpoon::core` at `debug`). Tracing is turned off in the core unless
+/// it does: formatting a line per decision costs more than most decisions,
+/// and the lines operators see are emitted either way.
+fn routine_decisions_logged() -> bool {
+    tracing::enabled!(target: "harpoon::core", tracing::Level::DEBUG)
 }
 
 /// Re-reads discovery on SIGHUP and tells the core.
@@ -280,4 +308,25 @@ pub async fn bind(addr: &str) -> Result<(TcpListener, SocketAddr), DaemonError> 
     let listener = TcpListener::bind(addr).await.map_err(fail)?;
     let local = listener.local_addr().map_err(fail)?;
     Ok((listener, local))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn logged_with(filter: &str) -> bool {
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::with_default(subscriber, routine_decisions_logged)
+    }
+
+    #[test]
+    fn the_core_traces_routine_decisions_only_when_the_log_writes_them() {
+        assert!(!logged_with("info"));
+        assert!(!logged_with("warn,harpoon_io=debug"));
+        assert!(logged_with("debug"));
+        assert!(logged_with("info,harpoon::core=debug"));
+    }
 }

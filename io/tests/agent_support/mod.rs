@@ -1,20 +1,20 @@
 //! Shared by the `agent_*` end-to-end tests: starts `harpoon-agent` on an
 //! ephemeral port with its own data directory, and drives it over plain
-//! HTTP/1.1 on a `TcpStream`, so that the tests control every byte sent
-//! (bodies that are not JSON, oversized ones) and read streams as they come.
+//! HTTP/1.1 on a `TcpStream` (`harpoon_testkit::raw_http`), so that the
+//! tests control every byte sent (bodies that are not JSON, oversized ones)
+//! and read streams as they come.
 //!
 //! Each test crate uses a part of this module.
 #![allow(dead_code)]
 
-pub mod http;
+pub use harpoon_testkit::raw_http as http;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use harpoon_testkit::{JobJson, Proc};
+use serde_json::Value;
 
 use http::{EventStream, Response};
 
@@ -129,43 +129,26 @@ pub const PIDFILE: &str = "#!/bin/sh\necho $$ > \"$PIDFILE\"\necho 'pid written'
 
 /// A valid container config running `exec` in `/bin` of `artifact_url`.
 pub fn config(artifact_url: &str, exec: &[&str]) -> Value {
-    json!({
-        "product": "demo",
-        "environment": "test",
-        "job": "web",
-        "artifact_url": artifact_url,
-        "ports": {},
-        "env": {},
-        "command": { "working_dir": "/bin", "exec": exec },
-        "resources": { "mem": 64, "cpu": 0.5 },
-        "grace": { "startup": "1s", "shutdown": "1s" },
-        "restart": "no",
-        "health_checks": [],
-        "storage": { "tmp": {}, "volumes": {} }
-    })
+    JobJson::new("web")
+        .product("demo", "test")
+        .artifact(artifact_url, "/bin")
+        .exec(exec)
+        .resources(64, 0.5)
+        .container_config()
 }
 
-/// Polls `check` until it returns `Some`, failing the test after
+/// Polls `check` until it returns `Ok`, failing the test after
 /// [`DEADLINE`] with `what` and the last value seen.
-pub fn wait_until<T>(what: &str, mut check: impl FnMut() -> Result<T, String>) -> T {
-    let deadline = Instant::now() + DEADLINE;
-    loop {
-        match check() {
-            Ok(value) => return value,
-            Err(last) if Instant::now() > deadline => {
-                panic!("timed out waiting for {what}; last: {last}")
-            }
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
+pub fn wait_until<T>(what: &str, check: impl FnMut() -> Result<T, String>) -> T {
+    harpoon_testkit::wait_until(what, DEADLINE, check)
 }
 
-/// A running `harpoon-agent`, killed when dropped.
+/// A running `harpoon-agent`, killed when dropped (its log is printed then
+/// if the test failed).
 pub struct Agent {
-    child: Child,
+    proc: Proc,
     pub address: String,
     pub data_dir: PathBuf,
-    stderr_path: PathBuf,
 }
 
 impl Agent {
@@ -194,53 +177,30 @@ impl Agent {
         }
         args.extend_from_slice(extra);
         let data = data_dir.join("data");
-        let stderr_path = data_dir.join(format!("agent-{n}.log"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_harpoon-agent"))
-            .args(&args)
-            .arg("--data-dir")
-            .arg(&data)
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&stderr_path).unwrap())
-            .spawn()
-            .expect("starting harpoon-agent");
-        let mut first_line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut first_line)
-            .unwrap();
-        let Some(address) = first_line.trim().strip_prefix("listening on ") else {
-            let _ = child.kill();
-            let log = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-            panic!("agent did not start: {first_line:?}\n{log}");
-        };
+        let data_arg = data.to_string_lossy().into_owned();
+        args.extend(["--data-dir", &data_arg]);
+        let proc = Proc::launch(Path::new(env!("CARGO_BIN_EXE_harpoon-agent")), &args, &[]);
         Agent {
-            address: address.to_owned(),
-            child,
+            address: proc.address().to_owned(),
+            proc,
             data_dir: data,
-            stderr_path,
         }
     }
 
     /// Kills the agent at once (SIGKILL): no shutdown, as in a crash.
     pub fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.proc.kill9();
     }
 
     /// Asks the agent to shut down (SIGTERM) and waits for it to exit,
     /// returning whether it exited successfully.
     pub fn terminate(&mut self) -> bool {
-        let pid = nix::unistd::Pid::from_raw(i32::try_from(self.child.id()).unwrap());
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        wait_until("the agent to exit", || match self.child.try_wait() {
-            Ok(Some(status)) => Ok(status.success()),
-            Ok(None) => Err("still running".to_owned()),
-            Err(error) => Err(error.to_string()),
-        })
+        self.proc.terminate().success()
     }
 
     /// The agent's log so far, for failure messages.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+        self.proc.stderr().join("\n")
     }
 
     /// A container's log lines as the log endpoint answers them (`query`
@@ -313,14 +273,5 @@ impl Agent {
 
     pub fn events(&self) -> EventStream {
         EventStream::open(&self.address, "/api/v0/containers")
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("--- agent log ---\n{}", self.log());
-        }
     }
 }

@@ -3,5 +3,6 @@
 
 mod harness;
 mod legacy;
+mod notices;
 mod races;
 mod requests;

@@ -1,5 +1,7 @@
-//! A minimal HTTP/1.1 client on `std::net::TcpStream`, with the chunked
-//! decoding needed to read server-sent-event streams as they arrive.
+//! A minimal HTTP/1.1 client on `std::net::TcpStream`, so that a test
+//! controls every byte sent (bodies that are not JSON, oversized heads,
+//! requests no client library would send), with the chunked decoding
+//! needed to read server-sent-event streams as they arrive.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -13,12 +15,16 @@ const READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// A complete answer.
 #[derive(Debug)]
 pub struct Response {
+    /// The status code.
     pub status: u16,
+    /// The headers, in order.
     pub headers: Vec<(String, String)>,
+    /// The body, decoded if chunked.
     pub body: String,
 }
 
 impl Response {
+    /// The body as JSON; panics if it is not.
     pub fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|error| {
             panic!(
@@ -28,6 +34,7 @@ impl Response {
         })
     }
 
+    /// The first value of header `name`.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
@@ -58,14 +65,53 @@ pub fn request(
     // The agent may answer (413) before reading everything; a failed write
     // is then expected, and the answer is still there to read.
     let _ = stream.write_all(body);
+    read_response(&mut BufReader::new(stream))
+}
+
+/// Sends `bytes` as they are on a new connection (a request no client
+/// library would send) and reads the one answer.
+pub fn exchange(address: &str, bytes: &[u8]) -> Response {
+    let mut stream = connect(address);
+    // The server may answer and close before reading everything; a failed
+    // write is then expected, and the answer is still there to read.
+    let _ = stream.write_all(bytes);
+    read_response(&mut BufReader::new(stream))
+}
+
+/// Reads the one answer on `stream` (15 s at most per read).
+pub fn read_answer(stream: TcpStream) -> Response {
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    read_response(&mut BufReader::new(stream))
+}
+
+/// Reads answers on `stream` until the server closes it (15 s at most per
+/// read): what a server sends to pipelined requests.
+pub fn read_answers(stream: TcpStream) -> Vec<Response> {
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
     let mut reader = BufReader::new(stream);
-    let (status, headers) = read_head(&mut reader);
-    let chunked = headers.iter().any(|(name, value)| {
-        name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked")
-    });
+    let mut answers = Vec::new();
+    while !reader.fill_buf().unwrap_or_default().is_empty() {
+        answers.push(read_response(&mut reader));
+    }
+    answers
+}
+
+/// Reads one answer: its body is as long as its `content-length` says,
+/// chunked, or what comes until the connection closes.
+fn read_response(reader: &mut BufReader<TcpStream>) -> Response {
+    let (status, headers) = read_head(reader);
+    let header = |wanted: &str| {
+        headers
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(wanted))
+            .map(|(_, value)| value.clone())
+    };
     let mut bytes = Vec::new();
-    if chunked {
+    if header("transfer-encoding").is_some_and(|value| value.contains("chunked")) {
         Chunked::new(reader).read_to_end(&mut bytes).unwrap();
+    } else if let Some(length) = header("content-length").and_then(|value| value.parse().ok()) {
+        bytes.resize(length, 0);
+        reader.read_exact(&mut bytes).unwrap();
     } else {
         reader.read_to_end(&mut bytes).unwrap();
     }
@@ -173,10 +219,12 @@ pub enum Item {
 /// An open server-sent-event stream.
 pub struct EventStream {
     reader: BufReader<Chunked<BufReader<TcpStream>>>,
+    /// The status the stream was answered with.
     pub status: u16,
 }
 
 impl EventStream {
+    /// Opens `GET path` as an event stream.
     pub fn open(address: &str, path: &str) -> EventStream {
         let mut stream = connect(address);
         let head =
