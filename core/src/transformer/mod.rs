@@ -488,25 +488,29 @@ fn status_rank(status: Option<ContainerStatus>) -> u8 {
     }
 }
 
-/// Removes the entries of `job`'s tasks from `map`. Task IDs are
+/// The keys of `map` that are tasks of `job`. Task IDs are
 /// `<job hash>-<index>`, so they sit together under that prefix (with, at
-/// most, tasks of other jobs whose hash extends it, which are kept).
-/// Returns the IDs removed.
-fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) -> Vec<ContainerId> {
+/// most, tasks of other jobs whose hash extends it, which are left out):
+/// the cost is in the job's entries, not the map's.
+pub(super) fn tasks_of<V>(map: &BTreeMap<ContainerId, V>, job: &JobHash) -> Vec<ContainerId> {
     let prefix = format!("{job}-");
-    let doomed: Vec<ContainerId> = map
-        .range::<str, _>((
-            std::ops::Bound::Included(prefix.as_str()),
-            std::ops::Bound::Unbounded,
-        ))
-        .map(|(id, _)| id)
-        .take_while(|id| id.as_str().starts_with(&prefix))
-        .filter(|id| {
-            id.task_parts()
-                .is_some_and(|(hash, _)| hash == job.as_str())
-        })
-        .cloned()
-        .collect();
+    map.range::<str, _>((
+        std::ops::Bound::Included(prefix.as_str()),
+        std::ops::Bound::Unbounded,
+    ))
+    .map(|(id, _)| id)
+    .take_while(|id| id.as_str().starts_with(&prefix))
+    .filter(|id| {
+        id.task_parts()
+            .is_some_and(|(hash, _)| hash == job.as_str())
+    })
+    .cloned()
+    .collect()
+}
+
+/// Removes the entries of `job`'s tasks from `map`; returns their IDs.
+fn forget_tasks_of<V>(map: &mut BTreeMap<ContainerId, V>, job: &JobHash) -> Vec<ContainerId> {
+    let doomed = tasks_of(map, job);
     for id in &doomed {
         map.remove(id);
     }

@@ -77,22 +77,7 @@ impl UnplacedTasks {
     /// Forgets every task of `job` (it is no longer desired), found by the
     /// common prefix of its tasks' IDs.
     pub(crate) fn forget_job(&mut self, job: &JobHash) {
-        let prefix = format!("{job}-");
-        let doomed: Vec<ContainerId> = self
-            .reasons
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix.as_str()),
-                std::ops::Bound::Unbounded,
-            ))
-            .map(|(id, _)| id)
-            .take_while(|id| id.as_str().starts_with(&prefix))
-            .filter(|id| {
-                id.task_parts()
-                    .is_some_and(|(hash, _)| hash == job.as_str())
-            })
-            .cloned()
-            .collect();
-        for id in doomed {
+        for id in super::tasks_of(&self.reasons, job) {
             self.remove(&id);
         }
     }
