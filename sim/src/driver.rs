@@ -200,6 +200,12 @@ impl World<'_> {
             self.tracer.line(self.now, "disk", &text);
         }
         for (request, pending) in std::mem::take(&mut self.requests) {
+            if !pending.schedule {
+                // Its write may have committed before the crash: the user,
+                // who got no answer, cannot count on the job still being
+                // there (nor on its being gone).
+                self.acknowledged.remove(&pending.hash);
+            }
             let text = format!(
                 "request {} ({} {}) gets no answer: the connection died",
                 request.0,

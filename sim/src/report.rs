@@ -48,6 +48,13 @@ pub struct RunReport {
 }
 
 impl RunReport {
+    /// True when an assertion of the core or the simulator ended the run.
+    pub fn ended_by_assertion(&self) -> bool {
+        self.verdicts
+            .iter()
+            .any(|verdict| verdict.cause == Some(ASSERTION))
+    }
+
     /// True when every expectation and invariant held.
     pub fn passed(&self) -> bool {
         self.verdicts.iter().all(|verdict| verdict.held)
@@ -97,14 +104,23 @@ impl RunReport {
 /// Runs `scenario` with `seed` twice and adds the determinism verdict: both
 /// runs must give the same trace hash.
 pub fn run_checked(scenario: &Scenario, seed: u64, keep_trace: bool) -> RunReport {
-    let mut report = run(scenario, RunOptions { seed, keep_trace });
-    let again = run(
+    // An assertion of the core (or of the simulator) that fails is a
+    // failing run like any other: it is reported with its seed, and the
+    // other seeds of a swarm go on.
+    let mut report = run_caught(scenario, RunOptions { seed, keep_trace });
+    if report.ended_by_assertion() {
+        return report;
+    }
+    let again = run_caught(
         scenario,
         RunOptions {
             seed,
             keep_trace: false,
         },
     );
+    if again.ended_by_assertion() {
+        return again;
+    }
     let held = again.trace_hash == report.trace_hash;
     report.verdicts.push(Verdict {
         what: format!("invariant: {}", Invariant::Determinism.describe()),
@@ -121,4 +137,41 @@ pub fn run_checked(scenario: &Scenario, seed: u64, keep_trace: bool) -> RunRepor
         },
     });
     report
+}
+
+/// The cause of a verdict that an assertion ended the run.
+const ASSERTION: &str = "assertion";
+
+/// Runs `scenario` once; an assertion that fails (a panic in the core or
+/// the simulator) gives a report with one failing verdict naming it.
+pub fn run_caught(scenario: &Scenario, options: RunOptions) -> RunReport {
+    let seed = options.seed;
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(scenario, options)))
+        .unwrap_or_else(|panic| panicked(scenario, seed, panic.as_ref()))
+}
+
+/// The report of a run that an assertion ended: one failing verdict
+/// naming the assertion's message.
+fn panicked(scenario: &Scenario, seed: u64, panic: &(dyn std::any::Any + Send)) -> RunReport {
+    let message = panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|text| (*text).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".to_owned());
+    RunReport {
+        scenario: scenario.name.clone(),
+        seed,
+        verdicts: vec![Verdict {
+            what: "invariant: the core's and the simulator's assertions hold".to_owned(),
+            cause: Some(ASSERTION),
+            line: None,
+            held: false,
+            detail: message,
+        }],
+        trace_hash: 0,
+        trace_lines: 0,
+        steps: 0,
+        commands_issued: 0,
+        trace: None,
+    }
 }

@@ -45,6 +45,11 @@ pub(super) struct Reconcile<'t, 'a> {
     /// Missing tasks, gathered rather than placed at once, so that they
     /// can be placed in an order that packs well.
     gathered: Vec<(ContainerId, Demand)>,
+    /// Containers the sweep examined under the one rule: a container held
+    /// by several swept agents (a duplicate) is met once per agent, and
+    /// must be planned for once (a second plan would send a second command
+    /// to a container whose first is not even issued yet).
+    examined: BTreeSet<ContainerId>,
 }
 
 impl<'t, 'a> Reconcile<'t, 'a> {
@@ -62,6 +67,7 @@ impl<'t, 'a> Reconcile<'t, 'a> {
             in_flight: input.in_flight,
             plan: Plan::default(),
             gathered: Vec::new(),
+            examined: BTreeSet::new(),
         }
     }
 
@@ -166,7 +172,9 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                         continue;
                     }
                 }
-                self.examine(id);
+                if self.examined.insert(id.clone()) {
+                    self.examine(id);
+                }
             }
         }
     }
@@ -177,6 +185,9 @@ impl<'t, 'a> Reconcile<'t, 'a> {
         let retries = self.transformer.unplaced.take_retries();
         self.transformer.dirty.extend(retries);
         while let Some(id) = self.transformer.dirty.pop_first() {
+            if self.examined.contains(&id) {
+                continue; // the sweep looked at it in this reconcile
+            }
             if self.out_of_budget() {
                 self.transformer.dirty.insert(id);
                 self.plan.more = true;

@@ -54,10 +54,10 @@ use std::collections::BTreeSet;
 pub use document::{Document, Part, Path, Size};
 pub use failure::Failure;
 
-use crate::report::{RunReport, run_checked};
+use crate::report::{RunReport, run_caught, run_checked};
 use crate::scenario::{self, ScenarioError};
 use crate::trace::Fnv1a;
-use crate::world::{RunOptions, run};
+use crate::world::RunOptions;
 
 /// The default of `--max-runs`. Failing swarm worlds (a few agents, a few
 /// jobs, a dozen timeline entries) reached their fixpoint in 37 to 152
@@ -354,7 +354,7 @@ impl Runner<'_> {
             run_checked(&scenario, self.seed, false)
         } else {
             self.runs += 1;
-            run(
+            run_caught(
                 &scenario,
                 RunOptions {
                     seed: self.seed,
