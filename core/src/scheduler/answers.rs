@@ -69,6 +69,10 @@ impl Scheduler {
             self.trace(container.as_str(), || {
                 format!("{} on {agent}: {error}", pending.action.name())
             });
+            if outcome.failed.is_some() {
+                let action = pending.action.name();
+                self.agent_command_failed(&agent, || format!("{action} {container}: {error}"));
+            }
         }
         if outcome.forget {
             self.agents.remove_record(&agent, &container);
@@ -126,6 +130,10 @@ impl Scheduler {
                 "{} {command} on {agent} unconfirmed after {timeout}",
                 pending.action.name()
             )
+        });
+        let action = pending.action.name();
+        self.agent_command_failed(&agent, || {
+            format!("{action} {container} unconfirmed after {timeout}")
         });
         self.after_change(
             &agent,
@@ -190,6 +198,7 @@ impl Scheduler {
         } = outcome;
         if confirmed {
             self.metrics.commands_confirmed += 1;
+            self.agent_command_confirmed(agent);
         }
         if pending.is_some() {
             self.settle_pending_timer(agent, &container);

@@ -39,6 +39,7 @@ impl Scheduler {
             TimerReason::StreamSilence { agent } => self.on_silence_due(&agent),
             TimerReason::StreamHealthy { agent } => self.on_stream_healthy(&agent),
             TimerReason::Abandon { agent } => self.on_abandon_due(&agent),
+            TimerReason::Probation { agent } => self.on_probation_due(&agent),
             TimerReason::PendingTimeout {
                 agent,
                 container,

@@ -593,7 +593,7 @@ impl Transformer {
                 self.unplaced.insert(id, shape_of(&demand), reason.clone());
                 continue;
             }
-            let Some((cluster, numbers)) = cluster.as_mut() else {
+            let Some((cluster, numbers, avoided)) = cluster.as_mut() else {
                 break;
             };
             if algorithm.counts_jobs() && !counted_jobs.contains(hash) {
@@ -619,7 +619,12 @@ impl Transformer {
                         why: Why::Missing(algorithm.name()),
                     });
                 }
-                Err(reason) => {
+                Err(mut reason) => {
+                    if *avoided > 0 {
+                        let agents = if *avoided == 1 { "agent" } else { "agents" };
+                        reason.reason +=
+                            &format!("; {avoided} {agents} avoided after failing commands");
+                    }
                     plan.unplaced_attempts += 1;
                     self.unplaced.insert(id, shape_of(&demand), reason.clone());
                     failed.push((demand, reason));
