@@ -208,7 +208,12 @@ impl Scheduler {
         }
         let running = if let Some(mut record) = self.agents.record_mut(agent, &container) {
             if record.status == Some(ContainerStatus::Running) {
-                record.set_backoff(None);
+                // Running ends a start's back-off, not a removal's: a stop
+                // that keeps going unconfirmed on a running container backs
+                // off further each time instead of starting again from the
+                // shortest delay (a reissue every pending timeout).
+                let kept = record.backoff().filter(|b| b.action.is_removal());
+                record.set_backoff(kept);
                 Some(true)
             } else if confirmed {
                 let kept = record

@@ -716,3 +716,35 @@ fn an_unplaced_task_says_when_agents_are_avoided() {
         "no agents are available; 1 agent avoided after failing commands"
     );
 }
+
+#[test]
+fn an_unconfirmed_stop_is_reissued_with_a_growing_back_off() {
+    // An agent reports a container nobody scheduled, accepts every stop
+    // and never stops it.
+    let mut h = started(&["a"]);
+    let stray = crate::wire::ContainerId::new("stray-1");
+    h.send_event(
+        "a",
+        resources(4.0, 4096),
+        vec![instance(
+            &stray,
+            ContainerStatus::Running,
+            &job("stray", 1, 0.1, 64).container,
+        )],
+    );
+    for _ in 0..600 {
+        for command in h.take_commands() {
+            h.answer(&command, Ok(()));
+        }
+        h.advance(Duration::from_secs(1));
+    }
+    let stops = h
+        .issued_summary()
+        .iter()
+        .filter(|line| line.starts_with("stop stray-1"))
+        .count();
+    // 20 s pending timeout, then 1 s, 2 s, 4 s, ... up to 60 s of back-off
+    // (with jitter): about a dozen in ten minutes; a fixed period of one
+    // pending timeout gives nearly thirty.
+    assert!((8..=14).contains(&stops), "{stops} stops in ten minutes");
+}
