@@ -487,7 +487,10 @@ impl Transformer {
                 }
             }
         };
-        // The sweep's agents, their containers read in place.
+        // The sweep's agents, their containers read in place. A container
+        // that several swept agents hold is examined once: one look covers
+        // all its instances, and a second would plan its commands again.
+        let mut examined: BTreeSet<ContainerId> = BTreeSet::new();
         for agent_id in std::mem::take(&mut self.swept) {
             let Some(agent) = agents.get(&agent_id) else {
                 continue;
@@ -528,7 +531,9 @@ impl Transformer {
                         continue;
                     }
                 }
-                examine(self, id, &mut gathered, &mut plan);
+                if examined.insert(id.clone()) {
+                    examine(self, id, &mut gathered, &mut plan);
+                }
             }
         }
         self.dirty.extend(self.unplaced.take_retries());
