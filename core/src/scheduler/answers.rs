@@ -7,7 +7,7 @@ use super::timer::TimerKey;
 use super::{CommandError, Output, Scheduler, TimerReason};
 use crate::agent::{Action, Backoff, Change, Outcome, RecordInput};
 use crate::ids::{AgentId, CommandId};
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 use crate::transformer::TaskBackoff;
 use crate::wire::{ContainerId, ContainerStatus};
 
@@ -246,12 +246,7 @@ impl Scheduler {
             self.transformer
                 .task_backoff
                 .insert(container.clone(), TaskBackoff { failures, until });
-            self.timers.set(
-                until,
-                TimerReason::TaskBackoff {
-                    container: container.clone(),
-                },
-            );
+            self.wake_for_backoff(&container, until);
             self.trace(container.as_str(), || {
                 format!(
                     "{} failed {failures}x; placing again not before {until}",
@@ -278,12 +273,7 @@ impl Scheduler {
                     until,
                 }));
             }
-            self.timers.set(
-                until,
-                TimerReason::TaskBackoff {
-                    container: container.clone(),
-                },
-            );
+            self.wake_for_backoff(&container, until);
             self.trace(container.as_str(), || {
                 format!(
                     "{} failed {failures}x on {agent}; next try not before {until}",
@@ -291,6 +281,54 @@ impl Scheduler {
                 )
             });
         }
+    }
+
+    /// Wakes at `until` for `container`'s back-off. One keyed timer serves
+    /// the task's back-off and that of every agent's record of it, so it
+    /// is due at the earliest of them: a later one never replaces an
+    /// earlier, and [`Self::on_backoff_due`] sets it again for the rest.
+    fn wake_for_backoff(&mut self, container: &ContainerId, until: Instant) {
+        let key = TimerKey::TaskBackoff(container.clone());
+        let at = match self.timers.deadline(&key) {
+            Some(earlier) if earlier > self.now => earlier.min(until),
+            _ => until,
+        };
+        self.timers.set(
+            at,
+            TimerReason::TaskBackoff {
+                container: container.clone(),
+            },
+        );
+    }
+
+    /// The back-off timer of `container` fired: it is looked at again, and
+    /// the timer is set for the next back-off of it still ahead (the
+    /// task's or another agent's record's), so none is left to the sweep.
+    pub(super) fn on_backoff_due(&mut self, container: ContainerId) {
+        let now = self.now;
+        let task = self
+            .transformer
+            .task_backoff
+            .get(&container)
+            .map(|backoff| backoff.until);
+        let records = self
+            .agents
+            .locations()
+            .of(&container)
+            .iter()
+            .filter_map(|&number| self.agents.table().at(number))
+            .filter_map(|rep| rep.containers().get(&container)?.backoff())
+            .map(|backoff| backoff.until);
+        if let Some(next) = task.into_iter().chain(records).filter(|at| *at > now).min() {
+            self.timers.set(
+                next,
+                TimerReason::TaskBackoff {
+                    container: container.clone(),
+                },
+            );
+        }
+        self.transformer.mark(container);
+        self.reconcile_needed = true;
     }
 
     fn backoff_delay(&mut self, failures: u32) -> Duration {

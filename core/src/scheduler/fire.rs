@@ -28,10 +28,7 @@ impl Scheduler {
                 );
                 self.reconcile_needed = true;
             }
-            TimerReason::TaskBackoff { container } => {
-                self.transformer.mark(container);
-                self.reconcile_needed = true;
-            }
+            TimerReason::TaskBackoff { container } => self.on_backoff_due(container),
             TimerReason::PersistRetry | TimerReason::ContinueReconcile => {
                 self.reconcile_needed = true
             }

@@ -178,6 +178,11 @@ impl TimerTable {
         self.by_deadline.insert((deadline, sequence, key));
     }
 
+    /// When the timer of `key` is due, if it is set.
+    pub(crate) fn deadline(&self, key: &TimerKey) -> Option<Instant> {
+        self.by_key.get(key).map(|(at, _, _)| *at)
+    }
+
     /// Cancels the timer of `key`, if set.
     pub(crate) fn cancel(&mut self, key: &TimerKey) {
         if let Some((at, sequence, _)) = self.by_key.remove(key) {

@@ -748,3 +748,55 @@ fn an_unconfirmed_stop_is_reissued_with_a_growing_back_off() {
     // pending timeout gives nearly thirty.
     assert!((8..=14).contains(&stops), "{stops} stops in ten minutes");
 }
+
+#[test]
+fn the_back_offs_of_one_container_on_two_agents_each_end_on_time() {
+    // One container reported by two agents, both stops failing: the
+    // records back off by one keyed timer. The periodic sweep is far off,
+    // so only that timer brings each stop back.
+    let mut h = Harness::new(crate::SchedulerConfig {
+        tick: Duration::from_secs(600),
+        ..config()
+    });
+    h.start(vec![], &["a", "b"]);
+    let stray = crate::wire::ContainerId::new("stray-1");
+    let config = job("stray", 1, 0.1, 64).container;
+    for name in ["a", "b"] {
+        h.sync(
+            name,
+            resources(4.0, 4096),
+            vec![instance(&stray, ContainerStatus::Running, &config)],
+        );
+    }
+    let fail = || Err(CommandError::ServerError("boom".into()));
+    let mut held = None;
+    let mut failed_on_b = 0;
+    // b's stop fails three times (its back-off grows to 2-4 s) while a's
+    // first stop is still unanswered.
+    for _ in 0..200 {
+        for command in h.take_commands() {
+            if command.agent.as_str() == "a" {
+                held = Some(command);
+            } else if failed_on_b < 3 {
+                failed_on_b += 1;
+                h.answer(&command, fail());
+            }
+        }
+        if failed_on_b == 3 {
+            break;
+        }
+        h.advance(Duration::from_millis(100));
+    }
+    assert_eq!(failed_on_b, 3);
+    // Now a's stop fails: its back-off (0.5-1 s) ends before b's.
+    h.answer(&held.expect("a's stop"), fail());
+    let mut stops_to_b = 0;
+    for _ in 0..100 {
+        for command in h.take_commands() {
+            stops_to_b += usize::from(command.agent.as_str() == "b");
+            h.answer(&command, Ok(()));
+        }
+        h.advance(Duration::from_millis(100));
+    }
+    assert_eq!(stops_to_b, 1, "b's stop came back when its back-off ended");
+}
