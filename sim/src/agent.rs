@@ -12,6 +12,12 @@
 //!   with `process_state.restarting` set meanwhile;
 //! - resources are reserved at create and released at delete.
 //!
+//! Timeline faults make it a broken peer for a while: it answers 500 to
+//! every command (`fail_commands`), or accepts every command and does
+//! nothing (`never_confirm`); `report_stray` makes it report a container
+//! nobody scheduled. (A stream that breaks after each first event is the
+//! driver's: see `driver.rs`.)
+//!
 //! The agent knows nothing about the network or the scheduler: a command
 //! returns its answer, and every visible change is pushed to
 //! [`Effects::changed`] for the world to send on the stream. Delays are
@@ -108,6 +114,11 @@ pub struct SimAgent {
     /// The stream session the agent pushes events to, if any.
     pub stream: Option<u64>,
     fail_starts_until: Instant,
+    fail_commands_until: Instant,
+    never_confirm_until: Instant,
+    /// Until then, its stream breaks right after each first event.
+    pub flap_stream_until: Instant,
+    strays: u64,
     next_generation: u64,
 }
 
@@ -120,6 +131,10 @@ impl SimAgent {
             containers: BTreeMap::new(),
             stream: None,
             fail_starts_until: Instant::ZERO,
+            fail_commands_until: Instant::ZERO,
+            never_confirm_until: Instant::ZERO,
+            flap_stream_until: Instant::ZERO,
+            strays: 0,
             next_generation: 0,
         }
     }
@@ -151,6 +166,42 @@ impl SimAgent {
     /// Starts fail on this agent until `until`.
     pub fn fail_starts_until(&mut self, until: Instant) {
         self.fail_starts_until = self.fail_starts_until.max(until);
+    }
+
+    /// Every command fails with a 500, doing nothing, until `until`.
+    pub fn fail_commands_until(&mut self, until: Instant) {
+        self.fail_commands_until = self.fail_commands_until.max(until);
+    }
+
+    /// Every command is accepted and does nothing until `until`.
+    pub fn never_confirm_until(&mut self, until: Instant) {
+        self.never_confirm_until = self.never_confirm_until.max(until);
+    }
+
+    /// A running container nobody scheduled appears (`stray-N`, reserving
+    /// nothing), as on a machine where someone started one by hand.
+    pub fn add_stray(&mut self, effects: &mut Effects) {
+        self.strays += 1;
+        let id = format!("stray-{}", self.strays);
+        let container = SimContainer {
+            config: Arc::new(ContainerConfig::default()),
+            behaviour: Behaviour::Runs,
+            phase: Phase::Running,
+            status: ContainerStatus::Running,
+            process: ProcessState {
+                up: true,
+                ..ProcessState::default()
+            },
+            generation: 0,
+            cpu_millis: 0,
+            mem_mb: 0,
+            start_failures: 0,
+        };
+        effects.changed.push(instance(&id, &container));
+        effects
+            .notes
+            .push(format!("{id}: running, nobody scheduled it"));
+        self.containers.insert(id, container);
     }
 
     fn generation(&mut self) -> u64 {
@@ -193,6 +244,17 @@ impl SimAgent {
         effects: &mut Effects,
     ) -> Result<(), CommandError> {
         let delay = self.spec.start_delay.draw(rng);
+        if now < self.fail_commands_until {
+            return Err(CommandError::ServerError(
+                "simulated: this agent fails every command".to_owned(),
+            ));
+        }
+        if now < self.never_confirm_until {
+            effects
+                .notes
+                .push(format!("{id}: {} accepted and ignored", action.name()));
+            return Ok(());
+        }
         match action {
             CommandAction::Create(config) => {
                 if self.containers.contains_key(id) {

@@ -282,6 +282,7 @@ impl World<'_> {
         } = command;
         let container = container.as_str().to_owned();
         self.commands_issued += 1;
+        *self.commands_to.entry(agent.clone()).or_default() += 1;
         self.tracer.line(
             self.now,
             "scheduler",
@@ -563,8 +564,14 @@ impl World<'_> {
             agent.as_str(),
             &format!("stream session {session} accepted"),
         );
+        let flaps = self.now < sim.flap_stream_until;
         self.send_stream(&agent, session, StreamPayload::Opened);
         self.send_stream(&agent, session, StreamPayload::Event(first));
+        if flaps {
+            // The `flap_stream` fault: the stream breaks right after its
+            // first event, every time.
+            self.break_stream(&agent, "connection reset right after the first event");
+        }
     }
 
     pub(crate) fn stream_connect_timeout(&mut self, agent: AgentId, session: u64) {

@@ -338,6 +338,20 @@ impl World<'_> {
                         held: self.commands_issued <= *limit,
                         detail: format!("{} commands issued", self.commands_issued),
                     },
+                    (ExpectationKind::AgentCommandsAtMost { agent, count }, None) => {
+                        let sent = self
+                            .commands_to
+                            .get(&harpoon_core::AgentId::new(agent))
+                            .copied()
+                            .unwrap_or(0);
+                        Verdict {
+                            what,
+                            cause: None,
+                            line,
+                            held: sent <= *count,
+                            detail: format!("{sent} commands sent to {agent}"),
+                        }
+                    }
                     (ExpectationKind::CommandsAtLeast(floor), None) => Verdict {
                         what,
                         cause: None,

@@ -165,6 +165,33 @@ pub enum Action {
         /// For how long.
         duration: Duration,
     },
+    /// The agent answers 500 to every command, doing nothing, for a while.
+    /// An extra key.
+    FailCommands {
+        /// Which agent.
+        agent: String,
+        /// For how long.
+        duration: Duration,
+    },
+    /// The agent accepts every command and does nothing (its stream never
+    /// confirms them) for a while. An extra key.
+    NeverConfirm {
+        /// Which agent.
+        agent: String,
+        /// For how long.
+        duration: Duration,
+    },
+    /// The agent's stream breaks right after each first event for a while.
+    /// An extra key.
+    FlapStream {
+        /// Which agent.
+        agent: String,
+        /// For how long.
+        duration: Duration,
+    },
+    /// The agent reports a running container nobody scheduled. An extra
+    /// key.
+    ReportStray(String),
     /// Every registry write fails for a while.
     DiskFail {
         /// For how long.
@@ -195,6 +222,24 @@ impl fmt::Display for Action {
             Action::Slow { agent, latency } => write!(f, "slow {agent} to {latency}"),
             Action::FailStarts { agent, duration } => {
                 write!(f, "starts fail on {agent} for {duration}")
+            }
+            Action::FailCommands { agent, duration } => {
+                write!(f, "every command to {agent} fails for {duration}")
+            }
+            Action::NeverConfirm { agent, duration } => {
+                write!(
+                    f,
+                    "{agent} accepts and never confirms commands for {duration}"
+                )
+            }
+            Action::FlapStream { agent, duration } => {
+                write!(
+                    f,
+                    "{agent}'s stream breaks after each first event for {duration}"
+                )
+            }
+            Action::ReportStray(agent) => {
+                write!(f, "{agent} reports a container nobody scheduled")
             }
             Action::DiskFail { duration } => {
                 write!(f, "every registry write fails for {duration}")
@@ -266,6 +311,14 @@ pub enum ExpectationKind {
     ConvergedWithin(Duration),
     /// The scheduler issued at most this many agent commands in the run.
     CommandsAtMost(u64),
+    /// The scheduler issued at most `count` commands to `agent` in the run
+    /// (a back-off budget for a broken agent). An extra key.
+    AgentCommandsAtMost {
+        /// Which agent.
+        agent: String,
+        /// The most commands allowed.
+        count: u64,
+    },
     /// The scheduler issued at least this many agent commands in the run
     /// (shows that retries happened). An extra key.
     CommandsAtLeast(u64),
@@ -315,6 +368,12 @@ impl fmt::Display for ExpectationKind {
             },
             ExpectationKind::ConvergedWithin(within) => write!(f, "converged_within {within}"),
             ExpectationKind::CommandsAtMost(count) => write!(f, "commands_at_most {count}"),
+            ExpectationKind::AgentCommandsAtMost { agent, count } => {
+                write!(
+                    f,
+                    "agent_commands_at_most {{ agent = {agent}, count = {count} }}"
+                )
+            }
             ExpectationKind::CommandsAtLeast(count) => write!(f, "commands_at_least {count}"),
             ExpectationKind::InstancesAtMost { job, count } => {
                 write!(f, "instances_at_most {{ job = {job}, count = {count} }}")
@@ -425,6 +484,10 @@ struct RawAt {
     drop_stream: Option<Spanned<String>>,
     slow: Option<Spanned<RawSlow>>,
     fail_starts: Option<Spanned<RawFailStarts>>,
+    fail_commands: Option<Spanned<RawFailStarts>>,
+    never_confirm: Option<Spanned<RawFailStarts>>,
+    flap_stream: Option<Spanned<RawFailStarts>>,
+    report_stray: Option<Spanned<String>>,
     scheduler_crash: Option<Spanned<RawSchedulerCrash>>,
     disk_fail: Option<Spanned<RawDiskFail>>,
     add_agent: Option<Spanned<RawAddAgent>>,
@@ -438,6 +501,7 @@ struct RawSlow {
     latency: String,
 }
 
+/// An agent fault that lasts a while: `{ agent, for }`.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFailStarts {
@@ -481,6 +545,7 @@ struct RawExpect {
     converged_within: Option<Spanned<String>>,
     commands_at_most: Option<u64>,
     commands_at_least: Option<u64>,
+    agent_commands_at_most: Option<Spanned<RawAgentCount>>,
     instances_at_most: Option<Spanned<RawJobCount>>,
     failed_starts_recover: Option<Spanned<String>>,
 }
@@ -489,6 +554,13 @@ struct RawExpect {
 #[serde(deny_unknown_fields)]
 struct RawJobCount {
     job: String,
+    count: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAgentCount {
+    agent: String,
     count: u64,
 }
 
@@ -824,6 +896,7 @@ impl Parser<'_> {
         single(&entry.wipe, Action::Wipe);
         single(&entry.drop_stream, Action::DropStream);
         single(&entry.remove_agent, Action::RemoveAgent);
+        single(&entry.report_stray, Action::ReportStray);
         if let Some(value) = &entry.partition {
             actions.push((value.span(), Action::Partition(value.get_ref().clone())));
         }
@@ -851,6 +924,31 @@ impl Parser<'_> {
                     duration,
                 },
             ));
+        }
+        type Fault = fn(String, Duration) -> Action;
+        let faults: [(&Option<Spanned<RawFailStarts>>, &str, Fault); 3] = [
+            (
+                &entry.fail_commands,
+                "at.fail_commands.for",
+                |agent, duration| Action::FailCommands { agent, duration },
+            ),
+            (
+                &entry.never_confirm,
+                "at.never_confirm.for",
+                |agent, duration| Action::NeverConfirm { agent, duration },
+            ),
+            (
+                &entry.flap_stream,
+                "at.flap_stream.for",
+                |agent, duration| Action::FlapStream { agent, duration },
+            ),
+        ];
+        for (value, key, make) in faults {
+            if let Some(value) = value {
+                let duration = parse_duration(&value.get_ref().duration)
+                    .map_err(|message| self.error(value.span(), key, message))?;
+                actions.push((value.span(), make(value.get_ref().agent.clone(), duration)));
+            }
         }
         if let Some(value) = &entry.scheduler_crash {
             let down = parse_duration(&value.get_ref().down)
@@ -948,6 +1046,10 @@ impl Parser<'_> {
             Action::RemoveAgent(name) => agent("at.remove_agent", name),
             Action::Slow { agent: name, .. } => agent("at.slow.agent", name),
             Action::FailStarts { agent: name, .. } => agent("at.fail_starts.agent", name),
+            Action::FailCommands { agent: name, .. } => agent("at.fail_commands.agent", name),
+            Action::NeverConfirm { agent: name, .. } => agent("at.never_confirm.agent", name),
+            Action::FlapStream { agent: name, .. } => agent("at.flap_stream.agent", name),
+            Action::ReportStray(name) => agent("at.report_stray", name),
             Action::Partition(names) => names
                 .iter()
                 .try_for_each(|name| agent("at.partition", name)),
@@ -1024,6 +1126,16 @@ impl Parser<'_> {
                 raw.span(),
                 "commands_at_least",
                 ExpectationKind::CommandsAtLeast(count),
+            ));
+        }
+        if let Some(value) = &entry.agent_commands_at_most {
+            kinds.push((
+                value.span(),
+                "agent_commands_at_most",
+                ExpectationKind::AgentCommandsAtMost {
+                    agent: value.get_ref().agent.clone(),
+                    count: value.get_ref().count,
+                },
             ));
         }
         if let Some(value) = &entry.instances_at_most {
@@ -1106,6 +1218,18 @@ impl Parser<'_> {
                     ));
                 }
                 job.as_ref()
+            }
+            ExpectationKind::AgentCommandsAtMost { agent, .. } => {
+                if !agents.contains(agent) {
+                    return Err(fail(
+                        "expect.agent_commands_at_most.agent",
+                        format!(
+                            "no agent is named {agent:?} (agents: {})",
+                            join(agents.iter())
+                        ),
+                    ));
+                }
+                None
             }
             _ => None,
         };

@@ -193,7 +193,7 @@ pub fn generate(seed: u64) -> String {
         let at = g.secs(5, 150) * 1000;
         let lasts = g.secs(2, 60) * 1000;
         let agent = agents[g.rng.random_range(0..agents.len())].0.clone();
-        match g.rng.random_range(0..12u32) {
+        match g.rng.random_range(0..16u32) {
             0 => {
                 entries.push((at, format!("crash = \"{agent}\"")));
                 entries.push((at + lasts, format!("restart = \"{agent}\"")));
@@ -257,6 +257,17 @@ pub fn generate(seed: u64) -> String {
                 let lasts_secs = lasts / 1000;
                 entries.push((at, format!("disk_fail = {{ for = \"{lasts_secs}s\" }}")));
             }
+            // The broken peers: each fault ends by itself.
+            12..=14 => {
+                let key = ["fail_commands", "never_confirm", "flap_stream"]
+                    [g.rng.random_range(0..3usize)];
+                let lasts_secs = lasts / 1000;
+                entries.push((
+                    at,
+                    format!("{key} = {{ agent = \"{agent}\", for = \"{lasts_secs}s\" }}"),
+                ));
+            }
+            15 => entries.push((at, format!("report_stray = \"{agent}\""))),
             9 if !jobs.is_empty() => {
                 let job = g.pick(&jobs).clone();
                 entries.push((at, format!("unschedule = \"{job}\"")));

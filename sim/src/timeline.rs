@@ -60,6 +60,34 @@ impl World<'_> {
                     sim.fail_starts_until(until);
                 }
             }
+            Action::FailCommands { agent, duration } => {
+                let until = self.now + *duration;
+                if let Some(sim) = self.agents.get_mut(&AgentId::new(agent)) {
+                    sim.fail_commands_until(until);
+                }
+            }
+            Action::NeverConfirm { agent, duration } => {
+                let until = self.now + *duration;
+                if let Some(sim) = self.agents.get_mut(&AgentId::new(agent)) {
+                    sim.never_confirm_until(until);
+                }
+            }
+            Action::FlapStream { agent, duration } => {
+                let until = self.now + *duration;
+                let agent = AgentId::new(agent);
+                if let Some(sim) = self.agents.get_mut(&agent) {
+                    sim.flap_stream_until = sim.flap_stream_until.max(until);
+                }
+                self.break_stream(&agent, "connection reset: the stream flaps");
+            }
+            Action::ReportStray(name) => {
+                let agent = AgentId::new(name);
+                let mut effects = crate::agent::Effects::default();
+                if let Some(sim) = self.agents.get_mut(&agent) {
+                    sim.add_stray(&mut effects);
+                }
+                self.apply_effects(&agent, effects);
+            }
             Action::SchedulerCrash { down } => self.crash_scheduler(*down),
             Action::DiskFail { duration } => {
                 let until = self.now + *duration;
@@ -83,7 +111,7 @@ impl World<'_> {
 
     /// Ends the agent's stream session from the agent's side; the driver
     /// hears of it one latency later (or after a partition heals).
-    fn break_stream(&mut self, agent: &AgentId, reason: &str) {
+    pub(crate) fn break_stream(&mut self, agent: &AgentId, reason: &str) {
         if let Some(session) = self.agents.get_mut(agent).and_then(|sim| sim.stream.take()) {
             self.send_stream(agent, session, StreamPayload::Closed(reason.to_owned()));
         }

@@ -195,6 +195,8 @@ pub(crate) struct World<'s> {
     pub(crate) jobs_by_hash: BTreeMap<JobHash, (String, Behaviour)>,
     /// Agent commands issued over the whole run, every incarnation.
     pub(crate) commands_issued: u64,
+    /// Of which, to each agent.
+    pub(crate) commands_to: BTreeMap<AgentId, u64>,
     /// Agents that were sent a create in the current step.
     pub(crate) step_creates: BTreeSet<AgentId>,
     /// When the last timeline entry happens.
@@ -235,6 +237,7 @@ impl<'s> World<'s> {
             acknowledged: BTreeMap::new(),
             jobs_by_hash,
             commands_issued: 0,
+            commands_to: BTreeMap::new(),
             step_creates: BTreeSet::new(),
             last_action_at: scenario
                 .timeline

@@ -80,4 +80,9 @@ scenarios! {
     agent_retries_a_failed_start => "22-agent-retries-a-failed-start.toml",
     disk_fail_requests_wait_then_fail => "31-disk-fail-requests-wait-then-fail.toml",
     disk_fail_then_scheduler_crash => "32-disk-fail-then-scheduler-crash.toml",
+    agent_fails_every_command => "33-agent-fails-every-command.toml",
+    agent_never_confirms => "34-agent-never-confirms.toml",
+    stream_flaps_after_each_first_event => "35-stream-flaps-after-each-first-event.toml",
+    stray_containers_on_an_agent_that_never_confirms => "36-stray-containers-on-an-agent-that-never-confirms.toml",
+    container_on_two_swept_agents => "37-container-on-two-swept-agents.toml",
 }

@@ -8,6 +8,7 @@
 
 mod connection;
 mod container;
+mod health;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::wire::{ContainerConfig, ContainerId, HostResources, StateEvent};
 
 pub use connection::{Connection, ConnectionState, Link};
 pub use container::{Action, Backoff, ContainerRecord, Outcome, Pending, Phase, RecordInput};
+pub use health::CommandHealth;
 
 /// What the scheduler knows about one agent.
 #[derive(Clone, Debug)]
@@ -30,6 +32,8 @@ pub struct AgentRepresentation {
     pub number: AgentNo,
     /// Its stream.
     pub connection: Connection,
+    /// How it carries out our commands, and whether placement avoids it.
+    pub health: CommandHealth,
     /// Resources as last reported (private: the placement key counts
     /// changes of its totals and volumes).
     resources: HostResources,
@@ -115,6 +119,7 @@ impl Drop for RecordMut<'_> {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PlacementKey {
     synced: bool,
+    avoided: bool,
     committed: (u64, u64),
     containers: usize,
     capacity_changes: u64,
@@ -141,6 +146,7 @@ impl AgentRepresentation {
             id,
             number: AgentNo::UNASSIGNED,
             connection: Connection::connecting(now),
+            health: CommandHealth::default(),
             resources: HostResources::default(),
             records: BTreeMap::new(),
             committed: (0, 0),
@@ -324,16 +330,25 @@ impl AgentRepresentation {
     }
 
     /// What placement reads of this agent. It changes whenever the
-    /// agent's slot in the placement view would: synchronisation, what is
+    /// agent's slot in the placement view would: synchronisation,
+    /// avoidance after failing commands, what is
     /// promised, how many containers, its totals or volumes. (A record's
     /// status, pending command or back-off is not read by placement.)
     pub fn placement_key(&self) -> PlacementKey {
         PlacementKey {
             synced: self.connection.is_synced(),
+            avoided: self.health.is_avoided(),
             committed: self.committed,
             containers: self.records.len(),
             capacity_changes: self.capacity_changes,
         }
+    }
+
+    /// Whether placement may put new tasks here: its stream is synced
+    /// (commands go only to synced agents) and it is not avoided after
+    /// failing commands.
+    pub fn is_placeable(&self) -> bool {
+        self.connection.is_synced() && !self.health.is_avoided()
     }
 
     /// Forgets every container: the agent was abandoned or wiped.

@@ -5,7 +5,8 @@
 //! removed goes through its methods, which update the location index in
 //! the same step (and set the record's task slot), so the index cannot
 //! disagree with the records however the scheduler's handlers change.
-//! Mutable access to an agent ([`AgentMut`]) reaches its connection only.
+//! Mutable access to an agent ([`AgentMut`]) reaches its connection and
+//! its command health only.
 //!
 //! Placement keeps a view of every synced agent between reconciles (see
 //! `transformer/view.rs`) and updates only the agents that changed, so
@@ -343,6 +344,12 @@ impl AgentMut<'_> {
     /// which keeps the location index with them.
     pub(crate) fn connection_mut(&mut self) -> &mut Connection {
         &mut self.rep.connection
+    }
+
+    /// How the agent carries out our commands (placement reads whether it
+    /// is avoided, so the drop records a change of that).
+    pub(crate) fn health_mut(&mut self) -> &mut crate::agent::CommandHealth {
+        &mut self.rep.health
     }
 }
 

@@ -7,7 +7,7 @@ use super::timer::TimerKey;
 use super::{CommandError, Output, Scheduler, TimerReason, TraceLevel};
 use crate::agent::{Action, Backoff, Change, Outcome, RecordInput};
 use crate::ids::{AgentId, CommandId};
-use crate::time::Duration;
+use crate::time::{Duration, Instant};
 use crate::transformer::TaskBackoff;
 use crate::wire::{ContainerId, ContainerStatus};
 
@@ -69,6 +69,10 @@ impl Scheduler {
             self.trace(container.as_str(), || {
                 format!("{} on {agent}: {error}", pending.action.name())
             });
+            if outcome.failed.is_some() {
+                let action = pending.action.name();
+                self.agent_command_failed(&agent, || format!("{action} {container}: {error}"));
+            }
         }
         if outcome.forget {
             self.agents.remove_record(&agent, &container);
@@ -129,6 +133,10 @@ impl Scheduler {
                 "{} {command} on {agent} unconfirmed after {timeout}",
                 pending.action.name()
             )
+        });
+        let action = pending.action.name();
+        self.agent_command_failed(&agent, || {
+            format!("{action} {container} unconfirmed after {timeout}")
         });
         self.after_change(
             &agent,
@@ -193,6 +201,7 @@ impl Scheduler {
         } = outcome;
         if confirmed {
             self.metrics.commands_confirmed += 1;
+            self.agent_command_confirmed(agent);
         }
         if pending.is_some() {
             self.settle_pending_timer(agent, &container);
@@ -202,7 +211,12 @@ impl Scheduler {
         }
         let running = if let Some(mut record) = self.agents.record_mut(agent, &container) {
             if record.status == Some(ContainerStatus::Running) {
-                record.set_backoff(None);
+                // Running ends a start's back-off, not a removal's: a stop
+                // that keeps going unconfirmed on a running container backs
+                // off further each time instead of starting again from the
+                // shortest delay (a reissue every pending timeout).
+                let kept = record.backoff().filter(|b| b.action.is_removal());
+                record.set_backoff(kept);
                 Some(true)
             } else if confirmed {
                 let kept = record
@@ -235,12 +249,7 @@ impl Scheduler {
             self.transformer
                 .task_backoff
                 .insert(container.clone(), TaskBackoff { failures, until });
-            self.timers.set(
-                until,
-                TimerReason::TaskBackoff {
-                    container: container.clone(),
-                },
-            );
+            self.wake_for_backoff(&container, until);
             self.trace(container.as_str(), || {
                 format!(
                     "{} failed {failures}x; placing again not before {until}",
@@ -267,12 +276,7 @@ impl Scheduler {
                     until,
                 }));
             }
-            self.timers.set(
-                until,
-                TimerReason::TaskBackoff {
-                    container: container.clone(),
-                },
-            );
+            self.wake_for_backoff(&container, until);
             self.trace(container.as_str(), || {
                 format!(
                     "{} failed {failures}x on {agent}; next try not before {until}",
@@ -280,6 +284,54 @@ impl Scheduler {
                 )
             });
         }
+    }
+
+    /// Wakes at `until` for `container`'s back-off. One keyed timer serves
+    /// the task's back-off and that of every agent's record of it, so it
+    /// is due at the earliest of them: a later one never replaces an
+    /// earlier, and [`Self::on_backoff_due`] sets it again for the rest.
+    fn wake_for_backoff(&mut self, container: &ContainerId, until: Instant) {
+        let key = TimerKey::TaskBackoff(container.clone());
+        let at = match self.timers.deadline(&key) {
+            Some(earlier) if earlier > self.now => earlier.min(until),
+            _ => until,
+        };
+        self.timers.set(
+            at,
+            TimerReason::TaskBackoff {
+                container: container.clone(),
+            },
+        );
+    }
+
+    /// The back-off timer of `container` fired: it is looked at again, and
+    /// the timer is set for the next back-off of it still ahead (the
+    /// task's or another agent's record's), so none is left to the sweep.
+    pub(super) fn on_backoff_due(&mut self, container: ContainerId) {
+        let now = self.now;
+        let task = self
+            .transformer
+            .task_backoff
+            .get(&container)
+            .map(|backoff| backoff.until);
+        let records = self
+            .agents
+            .locations()
+            .of(&container)
+            .iter()
+            .filter_map(|&number| self.agents.table().at(number))
+            .filter_map(|rep| rep.containers().get(&container)?.backoff())
+            .map(|backoff| backoff.until);
+        if let Some(next) = task.into_iter().chain(records).filter(|at| *at > now).min() {
+            self.timers.set(
+                next,
+                TimerReason::TaskBackoff {
+                    container: container.clone(),
+                },
+            );
+        }
+        self.transformer.mark(container);
+        self.reconcile_needed = true;
     }
 
     fn backoff_delay(&mut self, failures: u32) -> Duration {

@@ -34,6 +34,15 @@ pub struct SchedulerConfig {
     pub task_backoff_min: Duration,
     /// Longest delay between retries of a failing task.
     pub task_backoff_max: Duration,
+    /// After this many commands to one agent failed or went unconfirmed in
+    /// a row, placement avoids the agent for a while (see
+    /// `agent/health.rs`); 0 never avoids.
+    pub avoid_agent_after_failures: u32,
+    /// How long an agent is first avoided; doubles (with jitter) each time
+    /// it is avoided again before a command of its is confirmed.
+    pub avoid_agent_min: Duration,
+    /// The longest an agent is avoided at a time.
+    pub avoid_agent_max: Duration,
     /// At most this many commands are issued by one reconcile; the rest wait
     /// for the next one, which follows at once.
     pub max_commands_per_reconcile: usize,
@@ -70,6 +79,9 @@ impl Default for SchedulerConfig {
             stream_healthy_after: Duration::from_secs(30),
             task_backoff_min: Duration::from_secs(1),
             task_backoff_max: Duration::from_secs(60),
+            avoid_agent_after_failures: 3,
+            avoid_agent_min: Duration::from_secs(10),
+            avoid_agent_max: Duration::from_secs(300),
             max_commands_per_reconcile: 1000,
             max_commands_in_flight_per_agent: 8,
             max_persist_attempts: 5,

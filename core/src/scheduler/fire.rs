@@ -28,10 +28,7 @@ impl Scheduler {
                 );
                 self.reconcile_needed = true;
             }
-            TimerReason::TaskBackoff { container } => {
-                self.transformer.mark(container);
-                self.reconcile_needed = true;
-            }
+            TimerReason::TaskBackoff { container } => self.on_backoff_due(container),
             TimerReason::PersistRetry | TimerReason::ContinueReconcile => {
                 self.reconcile_needed = true
             }
@@ -39,6 +36,7 @@ impl Scheduler {
             TimerReason::StreamSilence { agent } => self.on_silence_due(&agent),
             TimerReason::StreamHealthy { agent } => self.on_stream_healthy(&agent),
             TimerReason::Abandon { agent } => self.on_abandon_due(&agent),
+            TimerReason::Probation { agent } => self.on_probation_due(&agent),
             TimerReason::PendingTimeout {
                 agent,
                 container,

@@ -5,6 +5,7 @@
 
 pub(crate) mod agent_map;
 mod answers;
+mod avoidance;
 pub(crate) mod config;
 mod discovery;
 pub(crate) mod dispatch;
@@ -263,6 +264,7 @@ impl Scheduler {
         for agent in self.agents.values() {
             gauges.agents_known += 1;
             gauges.agents_connected += u64::from(agent.connection.is_synced());
+            gauges.agents_avoided += u64::from(agent.health.is_avoided());
             let counts = agent.gauges();
             gauges.tasks_running += counts.running;
             gauges.tasks_pending += counts.pending;

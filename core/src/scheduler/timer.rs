@@ -55,6 +55,11 @@ pub enum TimerReason {
         /// Whose stream.
         agent: AgentId,
     },
+    /// An agent avoided after failing commands may be placed on again.
+    Probation {
+        /// Which agent.
+        agent: AgentId,
+    },
     /// A failing task's back-off may have expired.
     TaskBackoff {
         /// Which task.
@@ -75,6 +80,7 @@ pub(crate) enum TimerKey {
     Abandon(AgentId),
     StreamSilence(AgentId),
     StreamHealthy(AgentId),
+    Probation(AgentId),
     TaskBackoff(ContainerId),
     PersistRetry,
 }
@@ -91,6 +97,7 @@ impl TimerReason {
             TimerReason::Abandon { agent } => TimerKey::Abandon(agent.clone()),
             TimerReason::StreamSilence { agent } => TimerKey::StreamSilence(agent.clone()),
             TimerReason::StreamHealthy { agent } => TimerKey::StreamHealthy(agent.clone()),
+            TimerReason::Probation { agent } => TimerKey::Probation(agent.clone()),
             TimerReason::TaskBackoff { container } => TimerKey::TaskBackoff(container.clone()),
             TimerReason::PersistRetry => TimerKey::PersistRetry,
         }
@@ -103,7 +110,8 @@ impl TimerReason {
             | TimerReason::Reconnect { agent }
             | TimerReason::Abandon { agent }
             | TimerReason::StreamSilence { agent }
-            | TimerReason::StreamHealthy { agent } => Some(agent),
+            | TimerReason::StreamHealthy { agent }
+            | TimerReason::Probation { agent } => Some(agent),
             TimerReason::Tick
             | TimerReason::ContinueReconcile
             | TimerReason::TaskBackoff { .. }
@@ -137,6 +145,9 @@ impl fmt::Display for TimerReason {
             TimerReason::StreamHealthy { agent } => {
                 write!(f, "{agent}'s stream stayed synced")
             }
+            TimerReason::Probation { agent } => {
+                write!(f, "{agent}'s avoidance for placement ends")
+            }
             TimerReason::TaskBackoff { container } => write!(f, "back-off of {container} expires"),
             TimerReason::PersistRetry => f.write_str("retry the registry write"),
         }
@@ -165,6 +176,11 @@ impl TimerTable {
             self.by_deadline.remove(&(at, old, key.clone()));
         }
         self.by_deadline.insert((deadline, sequence, key));
+    }
+
+    /// When the timer of `key` is due, if it is set.
+    pub(crate) fn deadline(&self, key: &TimerKey) -> Option<Instant> {
+        self.by_key.get(key).map(|(at, _, _)| *at)
     }
 
     /// Cancels the timer of `key`, if set.

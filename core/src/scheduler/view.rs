@@ -62,6 +62,17 @@ impl<'a> AgentView<'a> {
     pub fn container_count(&self) -> usize {
         self.rep.containers().len()
     }
+
+    /// Whether placement avoids it after failing commands, and until when.
+    pub fn avoided_until(&self) -> Option<crate::time::Instant> {
+        self.rep.health.avoided_until
+    }
+
+    /// Commands to it that failed or went unconfirmed since the last one
+    /// it confirmed.
+    pub fn command_failures(&self) -> u32 {
+        self.rep.health.failures
+    }
 }
 
 /// What the scheduler knows about one container on one agent.
@@ -127,6 +138,8 @@ pub struct Gauges {
     pub agents_known: u64,
     /// Agents whose stream is open and synced.
     pub agents_connected: u64,
+    /// Agents placement avoids after failing commands.
+    pub agents_avoided: u64,
     /// Tasks of the durable registry.
     pub tasks_desired: u64,
     /// Containers whose last reported status is `running`, on any agent.
@@ -149,7 +162,8 @@ pub struct Occupancy {
     /// Of which back-off timers (one per container at most).
     pub backoff_timers: usize,
     /// Of which the rest: the tick, a continued reconcile, a write retry,
-    /// and per agent its reconnect, abandon, silence and healthy timers.
+    /// and per agent its reconnect, abandon, silence, healthy and
+    /// probation timers.
     pub other_timers: usize,
     /// Agents discovery lists.
     pub agents: usize,
@@ -178,13 +192,18 @@ pub struct Occupancy {
     pub reconciling: bool,
 }
 
+/// Timers one agent may have live: reconnect, abandon, silence, healthy,
+/// probation.
+const PER_AGENT_TIMERS: usize = 5;
+
 impl Occupancy {
     /// The most timers that may be live: three scheduler-wide (tick,
-    /// continued reconcile, write retry), four per agent (reconnect,
-    /// abandon, silence, healthy), a pending timeout per pending record or
-    /// unanswered command, and a back-off per backing-off record or task.
+    /// continued reconcile, write retry), five per agent (reconnect,
+    /// abandon, silence, healthy, probation after failing commands), a
+    /// pending timeout per pending record or unanswered command, and a
+    /// back-off per backing-off record or task.
     pub fn timer_limit(&self) -> usize {
-        3 + 4 * self.agents
+        3 + PER_AGENT_TIMERS * self.agents
             + self.records_pending
             + self.commands_in_flight
             + self.records_backing_off
@@ -216,7 +235,7 @@ impl Occupancy {
                 self.backoff_timers, self.records_backing_off, self.tasks_backing_off
             ));
         }
-        if self.other_timers > 3 + 4 * self.agents {
+        if self.other_timers > 3 + PER_AGENT_TIMERS * self.agents {
             broken.push(format!(
                 "{} stream and scheduler timers for {} agents",
                 self.other_timers, self.agents

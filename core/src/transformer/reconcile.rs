@@ -335,7 +335,7 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                     .insert(id, shape_of(&demand), reason.clone());
                 continue;
             }
-            let Some((cluster, numbers)) = cluster.as_mut() else {
+            let Some((cluster, numbers, avoided)) = cluster.as_mut() else {
                 break;
             };
             if algorithm.counts_jobs() && !counted_jobs.contains(hash) {
@@ -361,7 +361,12 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                         why: Why::Missing(algorithm.name()),
                     });
                 }
-                Err(reason) => {
+                Err(mut reason) => {
+                    if *avoided > 0 {
+                        let agents = if *avoided == 1 { "agent" } else { "agents" };
+                        reason.reason +=
+                            &format!("; {avoided} {agents} avoided after failing commands");
+                    }
                     self.plan.unplaced_attempts += 1;
                     self.transformer
                         .unplaced

@@ -27,23 +27,32 @@ use crate::scheduler::agent_map::AgentTable;
 #[derive(Clone, Debug, Default)]
 pub(super) struct PlacementView {
     cluster: Option<(Cluster, Vec<AgentNo>)>,
+    /// Synced agents left out because they are avoided.
+    avoided: BTreeSet<AgentId>,
 }
 
 impl PlacementView {
     /// The cluster, brought up to date: the agents in `changed` (which
-    /// this empties) are read again, and job counts are cleared.
+    /// this empties) are read again, and job counts are cleared. Also
+    /// returns how many synced agents are avoided (and so not in it).
     pub(super) fn refresh(
         &mut self,
         agents: &AgentTable,
         changed: &mut BTreeSet<AgentId>,
-    ) -> (&mut Cluster, &[AgentNo]) {
+    ) -> (&mut Cluster, &[AgentNo], usize) {
+        for id in changed.iter() {
+            match agents.get(id) {
+                Some(rep) if is_avoided(rep) => self.avoided.insert(id.clone()),
+                _ => self.avoided.remove(id),
+            };
+        }
         if let Some((cluster, _)) = &mut self.cluster {
             cluster.clear_job_instances();
             // Both `changed` and the cluster's agents are sorted by id, so
             // each search starts where the previous one ended.
             let mut from = 0;
             let in_step = changed.iter().all(|id| {
-                let rep = agents.get(id).filter(|rep| rep.connection.is_synced());
+                let rep = agents.get(id).filter(|rep| rep.is_placeable());
                 match (cluster.position_from(id, from), rep) {
                     (Some(index), Some(rep)) => {
                         from = index + 1;
@@ -55,7 +64,7 @@ impl PlacementView {
                         same_capacity
                     }
                     (None, None) => true,
-                    // An agent joined or left the synced set.
+                    // An agent joined or left the placeable set.
                     _ => false,
                 }
             });
@@ -79,12 +88,24 @@ impl PlacementView {
                 *numbers, fresh_numbers,
                 "the view's agent numbers are stale"
             );
+            let fresh_avoided: BTreeSet<AgentId> = agents
+                .values()
+                .filter(|rep| is_avoided(rep))
+                .map(|rep| rep.id.clone())
+                .collect();
+            debug_assert_eq!(self.avoided, fresh_avoided, "the avoided agents are stale");
         }
-        (cluster, numbers)
+        (cluster, numbers, self.avoided.len())
     }
 }
 
-/// Every synced agent, with what it has promised, and the agents' numbers.
+/// Whether `agent` is synced but avoided after failing commands.
+fn is_avoided(agent: &AgentRepresentation) -> bool {
+    agent.connection.is_synced() && agent.health.is_avoided()
+}
+
+/// Every placeable agent, with what it has promised, and the agents'
+/// numbers.
 fn build(agents: &AgentTable) -> (Cluster, Vec<AgentNo>) {
     // In id order, the order `Cluster::new` keeps them in.
     let (slots, numbers): (Vec<AgentSlot>, Vec<AgentNo>) = agents
@@ -110,10 +131,10 @@ fn container_count(agent: &AgentRepresentation) -> u32 {
     u32::try_from(agent.containers().len()).unwrap_or(u32::MAX)
 }
 
-/// What placement sees of `agent`: nothing unless it is synced (commands go
-/// only to synced agents).
+/// What placement sees of `agent`: nothing unless it is placeable (synced,
+/// as commands go only to synced agents, and not avoided).
 fn slot_of(agent: &AgentRepresentation) -> Option<AgentSlot> {
-    if !agent.connection.is_synced() {
+    if !agent.is_placeable() {
         return None;
     }
     let (cpu_used, mem_used) = agent.committed();

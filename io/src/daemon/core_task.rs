@@ -319,6 +319,7 @@ impl Driver {
                     counters: self.scheduler.metrics().clone(),
                     agents_known: gauges.agents_known,
                     agents_connected: gauges.agents_connected,
+                    agents_avoided: gauges.agents_avoided,
                     tasks_desired: gauges.tasks_desired,
                     tasks_running: gauges.tasks_running,
                     tasks_pending: gauges.tasks_pending,

@@ -62,6 +62,8 @@ pub struct MetricsSnapshot {
     pub agents_connected: u64,
     /// Agents discovery lists.
     pub agents_known: u64,
+    /// Agents placement avoids after failed or unconfirmed commands.
+    pub agents_avoided: u64,
     /// Tasks the registry asks for.
     pub tasks_desired: u64,
     /// Instances reported `running`.

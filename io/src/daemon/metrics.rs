@@ -99,13 +99,18 @@ impl Collector for SnapshotCollector {
             )?)?;
         }
         let s = &self.0;
-        let gauges: [(&str, &str, u64); 6] = [
+        let gauges: [(&str, &str, u64); 7] = [
             (
                 "agents_connected",
                 "Agents whose event stream is open and synced.",
                 s.agents_connected,
             ),
             ("agents_known", "Agents discovery lists.", s.agents_known),
+            (
+                "agents_avoided",
+                "Agents placement avoids after failed or unconfirmed commands.",
+                s.agents_avoided,
+            ),
             (
                 "tasks_desired",
                 "Tasks the registry asks for.",
@@ -144,6 +149,7 @@ mod tests {
         let mut snapshot = MetricsSnapshot::default();
         snapshot.counters.schedule_requests = 3;
         snapshot.tasks_running = 7;
+        snapshot.agents_avoided = 1;
         let text = encode(&snapshot);
         assert!(
             text.contains("# TYPE harpoon_schedule_requests counter"),
@@ -151,6 +157,7 @@ mod tests {
         );
         assert!(text.contains("harpoon_schedule_requests_total 3"), "{text}");
         assert!(text.contains("harpoon_tasks_running 7"), "{text}");
+        assert!(text.contains("harpoon_agents_avoided 1"), "{text}");
         assert!(text.trim_end().ends_with("# EOF"), "{text}");
     }
 }

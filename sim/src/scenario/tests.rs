@@ -177,6 +177,20 @@ remove_agent = "b0"
 [[at]]
 time = "2m8s"
 unschedule = "web"
+[[at]]
+time = "2m9s"
+fail_commands = { agent = "a2", for = "1m" }
+[[at]]
+time = "2m9s"
+never_confirm = { agent = "a2", for = "1m" }
+[[at]]
+time = "2m9s"
+flap_stream = { agent = "a2", for = "1m" }
+[[at]]
+time = "2m9s"
+report_stray = "a2"
+[[expect]]
+agent_commands_at_most = { agent = "a2", count = 9 }
 [[expect]]
 time = "3m"
 placed = { job = "web", count = 0 }
@@ -193,8 +207,39 @@ commands_at_least = 1
 "#
     );
     let scenario = parse(&source, "test.toml").unwrap();
-    assert_eq!(scenario.timeline.len(), 13);
-    assert_eq!(scenario.expectations.len(), 8);
+    assert_eq!(scenario.timeline.len(), 17);
+    assert_eq!(scenario.expectations.len(), 9);
+}
+
+#[test]
+fn broken_peer_keys_name_a_listed_agent() {
+    for (entry, key) in [
+        (
+            "fail_commands = { agent = \"zz\", for = \"1m\" }",
+            "at.fail_commands.agent",
+        ),
+        (
+            "never_confirm = { agent = \"zz\", for = \"1m\" }",
+            "at.never_confirm.agent",
+        ),
+        (
+            "flap_stream = { agent = \"zz\", for = \"1m\" }",
+            "at.flap_stream.agent",
+        ),
+        ("report_stray = \"zz\"", "at.report_stray"),
+    ] {
+        let error = error_of(&format!("{FULL}\n[[at]]\ntime = \"1s\"\n{entry}\n"));
+        assert_eq!(error.key, key, "{error}");
+        assert!(error.message.contains("\"zz\""), "{error}");
+    }
+    let error = error_of(&format!(
+        "{FULL}\n[[at]]\ntime = \"1s\"\nflap_stream = {{ agent = \"a2\", for = \"soon\" }}\n"
+    ));
+    assert_eq!(error.key, "at.flap_stream.for", "{error}");
+    let error = error_of(&format!(
+        "{FULL}\n[[expect]]\nagent_commands_at_most = {{ agent = \"zz\", count = 1 }}\n"
+    ));
+    assert_eq!(error.key, "expect.agent_commands_at_most.agent", "{error}");
 }
 
 #[test]

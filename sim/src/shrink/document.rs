@@ -22,20 +22,35 @@ const SECTIONS: [&str; 4] = ["agent", "job", "at", "expect"];
 /// The tables a scenario holds, in the order they are written.
 const TABLES: [&str; 2] = ["scheduler", "network"];
 /// Timeline keys whose value is the name of one agent.
-const AGENT_ACTIONS: [&str; 5] = ["crash", "restart", "wipe", "drop_stream", "remove_agent"];
+const AGENT_ACTIONS: [&str; 6] = [
+    "crash",
+    "restart",
+    "wipe",
+    "drop_stream",
+    "remove_agent",
+    "report_stray",
+];
 /// Timeline keys whose value is a list of agent names.
 const AGENT_LIST_ACTIONS: [&str; 2] = ["partition", "heal"];
 /// Timeline keys whose value is a table naming one agent under `agent`.
-const AGENT_TABLE_ACTIONS: [&str; 2] = ["slow", "fail_starts"];
+const AGENT_TABLE_ACTIONS: [&str; 5] = [
+    "slow",
+    "fail_starts",
+    "fail_commands",
+    "never_confirm",
+    "flap_stream",
+];
 /// Timeline keys whose value is the name of a job.
 const JOB_ACTIONS: [&str; 2] = ["schedule", "unschedule"];
-/// Expectation keys whose value is a table naming a job under `job`.
-const JOB_EXPECTATIONS: [&str; 5] = [
+/// Expectation keys whose value is a table naming a job under `job` (or
+/// an agent under `agent`).
+const JOB_EXPECTATIONS: [&str; 6] = [
     "running",
     "placed",
     "unplaced",
     "placed_on",
     "instances_at_most",
+    "agent_commands_at_most",
 ];
 
 /// How big a world is.

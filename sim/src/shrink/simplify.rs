@@ -106,8 +106,26 @@ fn fields(document: &Document) -> Vec<(Path, Field)> {
     for (index, entry) in document.entries("at").enumerate() {
         let at = |keys: &[&str]| Path::entry("at", index, keys);
         fields.push((at(&["time"]), ms(0, 1_000)));
-        let more: &[(&[&str], Field)] = if entry.contains_key("fail_starts") {
-            &[(&["fail_starts", "for"], ms(1_000, 1_000))]
+        let lasting = [
+            "fail_starts",
+            "fail_commands",
+            "never_confirm",
+            "flap_stream",
+        ]
+        .into_iter()
+        .find(|key| entry.contains_key(*key));
+        let lasting_for: [(&[&str], Field); 1];
+        let more: &[(&[&str], Field)] = if let Some(key) = lasting {
+            lasting_for = [(
+                match key {
+                    "fail_starts" => &["fail_starts", "for"],
+                    "fail_commands" => &["fail_commands", "for"],
+                    "never_confirm" => &["never_confirm", "for"],
+                    _ => &["flap_stream", "for"],
+                },
+                ms(1_000, 1_000),
+            )];
+            &lasting_for
         } else if entry.contains_key("scheduler_crash") {
             &[(&["scheduler_crash", "down"], ms(1_000, 1_000))]
         } else if entry.contains_key("slow") {

@@ -582,3 +582,221 @@ fn a_stream_that_breaks_after_each_first_event_backs_off_and_its_pending_command
         h.issued_summary()
     );
 }
+
+/// How a broken agent treats every command sent to it.
+#[derive(Clone, Copy)]
+enum Broken {
+    /// Answers 500.
+    Fails,
+    /// Accepts, and its stream never confirms.
+    NeverConfirms,
+}
+
+/// Runs `a` broken as `how` and `b` healthy, with a job of ten tasks, for
+/// `seconds`; returns the harness and whether `/metrics` would have shown
+/// an avoided agent meanwhile.
+fn broken_and_healthy(how: Broken, seconds: u64) -> (Harness, bool) {
+    let mut h = started(&["a", "b"]);
+    let mut avoided = false;
+    schedule_durably(&mut h, job("web", 10, 0.1, 64));
+    for _ in 0..seconds * 10 {
+        let commands = h.take_commands();
+        for command in commands.iter().filter(|c| c.agent.as_str() == "a") {
+            match how {
+                Broken::Fails => h.answer(command, Err(CommandError::ServerError("boom".into()))),
+                Broken::NeverConfirms => h.answer(command, Ok(())),
+            }
+        }
+        play_agent(&mut h, "b", resources(4.0, 4096), &commands);
+        h.advance(Duration::from_millis(100));
+        avoided |= h.scheduler.gauges().agents_avoided == 1;
+    }
+    (h, avoided)
+}
+
+fn running_on(h: &Harness, name: &str) -> usize {
+    h.scheduler
+        .agent(&agent(name))
+        .map(|view| {
+            view.containers()
+                .filter(|c| c.status() == Some(ContainerStatus::Running))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn creates_to(h: &Harness, name: &str) -> usize {
+    h.issued_summary()
+        .iter()
+        .filter(|line| line.starts_with("create") && line.ends_with(&format!("@{name}")))
+        .count()
+}
+
+fn traces(h: &Harness, subject: &str) -> Vec<String> {
+    h.log
+        .iter()
+        .filter_map(|output| match output {
+            crate::Output::Trace(trace) if trace.subject == subject => Some(trace.message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_agent_that_fails_every_command_is_avoided_and_its_tasks_run_elsewhere() {
+    // Least-used always prefers the broken agent: its failed creates leave
+    // it with the fewest containers.
+    let (h, avoided) = broken_and_healthy(Broken::Fails, 30);
+    assert_eq!(running_on(&h, "b"), 10, "{:?}", h.issued_summary());
+    assert!(
+        creates_to(&h, "a") <= 12,
+        "{} creates to the broken agent in 30 s",
+        creates_to(&h, "a")
+    );
+    assert!(avoided, "the gauge showed the avoided agent");
+    let lines = traces(&h, "a");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("avoided for placement after 3 failed")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn an_agent_that_never_confirms_is_avoided_and_its_tasks_run_elsewhere() {
+    // Creates time out after the pending timeout (20 s), then the tasks
+    // back off before they are placed again.
+    let (h, avoided) = broken_and_healthy(Broken::NeverConfirms, 60);
+    assert_eq!(running_on(&h, "b"), 10, "{:?}", h.issued_summary());
+    assert!(creates_to(&h, "a") <= 12, "{:?}", h.issued_summary());
+    assert!(avoided, "the gauge showed the avoided agent");
+}
+
+#[test]
+fn an_avoided_agent_is_tried_again_on_probation_and_a_confirmation_clears_it() {
+    let (mut h, _) = broken_and_healthy(Broken::Fails, 2);
+    assert_eq!(h.scheduler.gauges().agents_avoided, 1);
+    // The first avoidance lasts 5-10 s; afterwards placement may use `a`
+    // again, and a confirmed command clears its record.
+    h.advance(Duration::from_secs(10));
+    assert_eq!(h.scheduler.gauges().agents_avoided, 0);
+    let more = job("more", 20, 0.1, 64);
+    schedule_durably(&mut h, more);
+    settle(
+        &mut h,
+        &[("a", resources(4.0, 4096)), ("b", resources(4.0, 4096))],
+    );
+    assert!(running_on(&h, "a") > 0, "{:?}", h.issued_summary());
+    let a = h.scheduler.agent(&agent("a")).expect("a");
+    assert_eq!(a.command_failures(), 0);
+    let lines = traces(&h, "a");
+    assert!(
+        lines
+            .iter()
+            .any(|line| line.starts_with("avoidance for placement over")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn an_unplaced_task_says_when_agents_are_avoided() {
+    let mut h = started(&["a"]);
+    schedule_durably(&mut h, job("web", 1, 0.1, 64));
+    let id = job("web", 1, 0.1, 64).hash().container_id(0);
+    for _ in 0..100 {
+        for command in h.take_commands() {
+            h.answer(&command, Err(CommandError::ServerError("boom".into())));
+        }
+        h.advance(Duration::from_millis(100));
+    }
+    let reason = h.scheduler.unplaced_reason(&id).expect("unplaced");
+    assert_eq!(
+        reason.reason,
+        "no agents are available; 1 agent avoided after failing commands"
+    );
+}
+
+#[test]
+fn an_unconfirmed_stop_is_reissued_with_a_growing_back_off() {
+    // An agent reports a container nobody scheduled, accepts every stop
+    // and never stops it.
+    let mut h = started(&["a"]);
+    let stray = crate::wire::ContainerId::new("stray-1");
+    h.send_event(
+        "a",
+        resources(4.0, 4096),
+        vec![instance(
+            &stray,
+            ContainerStatus::Running,
+            &job("stray", 1, 0.1, 64).container,
+        )],
+    );
+    for _ in 0..600 {
+        for command in h.take_commands() {
+            h.answer(&command, Ok(()));
+        }
+        h.advance(Duration::from_secs(1));
+    }
+    let stops = h
+        .issued_summary()
+        .iter()
+        .filter(|line| line.starts_with("stop stray-1"))
+        .count();
+    // 20 s pending timeout, then 1 s, 2 s, 4 s, ... up to 60 s of back-off
+    // (with jitter): about a dozen in ten minutes; a fixed period of one
+    // pending timeout gives nearly thirty.
+    assert!((8..=14).contains(&stops), "{stops} stops in ten minutes");
+}
+
+#[test]
+fn the_back_offs_of_one_container_on_two_agents_each_end_on_time() {
+    // One container reported by two agents, both stops failing: the
+    // records back off by one keyed timer. The periodic sweep is far off,
+    // so only that timer brings each stop back.
+    let mut h = Harness::new(crate::SchedulerConfig {
+        tick: Duration::from_secs(600),
+        ..config()
+    });
+    h.start(vec![], &["a", "b"]);
+    let stray = crate::wire::ContainerId::new("stray-1");
+    let config = job("stray", 1, 0.1, 64).container;
+    for name in ["a", "b"] {
+        h.sync(
+            name,
+            resources(4.0, 4096),
+            vec![instance(&stray, ContainerStatus::Running, &config)],
+        );
+    }
+    let fail = || Err(CommandError::ServerError("boom".into()));
+    let mut held = None;
+    let mut failed_on_b = 0;
+    // b's stop fails three times (its back-off grows to 2-4 s) while a's
+    // first stop is still unanswered.
+    for _ in 0..200 {
+        for command in h.take_commands() {
+            if command.agent.as_str() == "a" {
+                held = Some(command);
+            } else if failed_on_b < 3 {
+                failed_on_b += 1;
+                h.answer(&command, fail());
+            }
+        }
+        if failed_on_b == 3 {
+            break;
+        }
+        h.advance(Duration::from_millis(100));
+    }
+    assert_eq!(failed_on_b, 3);
+    // Now a's stop fails: its back-off (0.5-1 s) ends before b's.
+    h.answer(&held.expect("a's stop"), fail());
+    let mut stops_to_b = 0;
+    for _ in 0..100 {
+        for command in h.take_commands() {
+            stops_to_b += usize::from(command.agent.as_str() == "b");
+            h.answer(&command, Ok(()));
+        }
+        h.advance(Duration::from_millis(100));
+    }
+    assert_eq!(stops_to_b, 1, "b's stop came back when its back-off ended");
+}

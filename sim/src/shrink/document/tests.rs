@@ -127,6 +127,22 @@ time = "35s"
 fail_starts = { agent = "a1", for = "10s" }
 
 [[at]]
+time = "36s"
+fail_commands = { agent = "a1", for = "10s" }
+
+[[at]]
+time = "37s"
+never_confirm = { agent = "a1", for = "10s" }
+
+[[at]]
+time = "38s"
+flap_stream = { agent = "a1", for = "10s" }
+
+[[at]]
+time = "39s"
+report_stray = "a1"
+
+[[at]]
 time = "40s"
 add_agent = { name = "b0", cpu = 4.0, mem = 4096 }
 
@@ -143,6 +159,9 @@ time = "1m"
 running = { job = "db", count = 1 }
 
 [[expect]]
+agent_commands_at_most = { agent = "a1", count = 10 }
+
+[[expect]]
 converged_within = "2m"
 "#;
 
@@ -155,8 +174,8 @@ fn agents_with_a_count_become_one_entry_each() {
         Size {
             agents: 4,
             jobs: 2,
-            timeline: 8,
-            expectations: 3
+            timeline: 12,
+            expectations: 4
         }
     );
 }
@@ -172,7 +191,7 @@ fn removing_an_agent_removes_what_names_it_and_nothing_else() {
         .map(|entry| entry.action.to_string())
         .collect();
     // The partition loses a1; the heal of a1 alone, the crash and the
-    // failing starts go; so does the expectation about a1.
+    // faults of a1 go; so do the expectations about a1.
     assert_eq!(
         actions,
         [
@@ -188,7 +207,7 @@ fn removing_an_agent_removes_what_names_it_and_nothing_else() {
 
     // An added agent goes with its `add_agent` entry and what names it.
     let without_b0 = document.without(&[Part::Agent("b0".to_owned())]);
-    assert_eq!(without_b0.size().timeline, 6);
+    assert_eq!(without_b0.size().timeline, 10);
     assert!(without_b0.scenario("without b0").is_ok());
 }
 
@@ -198,8 +217,8 @@ fn removing_a_job_removes_its_requests_and_expectations() {
     let smaller = document.without(&[Part::Job("db".to_owned())]);
     let scenario = smaller.scenario("smaller").unwrap();
     assert_eq!(scenario.jobs.keys().collect::<Vec<_>>(), ["web"]);
-    assert_eq!(smaller.size().timeline, 7);
-    assert_eq!(smaller.size().expectations, 2);
+    assert_eq!(smaller.size().timeline, 11);
+    assert_eq!(smaller.size().expectations, 3);
 }
 
 #[test]
