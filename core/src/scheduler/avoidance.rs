@@ -3,6 +3,7 @@
 //! clears the count, and after `avoid_agent_after_failures` in a row
 //! placement leaves the agent out until its probation timer fires.
 
+use super::output::TraceLevel;
 use super::timer::TimerKey;
 use super::{Scheduler, TimerReason};
 use crate::ids::AgentId;
@@ -37,7 +38,9 @@ impl Scheduler {
                 agent: agent.clone(),
             },
         );
-        self.trace(agent.as_str(), || {
+        // A state change of the agent an operator should see (logged at
+        // info by the daemon), not a routine decision.
+        self.notice(TraceLevel::Change, agent.as_str(), || {
             format!(
                 "avoided for placement after {failures} failed or unconfirmed commands \
                  in a row (last: {}); tried again at {until}",
@@ -62,7 +65,7 @@ impl Scheduler {
         }
         if was_avoided {
             self.timers.cancel(&TimerKey::Probation(agent.clone()));
-            self.trace(agent.as_str(), || {
+            self.notice(TraceLevel::Change, agent.as_str(), || {
                 "no longer avoided for placement: a command was confirmed".to_owned()
             });
             self.placeable_again(agent);
@@ -84,7 +87,7 @@ impl Scheduler {
         health.avoided_until = None;
         health.failures = threshold.saturating_sub(1);
         drop(rep);
-        self.trace(agent.as_str(), || {
+        self.notice(TraceLevel::Change, agent.as_str(), || {
             "avoidance for placement over: on probation, one more failed command \
              avoids it again"
                 .to_owned()
