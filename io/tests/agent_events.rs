@@ -148,7 +148,7 @@ fn a_slow_subscriber_is_dropped_and_the_agent_carries_on() {
 }
 
 #[test]
-fn a_container_being_prepared_can_be_started_stopped_and_deleted() {
+fn a_container_being_prepared_is_not_shown_yet_but_can_be_started_stopped_and_deleted() {
     let dir = TempDir::new("preparing");
     let agent = Agent::start(dir.path(), &[]);
     // A server that accepts the connection and never answers: the
@@ -158,7 +158,18 @@ fn a_container_being_prepared_can_be_started_stopped_and_deleted() {
     let mut events = agent.events();
     events.next_event();
     assert_eq!(agent.put("slow", &config(&url, &["./run.sh"])).status, 201);
-    agent.wait_for("slow", "created", |_| true);
+    // Not `created` until prepared, by any way of asking: a client that
+    // starts what it sees `created` must find its directory complete.
+    let answer = agent.request("GET", "/containers/slow", None);
+    assert_eq!(answer.status, 404, "{}", answer.body);
+    assert!(answer.body.contains("being prepared"), "{}", answer.body);
+    let listing = agent.request("GET", "/containers", None).json();
+    assert_eq!(listing, json!({}), "not listed");
+    let mut late = agent.events();
+    assert!(
+        statuses(&late.next_event()).is_empty(),
+        "not in a first event"
+    );
     assert_eq!(agent.start_container("slow").status, 202, "kept for later");
     assert_eq!(
         agent.stop_container("slow").status,

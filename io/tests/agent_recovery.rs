@@ -30,6 +30,20 @@ fn is_gone(pid: i32) -> bool {
     }
 }
 
+/// The status and phase in container `id`'s state file (replaced
+/// atomically, so never read half-written).
+fn recorded(data_dir: &std::path::Path, id: &str) -> Result<(String, String), String> {
+    let path = data_dir.join(format!("state/{id}.json"));
+    let text = std::fs::read_to_string(&path).map_err(|error| error.to_string())?;
+    let record: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| error.to_string())?;
+    let field = |value: &serde_json::Value| value.as_str().unwrap_or_default().to_owned();
+    Ok((
+        field(&record["instance"]["status"]),
+        field(&record["phase"]["phase"]),
+    ))
+}
+
 #[test]
 fn a_restarted_agent_adopts_or_reports_its_containers() {
     let dir = TempDir::new("recovery");
@@ -64,9 +78,7 @@ fn a_restarted_agent_adopts_or_reports_its_containers() {
     first.wait_for("survivor", "running", |_| true);
     first.wait_for("victim", "running", |_| true);
     first.wait_for("done", "finished", |_| true);
-    first.wait_for("idle", "created", |_| {
-        first.log().matches("prepared").count() == 4
-    });
+    first.wait_for("idle", "created", |_| true);
     let survivor_pid = read_pid(&dir.path().join("survivor.pid"));
     let victim_pid = read_pid(&dir.path().join("victim.pid"));
     wait_until("the survivor's log line", || {
@@ -77,6 +89,25 @@ fn a_restarted_agent_adopts_or_reports_its_containers() {
             Err(log)
         }
     });
+
+    // What a client sees is written to disk a moment later (off the state
+    // task): a crash before that would rightly lose it, so the crash comes
+    // once every container's record holds what was seen.
+    for (id, status, phase) in [
+        ("survivor", "running", "running"),
+        ("victim", "running", "running"),
+        ("done", "finished", "idle"),
+        ("idle", "created", "idle"),
+    ] {
+        wait_until(&format!("{id}'s record to say {status}"), || {
+            let recorded = recorded(&first.data_dir, id)?;
+            if recorded == (status.to_owned(), phase.to_owned()) {
+                Ok(())
+            } else {
+                Err(format!("{recorded:?}"))
+            }
+        });
+    }
 
     // A crash of the agent, during which one container's process dies.
     first.kill();

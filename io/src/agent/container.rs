@@ -68,6 +68,12 @@ impl Container {
         &self.instance.container_id
     }
 
+    /// Whether listings, GETs and first events show it: not while it is
+    /// being prepared (see [`super::state::AgentState::instances`]).
+    pub fn is_shown(&self) -> bool {
+        !matches!(self.phase, Phase::Preparing { .. })
+    }
+
     /// What is persisted of this container.
     pub fn record(&self) -> Record {
         let phase = match &self.phase {

@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::error::{CreateError, DeleteError, StartError, StopError, TooManyStreams, Unavailable};
 use super::logs::ContainerLog;
+use super::state::Lookup;
 use super::watch::Exit;
 
 /// A message to the state task: a request with a reply channel, or a
@@ -36,7 +37,7 @@ pub(crate) enum Message {
     },
     Get {
         id: String,
-        reply: oneshot::Sender<Option<ContainerInstance>>,
+        reply: oneshot::Sender<Lookup>,
     },
     List {
         reply: oneshot::Sender<BTreeMap<String, ContainerInstance>>,
@@ -108,7 +109,7 @@ impl AgentHandle {
         self.ask(|reply| Message::Delete { id, reply }).await
     }
 
-    pub async fn get(&self, id: String) -> Result<Option<ContainerInstance>, Unavailable> {
+    pub async fn get(&self, id: String) -> Result<Lookup, Unavailable> {
         self.ask(|reply| Message::Get { id, reply }).await
     }
 

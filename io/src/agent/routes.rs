@@ -19,6 +19,7 @@ use super::handle::AgentHandle;
 use super::logs::ContainerLog;
 use super::options::AgentOptions;
 use super::sse::SseBody;
+use super::state::Lookup;
 
 /// Log lines sent when `history` is not given (as the original agent).
 const DEFAULT_LOG_HISTORY: usize = 10;
@@ -57,8 +58,12 @@ pub(crate) async fn route(
         (["containers", id], &Method::PUT) => create(id, request, &context).await,
         (["containers", id], &Method::GET) => {
             answer(handle.get(id.to_string()).await, |found| match found {
-                Some(instance) => body::json(&instance),
-                None => not_found(id),
+                Lookup::Shown(instance) => body::json(&instance),
+                Lookup::Preparing => body::text(
+                    StatusCode::NOT_FOUND,
+                    format!("container {id} is still being prepared; it appears once created\n"),
+                ),
+                Lookup::Unknown => not_found(id),
             })
         }
         (["containers", id], &Method::DELETE) => {

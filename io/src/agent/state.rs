@@ -26,6 +26,15 @@ use super::resources::{Ledger, Reserved};
 use super::timers::Timers;
 use super::writer::{StateWriter, Waiter, Written};
 
+/// What a GET of one container finds.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    Shown(ContainerInstance),
+    /// Accepted, and not shown until prepared.
+    Preparing,
+    Unknown,
+}
+
 /// Everything the state task owns.
 #[derive(Debug)]
 pub(crate) struct AgentState {
@@ -68,17 +77,26 @@ impl AgentState {
         self.ledger.report(self.reserved())
     }
 
+    /// Every container that is shown: not those still being prepared.
+    /// `created` means prepared (as the wire doc and the original agent
+    /// have it), so a client that starts what it sees `created` finds its
+    /// directory complete and gets the start's real answer; a container
+    /// appears with the `created` event its preparation ends with.
     pub fn instances(&self) -> BTreeMap<String, ContainerInstance> {
         self.containers
             .iter()
+            .filter(|(_, container)| container.is_shown())
             .map(|(id, container)| (id.clone(), container.instance.clone()))
             .collect()
     }
 
-    pub fn get(&self, id: &str) -> Option<ContainerInstance> {
-        self.containers
-            .get(id)
-            .map(|container| container.instance.clone())
+    /// Container `id`, as [`AgentState::instances`] shows it.
+    pub fn get(&self, id: &str) -> Lookup {
+        match self.containers.get(id) {
+            None => Lookup::Unknown,
+            Some(container) if container.is_shown() => Lookup::Shown(container.instance.clone()),
+            Some(_) => Lookup::Preparing,
+        }
     }
 
     pub fn log(&self, id: &str) -> Option<Arc<ContainerLog>> {
