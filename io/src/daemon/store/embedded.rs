@@ -14,7 +14,6 @@
 use std::path::{Path, PathBuf};
 
 use harpoon_core::RegistryChanges;
-use harpoon_core::wire::JobConfig;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tracing::info;
 
@@ -322,6 +321,8 @@ fn read_from(path: &Path, db: &impl ReadableDatabase) -> Result<StoredRegistry, 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use harpoon_core::wire::JobConfig;
 
     use super::*;
 
