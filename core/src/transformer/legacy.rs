@@ -14,11 +14,18 @@
 //! computed again from the registry, so adoption survives any number of
 //! restarts until the adopted containers go.
 //!
-//! Cost: a container is looked up here only when its ID names no desired
-//! job (rare), and a desired task's legacy name only once a container of
-//! its job has been seen under a legacy name.
+//! Cost: a legacy hash (a SHA-256 over a canonical encoding) is computed
+//! lazily, not at load: the loaded jobs are only grouped by job name, and
+//! the legacy hashes of a name's jobs are computed the first time a
+//! container is seen whose ID names no desired job but could be a legacy
+//! name of that job name (`<job>-<7 hex>-<index>`). A start with many jobs
+//! and no legacy containers computes none. A container is looked up here
+//! only when its ID names no desired job (rare), and a desired task's
+//! legacy name only once a container of its job has been seen under a
+//! legacy name.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use crate::wire::{ContainerId, JobConfig, JobHash};
 
@@ -26,7 +33,11 @@ use crate::wire::{ContainerId, JobConfig, JobHash};
 /// have containers under a legacy name.
 #[derive(Clone, Debug, Default)]
 pub struct LegacyNames {
-    /// Legacy hash → hash, for every job loaded at start whose two differ.
+    /// Jobs loaded at start whose legacy hashes are not computed yet, by
+    /// job name, in the order they were loaded (hash order).
+    unresolved: BTreeMap<String, Vec<(JobHash, Arc<JobConfig>)>>,
+    /// Legacy hash → hash, for every job loaded at start whose legacy hash
+    /// was computed and differs from its hash.
     hashes: BTreeMap<JobHash, JobHash>,
     /// Hash → legacy hash, for the jobs a container was seen of under its
     /// legacy name.
@@ -36,35 +47,74 @@ pub struct LegacyNames {
     examined: BTreeSet<ContainerId>,
 }
 
+/// Hex digits a legacy hash keeps of its digest, after `<job>-`.
+const LEGACY_DIGITS: usize = 7;
+
+/// The job name a legacy hash `<job>-<7 hex>` would have been computed
+/// for, or `None` if `legacy` cannot be one.
+fn job_name_of(legacy: &JobHash) -> Option<&str> {
+    let text = legacy.as_str();
+    let split = text.len().checked_sub(LEGACY_DIGITS + 1)?;
+    let (name, suffix) = (text.get(..split)?, text.get(split..)?);
+    let digits = suffix.strip_prefix('-')?;
+    digits
+        .bytes()
+        .all(|byte| matches!(byte, b'0'..=b'9' | b'a'..=b'f'))
+        .then_some(name)
+}
+
 impl LegacyNames {
-    /// Knows `job` (under `hash`) by its legacy hash too.
-    pub fn insert(&mut self, hash: &JobHash, job: &JobConfig) {
-        let legacy = job.legacy_hash();
-        if legacy != *hash {
-            self.hashes.insert(legacy, hash.clone());
-        }
+    /// Knows `job` (under `hash`), loaded at start, by its legacy hash too,
+    /// once a container could bear it (see the module's cost).
+    pub fn insert(&mut self, hash: &JobHash, job: &Arc<JobConfig>) {
+        self.unresolved
+            .entry(job.container.job.clone())
+            .or_default()
+            .push((hash.clone(), Arc::clone(job)));
     }
 
     /// Forgets the job `hash` (no longer desired): returns its legacy
     /// hash, whose containers are no longer adopted.
     pub fn remove(&mut self, hash: &JobHash, job: &JobConfig) -> Option<JobHash> {
-        let legacy = job.legacy_hash();
         self.seen.remove(hash);
+        let name = &job.container.job;
+        if let Some(jobs) = self.unresolved.get_mut(name)
+            && let Some(at) = jobs.iter().position(|(loaded, _)| loaded == hash)
+        {
+            jobs.remove(at);
+            if jobs.is_empty() {
+                self.unresolved.remove(name);
+            }
+            let legacy = job.legacy_hash();
+            return (legacy != *hash).then_some(legacy);
+        }
+        let legacy = job.legacy_hash();
         self.hashes.remove(&legacy).map(|_| legacy)
     }
 
     /// The task that `task` (a container's, named after a legacy hash)
     /// stands for, remembering that its job has a container so named.
     pub fn adopt(&mut self, task: &Option<(JobHash, u32)>) -> Option<(JobHash, u32)> {
-        if self.hashes.is_empty() {
+        if self.hashes.is_empty() && self.unresolved.is_empty() {
             return None;
         }
         let (legacy, index) = task.as_ref()?;
+        self.resolve(job_name_of(legacy)?);
         let hash = self.hashes.get(legacy)?;
         if !self.seen.contains_key(hash) {
             self.seen.insert(hash.clone(), legacy.clone());
         }
         Some((hash.clone(), *index))
+    }
+
+    /// Computes the legacy hashes of the loaded jobs named `name`, once.
+    fn resolve(&mut self, name: &str) {
+        for (hash, job) in self.unresolved.remove(name).unwrap_or_default() {
+            let legacy = job.legacy_hash();
+            if legacy != hash {
+                self.hashes.insert(legacy, hash);
+            }
+        }
     }
 
     /// Whether the job `hash` has a container under its legacy name: its
@@ -91,5 +141,89 @@ impl LegacyNames {
             return None;
         }
         self.seen.get(hash).map(|legacy| legacy.container_id(index))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(name: &str, scale: u32) -> Arc<JobConfig> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "job": name, "product": "p", "environment": "e", "scale": scale,
+            }))
+            .expect("a job config"),
+        )
+    }
+
+    fn loaded(jobs: &[&Arc<JobConfig>]) -> LegacyNames {
+        let mut names = LegacyNames::default();
+        for job in jobs {
+            names.insert(&job.hash(), job);
+        }
+        names
+    }
+
+    #[test]
+    fn loading_computes_no_legacy_hash() {
+        let (web, db) = (job("web", 1), job("db", 1));
+        let names = loaded(&[&web, &db]);
+        assert!(
+            names.hashes.is_empty(),
+            "legacy hashes wait for a container that could bear one"
+        );
+    }
+
+    #[test]
+    fn a_container_under_a_legacy_name_computes_the_hashes_of_its_job_name_only() {
+        let (web, web_twice, db) = (job("web", 1), job("web", 2), job("db", 1));
+        let mut names = loaded(&[&web, &web_twice, &db]);
+        let task = Some((web_twice.legacy_hash(), 1));
+        assert_eq!(names.adopt(&task), Some((web_twice.hash(), 1)));
+        assert_eq!(
+            names.hashes.len(),
+            2,
+            "both jobs named web are known by their legacy hashes, db is not yet"
+        );
+        assert!(names.involves(&web_twice.hash()) && !names.involves(&web.hash()));
+        assert_eq!(
+            names.legacy_id(&web_twice.hash(), 0),
+            Some(web_twice.legacy_hash().container_id(0))
+        );
+        let other = Some((db.legacy_hash(), 0));
+        assert_eq!(names.adopt(&other), Some((db.hash(), 0)));
+    }
+
+    #[test]
+    fn containers_that_are_no_legacy_task_adopt_nothing() {
+        let web = job("web", 1);
+        let mut names = loaded(&[&web]);
+        for task in [
+            None,
+            Some((web.hash(), 0)),
+            Some((JobHash::new("web"), 0)),
+            Some((JobHash::new("web-zzzzzzz"), 0)),
+            Some((job("web", 3).legacy_hash(), 0)),
+        ] {
+            assert_eq!(names.adopt(&task), None, "{task:?}");
+        }
+    }
+
+    #[test]
+    fn a_job_removed_before_its_legacy_hash_was_needed_is_not_adopted() {
+        let (web, other_web) = (job("web", 1), job("web", 2));
+        let mut names = loaded(&[&web, &other_web]);
+        assert_eq!(
+            names.remove(&web.hash(), &web),
+            Some(web.legacy_hash()),
+            "its legacy name is handed back, so that its containers are looked at"
+        );
+        assert_eq!(names.adopt(&Some((web.legacy_hash(), 0))), None);
+        assert_eq!(
+            names.adopt(&Some((other_web.legacy_hash(), 0))),
+            Some((other_web.hash(), 0))
+        );
+        assert_eq!(names.remove(&web.hash(), &web), None, "removed once");
     }
 }

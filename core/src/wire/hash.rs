@@ -114,8 +114,26 @@ impl fmt::Display for ContainerId {
 /// Computes the hash of a job (see the module documentation).
 pub(super) fn job_hash(job: &JobConfig) -> JobHash {
     let digest = Md5::digest(go_encoding(job).as_bytes());
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    JobHash::new(&format!("{}-{}", job.container.job, &hex[..7]))
+    named_digest(&job.container.job, &digest)
+}
+
+/// `<job>-<the first 7 hex digits of digest>`, the form of both our hash
+/// and the legacy one. Written digit by digit: formatting every byte of
+/// the digest into a string of its own cost a tenth of loading a large
+/// registry.
+pub(super) fn named_digest(job: &str, digest: &[u8]) -> JobHash {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut text = String::with_capacity(job.len() + 8);
+    text.push_str(job);
+    text.push('-');
+    for nibble in digest
+        .iter()
+        .flat_map(|byte| [byte >> 4, byte & 0x0f])
+        .take(7)
+    {
+        text.push(char::from(DIGITS[usize::from(nibble)]));
+    }
+    JobHash::new(&text)
 }
 
 /// The bytes the original hashes: `json.NewEncoder(h).Encode(c)` of its
@@ -239,6 +257,13 @@ mod tests {
             ContainerId::new("my-job-name-0123abc-0").task(),
             Some((JobHash::new("my-job-name-0123abc"), 0))
         );
+    }
+
+    #[test]
+    fn a_digest_names_its_job_by_its_first_seven_hex_digits() {
+        let digest = [0x9c, 0x83, 0x74, 0x1f, 0x00, 0xab];
+        assert_eq!(named_digest("web", &digest).as_str(), "web-9c83741");
+        assert_eq!(named_digest("", &[0x0a; 4]).as_str(), "-0a0a0a0");
     }
 
     #[test]

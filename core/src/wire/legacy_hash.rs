@@ -14,8 +14,7 @@ use super::{Field, JobConfig, JobHash};
 pub(super) fn legacy_job_hash(job: &JobConfig) -> JobHash {
     let canonical = canonical_encoding(job);
     let digest = Sha256::digest(canonical.as_bytes());
-    let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
-    JobHash::new(&format!("{}-{}", job.container.job, &hex[..7]))
+    super::hash::named_digest(&job.container.job, &digest)
 }
 
 /// The canonical encoding the legacy hash is computed over.

@@ -14,10 +14,10 @@
 use std::path::{Path, PathBuf};
 
 use harpoon_core::RegistryChanges;
-use harpoon_core::wire::JobConfig;
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use tracing::info;
 
+use super::parallel_decode::RawJobs;
 use super::{StoreError, StoredRegistry, json_registry};
 
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
@@ -307,19 +307,22 @@ fn read_from(path: &Path, db: &impl ReadableDatabase) -> Result<StoredRegistry, 
     let table = txn
         .open_table(JOBS)
         .map_err(|e| corrupt(format!("no jobs table: {e}")))?;
-    let mut jobs = Vec::with_capacity(table.len().unwrap_or(0) as usize);
+    // Read first, decode afterwards on several threads: decoding is most
+    // of the cost of reading a large store.
+    let mut raw = RawJobs::with_capacity(table.len().unwrap_or(0) as usize);
     for entry in table.iter().map_err(|e| corrupt(e.to_string()))? {
         let (hash, json) = entry.map_err(|e| corrupt(e.to_string()))?;
-        let job: JobConfig = serde_json::from_slice(json.value())
-            .map_err(|e| corrupt(format!("job {}: {e}", hash.value())))?;
-        jobs.push(job);
+        raw.push(hash.value(), json.value());
     }
+    let jobs = raw.decode().map_err(corrupt)?;
     Ok(StoredRegistry { jobs, sequence })
 }
 
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
+
+    use harpoon_core::wire::JobConfig;
 
     use super::*;
 

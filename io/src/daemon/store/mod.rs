@@ -10,6 +10,8 @@
 //! - `json_registry`: the JSON registry format (ours and the original
 //!   Harpoon's: an object of job configs by hash), for import and export.
 //! - `leftovers`: temporary files a killed process may have left.
+//! - `parallel_decode`: the stored jobs' JSON decoded on several threads
+//!   at start-up, in key order, naming the first job that fails.
 //!
 //! A replicated store (the high-availability issue's etcd) is another
 //! variant of [`RegistryStore`] behind the same contract.
@@ -29,6 +31,7 @@
 mod embedded;
 mod json_registry;
 mod leftovers;
+mod parallel_decode;
 mod whole_file;
 
 use std::path::{Path, PathBuf};
