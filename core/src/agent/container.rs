@@ -314,13 +314,14 @@ impl ContainerRecord {
                 }
                 return;
             }
-            // Not running: as good as stopped.
+            // Not running: as good as stopped. A container we believed
+            // running has exited; one still `created` (its start cancelled
+            // by the stop, or never made) stays `created`, as the agent
+            // reports it: calling it finished would hide from a job
+            // scheduled again that it waits for a start, until a resync.
             (Stop, AlreadyStopped | Conflict(_)) => {
                 outcome.confirmed = true;
-                if matches!(
-                    self.status,
-                    Some(ContainerStatus::Running | ContainerStatus::Created)
-                ) {
+                if self.status == Some(ContainerStatus::Running) {
                     self.status = Some(ContainerStatus::Finished);
                 }
             }

@@ -800,3 +800,44 @@ fn the_back_offs_of_one_container_on_two_agents_each_end_on_time() {
     }
     assert_eq!(stops_to_b, 1, "b's stop came back when its back-off ended");
 }
+
+#[test]
+fn a_created_container_whose_stop_was_refused_409_is_started_when_its_job_returns() {
+    let mut h = started(&["a"]);
+    let web = job("web", 1, 0.5, 64);
+    schedule_durably(&mut h, web.clone());
+    let create = h.take_commands().remove(0);
+    play_agent(
+        &mut h,
+        "a",
+        resources(4.0, 4096),
+        std::slice::from_ref(&create),
+    );
+    let start = h.take_commands().remove(0);
+    assert!(matches!(start.action, CommandAction::Start));
+    h.answer(&start, Ok(()));
+    // Unscheduled before the process came up: the agent cancels the start
+    // and answers the stop 409, and the container stays `created`.
+    h.unschedule(web.hash());
+    h.persist_all();
+    h.take_replies();
+    let stop = h.take_commands().remove(0);
+    assert!(matches!(stop.action, CommandAction::Stop));
+    h.answer(&stop, Err(CommandError::AlreadyStopped));
+    // The destroy's answer is lost and it is never confirmed; meanwhile the
+    // job is scheduled again.
+    for command in h.take_commands() {
+        assert!(matches!(command.action, CommandAction::Destroy));
+    }
+    schedule_durably(&mut h, web.clone());
+    h.advance(Duration::from_secs(45));
+    assert!(
+        h.issued_summary()
+            .iter()
+            .filter(|line| line.starts_with("start"))
+            .count()
+            >= 2,
+        "the created instance is started again without waiting for a resync: {:?}",
+        h.issued_summary()
+    );
+}
