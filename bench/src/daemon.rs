@@ -31,6 +31,7 @@ use harpoon_core::{RegistryChanges, SchedulerConfig};
 use harpoon_io::daemon::{
     DaemonError, DaemonOptions, Discovery, LocalAgents, RegistryStore, StoreKind,
 };
+use harpoon_testkit::{Client, ProcessGuard, wait_for, wait_within};
 use tokio::runtime::Runtime;
 use tokio::sync::oneshot;
 
@@ -201,7 +202,7 @@ fn measure(
     wait_for(
         "the daemon to load the registry",
         Duration::from_secs(120),
-        || (metric(&http, &daemon.url, "harpoon_tasks_desired")? >= jobs as u64).then_some(()),
+        || (http.metric(&daemon.url, "harpoon_tasks_desired")? >= jobs as u64).then_some(()),
     );
     let startup = started.elapsed();
 
@@ -223,7 +224,9 @@ fn measure(
             })
         })
         .collect();
-    let writes_before = metric(&http, &daemon.url, "harpoon_registry_writes").unwrap_or(0);
+    let writes_before = http
+        .metric(&daemon.url, "harpoon_registry_writes")
+        .unwrap_or(0);
     let disk_before = process_write_bytes();
     barrier.wait();
     let started = Instant::now();
@@ -232,7 +235,8 @@ fn measure(
     }
     let elapsed = started.elapsed();
     let disk_bytes = process_write_bytes().saturating_sub(disk_before);
-    let writes = metric(&http, &daemon.url, "harpoon_registry_writes")
+    let writes = http
+        .metric(&daemon.url, "harpoon_registry_writes")
         .unwrap_or(0)
         .saturating_sub(writes_before);
     daemon.stop(runtime);
@@ -296,7 +300,7 @@ fn process_write_bytes() -> u64 {
 fn rollout(runtime: &Runtime, size: Size, table: &mut Table) {
     let agent_count = size.pick(10, 2);
     let scale = size.pick(1_000, 20);
-    let guard = ProcessGuard::new();
+    let guard = ProcessGuard::new("bench");
     let dir = tempfile::tempdir().expect("a temporary directory");
     let agents = runtime
         .block_on(LocalAgents::start(agent_count, &dir.path().join("agents")))
@@ -311,12 +315,18 @@ fn rollout(runtime: &Runtime, size: Size, table: &mut Table) {
         "every agent to be connected",
         Duration::from_secs(30),
         || {
-            metric(&http, &daemon.url, "harpoon_agents_connected")
+            http.metric(&daemon.url, "harpoon_agents_connected")
                 .filter(|n| *n == agent_count as u64)
         },
     );
 
-    let job = guard.job("rollout", scale).to_string();
+    let job = guard
+        .job("rollout")
+        .product("bench", "dev")
+        .scale(scale as u64)
+        .resources(1, 0.001)
+        .json()
+        .to_string();
     let started = Instant::now();
     let (status, text) = request(
         &http,
@@ -330,7 +340,8 @@ fn rollout(runtime: &Runtime, size: Size, table: &mut Table) {
     // lists, in a few hundred bytes instead of a megabyte of JSON, so
     // polling it often disturbs the rollout it measures far less.
     wait_for("every task to run", Duration::from_secs(600), || {
-        metric(&http, &daemon.url, "harpoon_tasks_running").filter(|n| *n >= scale as u64)
+        http.metric(&daemon.url, "harpoon_tasks_running")
+            .filter(|n| *n >= scale as u64)
     });
     let all_running = started.elapsed();
     let running_in_proxy = proxy_statuses(&http, &daemon.url)
@@ -372,7 +383,7 @@ fn rollout(runtime: &Runtime, size: Size, table: &mut Table) {
         Some(job),
     );
     assert_eq!(status, 202, "unschedule: {text}");
-    let cleaned = wait_for_within(Duration::from_secs(300), || {
+    let cleaned = wait_within(Duration::from_secs(300), || {
         proxy_statuses(&http, &daemon.url).is_empty().then_some(())
     });
     let stop_secs = started.elapsed().as_secs_f64();
@@ -462,118 +473,23 @@ fn small_job(name: &str) -> serde_json::Value {
     })
 }
 
-/// Kills, when dropped, every process whose command line carries this
-/// run's marker: the tasks of the rollout job, should the scheduler not
-/// have stopped them all. Processes are found through `/proc` and killed
-/// by process group (each task leads its own), so a task's children go too.
-struct ProcessGuard {
-    marker: String,
+/// The blocking HTTP client the end-to-end tests use too.
+fn http_client() -> Client {
+    Client::new(Duration::from_secs(60))
 }
 
-impl ProcessGuard {
-    fn new() -> ProcessGuard {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
-        ProcessGuard {
-            marker: format!("harpoon-bench-{}-{nanos}", std::process::id()),
-        }
-    }
-
-    /// A job of `scale` tasks whose processes carry the marker (as `$0`
-    /// of the shell) and run until killed. The shell sleeps 30 s at a
-    /// time so that a thousand of them cost next to no CPU.
-    fn job(&self, name: &str, scale: usize) -> serde_json::Value {
-        serde_json::json!({
-            "job": name, "product": "bench", "environment": "dev", "scale": scale,
-            "artifact_url": "",
-            "command": { "working_dir": "/", "exec": ["/bin/sh", "-c", "while :; do sleep 30; done", self.marker] },
-            "resources": { "mem": 1, "cpu": 0.001 },
-            "grace": { "startup": "1s", "shutdown": "1s" },
-            "restart": "no", "health_checks": [], "ports": {}, "env": {},
-            "storage": { "tmp": {}, "volumes": {} }
-        })
-    }
-
-    /// Processes whose command line carries the marker.
-    fn leftovers(&self) -> Vec<u32> {
-        let Ok(entries) = std::fs::read_dir("/proc") else {
-            return Vec::new();
-        };
-        entries
-            .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
-                    cmdline
-                        .split(|byte| *byte == 0)
-                        .any(|arg| arg == self.marker.as_bytes())
-                })
-            })
-            .collect()
-    }
-}
-
-impl Drop for ProcessGuard {
-    fn drop(&mut self) {
-        for pid in self.leftovers() {
-            // The group first (the task and its `sleep`), then the process
-            // itself in case it does not lead a group.
-            for target in [format!("-{pid}"), pid.to_string()] {
-                let _ = std::process::Command::new("kill")
-                    .args(["-KILL", "--", &target])
-                    .stderr(std::process::Stdio::null())
-                    .status();
-            }
-        }
-    }
-}
-
-/// A blocking HTTP client that reports every status as a value.
-fn http_client() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(60)))
-        .build()
-        .into()
-}
-
-/// One request; panics if it cannot be sent (the daemon is in this process).
-fn request(http: &ureq::Agent, method: &str, url: &str, body: Option<String>) -> (u16, String) {
-    let result = match (method, body) {
-        ("PUT", Some(body)) => http
-            .put(url)
-            .header("content-type", "application/json")
-            .send(body),
-        ("GET", None) => http.get(url).call(),
-        _ => unreachable!("only PUT with a body and GET are used"),
-    };
-    let mut response = result.unwrap_or_else(|error| panic!("{method} {url}: {error}"));
-    let status = response.status().as_u16();
-    let text = response.body_mut().read_to_string().unwrap_or_default();
-    (status, text)
-}
-
-/// An unlabelled value of the daemon's `/metrics` (a counter's `_total`
-/// sample or a gauge), if present.
-fn metric(http: &ureq::Agent, url: &str, name: &str) -> Option<u64> {
-    let (status, text) = request(http, "GET", &format!("{url}/metrics"), None);
-    if status != 200 {
-        return None;
-    }
-    metric_value(&text, name)
-}
-
-/// The value of `name` in an OpenMetrics text.
-fn metric_value(text: &str, name: &str) -> Option<u64> {
-    text.lines().find_map(|line| {
-        let rest = line.strip_prefix(name)?;
-        let rest = rest.strip_prefix("_total").unwrap_or(rest);
-        rest.strip_prefix(' ')?.trim().parse().ok()
-    })
+/// One request with a JSON body (or none).
+fn request(http: &Client, method: &str, url: &str, body: Option<String>) -> (u16, String) {
+    http.request(
+        method,
+        url,
+        body.as_deref().map(str::as_bytes),
+        &[("content-type", "application/json")],
+    )
 }
 
 /// The status of every container `/api/v0/proxy` lists.
-fn proxy_statuses(http: &ureq::Agent, url: &str) -> Vec<String> {
+fn proxy_statuses(http: &Client, url: &str) -> Vec<String> {
     let (status, text) = request(http, "GET", &format!("{url}/api/v0/proxy"), None);
     assert_eq!(status, 200, "GET /proxy: {text}");
     let proxy: BTreeMap<String, serde_json::Value> =
@@ -584,94 +500,4 @@ fn proxy_statuses(http: &ureq::Agent, url: &str) -> Vec<String> {
         .flat_map(|containers| containers.values())
         .map(|instance| instance["status"].as_str().unwrap_or("").to_owned())
         .collect()
-}
-
-/// Polls `check` every 20 ms until it gives a value, or `None` after
-/// `limit`.
-fn wait_for_within<T>(limit: Duration, mut check: impl FnMut() -> Option<T>) -> Option<T> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(value) = check() {
-            return Some(value);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-/// As [`wait_for_within`], panicking with `what` after `limit`.
-fn wait_for<T>(what: &str, limit: Duration, check: impl FnMut() -> Option<T>) -> T {
-    wait_for_within(limit, check)
-        .unwrap_or_else(|| panic!("timed out after {limit:?} waiting for {what}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use std::os::unix::process::CommandExt as _;
-
-    use super::*;
-
-    #[test]
-    fn metrics_are_read_by_name_counters_by_their_total() {
-        let text = "# HELP harpoon_registry_writes Registry writes.\n\
-                    harpoon_registry_writes_total 12\n\
-                    harpoon_tasks_running 7\n\
-                    harpoon_tasks_running_extra 9\n";
-        assert_eq!(metric_value(text, "harpoon_registry_writes"), Some(12));
-        assert_eq!(metric_value(text, "harpoon_tasks_running"), Some(7));
-        assert_eq!(metric_value(text, "harpoon_tasks_pending"), None);
-    }
-
-    /// The process group of `pid`, from `/proc` (`None` once it is gone).
-    fn process_group(pid: u32) -> Option<u32> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        // `pid (comm) state ppid pgrp ...`; the command may hold spaces and
-        // parentheses, so fields are counted from the last `)`.
-        let (_, fields) = stat.rsplit_once(')')?;
-        fields.split_whitespace().nth(2)?.parse().ok()
-    }
-
-    #[test]
-    fn the_guard_kills_the_marked_process_group_and_nothing_else() {
-        let guard = ProcessGuard::new();
-        let mut marked = std::process::Command::new("/bin/sh")
-            .args(["-c", "while :; do sleep 30; done", &guard.marker])
-            .process_group(0)
-            .spawn()
-            .expect("sh starts");
-        let mut unmarked = std::process::Command::new("/bin/sh")
-            .args(["-c", "while :; do sleep 30; done", "unmarked"])
-            .process_group(0)
-            .spawn()
-            .expect("sh starts");
-        // Between fork and exec the child still shows the test's command
-        // line: wait until the shell runs. The shell's own child, between
-        // its fork and its exec of `sleep`, may carry the marker too: it is
-        // in the shell's process group.
-        let found = wait_for("the marked shell", Duration::from_secs(10), || {
-            Some(guard.leftovers()).filter(|pids| pids.contains(&marked.id()))
-        });
-        for pid in found {
-            assert!(
-                pid == marked.id() || process_group(pid).is_none_or(|group| group == marked.id()),
-                "{pid} carries the marker outside the marked shell's group"
-            );
-        }
-        drop(guard);
-        let status = marked.wait().expect("the marked shell is reaped");
-        assert!(!status.success(), "killed, not finished: {status}");
-        assert!(
-            unmarked.try_wait().expect("try_wait").is_none(),
-            "left alone"
-        );
-        // The unmarked shell is ours: end it and its `sleep` by group.
-        let group = format!("-{}", unmarked.id());
-        std::process::Command::new("kill")
-            .args(["-KILL", "--", &group])
-            .status()
-            .expect("kill runs");
-        unmarked.wait().expect("reaped");
-    }
 }
