@@ -160,7 +160,7 @@ impl Scheduler {
             .is_some_and(|record| record.pending().is_some());
         if !pending && !self.dispatch.on(agent, container) {
             self.timers
-                .cancel(&TimerKey::Pending(agent.clone(), container.clone()));
+                .cancel(&TimerKey::Pending(container.clone(), agent.clone()));
         }
     }
 

@@ -40,8 +40,10 @@ impl Scheduler {
     /// Discovery no longer lists `id`: its representation, records,
     /// commands and timers go, and its stream is closed.
     fn forget_agent(&mut self, id: &AgentId) {
+        if let Some(number) = self.agents.get(id).map(|rep| rep.number) {
+            self.dispatch.forget_agent(number);
+        }
         let lost = self.agents.remove(id).unwrap_or_default();
-        self.dispatch.forget_agent(id);
         self.timers.forget_agent(id);
         for container in lost {
             self.settle_backoff_timer(id, &container);

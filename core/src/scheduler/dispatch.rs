@@ -18,19 +18,33 @@
 use std::collections::{BTreeMap, VecDeque};
 
 use super::output::AgentCommand;
-use crate::ids::{AgentId, CommandId};
+use crate::ids::{AgentId, AgentNo, CommandId};
 use crate::wire::ContainerId;
 
 /// Unanswered and waiting commands, by id, by container and by agent.
+///
+/// Agents are keyed by number, not id: ids are URLs whose first bytes tie
+/// (`http://10.0.12.`), so a search among ten thousand of them follows a
+/// pointer to text out of cache at every step, once per command.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Dispatch {
     /// Every busy command (in flight or waiting): where it goes.
-    by_id: BTreeMap<CommandId, (AgentId, ContainerId)>,
+    by_id: BTreeMap<CommandId, Busy>,
     /// The agents each container has a busy command for (almost always
     /// one): "any for this container?" is one lookup.
     by_container: BTreeMap<ContainerId, Vec<AgentId>>,
     /// Per agent: how many are in flight, and those waiting for a place.
-    by_agent: BTreeMap<AgentId, AgentLine>,
+    by_agent: BTreeMap<AgentNo, AgentLine>,
+}
+
+/// Where a busy command goes, and whether it was handed out.
+#[derive(Clone, Debug)]
+struct Busy {
+    agent: AgentId,
+    number: AgentNo,
+    container: ContainerId,
+    /// Handed to the driver (in flight), rather than waiting for a place.
+    handed_out: bool,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -40,10 +54,15 @@ struct AgentLine {
 }
 
 impl Dispatch {
-    /// Registers a command just decided on. Returns it when it may be
-    /// handed out now; otherwise it waits for a place (see
-    /// [`Dispatch::answered`]).
-    pub(crate) fn issue(&mut self, command: AgentCommand, limit: usize) -> Option<AgentCommand> {
+    /// Registers a command just decided on, for the agent numbered
+    /// `number`. Returns it when it may be handed out now; otherwise it
+    /// waits for a place (see [`Dispatch::answered`]).
+    pub(crate) fn issue(
+        &mut self,
+        command: AgentCommand,
+        number: AgentNo,
+        limit: usize,
+    ) -> Option<AgentCommand> {
         let agents = self
             .by_container
             .entry(command.container.clone())
@@ -55,12 +74,18 @@ impl Dispatch {
             command.agent
         );
         agents.push(command.agent.clone());
+        let line = self.by_agent.entry(number).or_default();
+        let handed_out = line.in_flight < limit.max(1);
         self.by_id.insert(
             command.id,
-            (command.agent.clone(), command.container.clone()),
+            Busy {
+                agent: command.agent.clone(),
+                number,
+                container: command.container.clone(),
+                handed_out,
+            },
         );
-        let line = self.by_agent.entry(command.agent.clone()).or_default();
-        if line.in_flight < limit.max(1) {
+        if handed_out {
             line.in_flight += 1;
             Some(command)
         } else {
@@ -71,26 +96,32 @@ impl Dispatch {
 
     /// Removes an answered (or lost) command, returning where it went and
     /// the agent's next waiting command, now handed out. `None` if the
-    /// command is not in flight (answered already, or its agent forgotten).
+    /// command is not in flight (answered already, never handed out, or
+    /// its agent forgotten).
     pub(crate) fn answered(
         &mut self,
         id: CommandId,
     ) -> Option<((AgentId, ContainerId), Option<AgentCommand>)> {
-        let line = self.by_agent.get(&self.by_id.get(&id)?.0)?;
-        if line.waiting.iter().any(|waiting| waiting.id == id) {
+        if !self.is_in_flight(id) {
             return None; // not handed out: nothing can have answered it
         }
-        let (agent, container) = self.by_id.remove(&id)?;
-        self.unbusy(&agent, &container);
-        let line = self.by_agent.get_mut(&agent).expect("checked above");
+        let busy = self.by_id.remove(&id)?;
+        self.unbusy(&busy.agent, &busy.container);
+        let line = self
+            .by_agent
+            .get_mut(&busy.number)
+            .expect("a command in flight has its agent's line");
         line.in_flight -= 1;
         let next = line.waiting.pop_front();
-        if next.is_some() {
+        if let Some(next) = &next {
             line.in_flight += 1;
+            if let Some(waiting) = self.by_id.get_mut(&next.id) {
+                waiting.handed_out = true;
+            }
         } else if line.in_flight == 0 {
-            self.by_agent.remove(&agent);
+            self.by_agent.remove(&busy.number);
         }
-        Some(((agent, container), next))
+        Some(((busy.agent, busy.container), next))
     }
 
     fn unbusy(&mut self, agent: &AgentId, container: &ContainerId) {
@@ -102,31 +133,28 @@ impl Dispatch {
         }
     }
 
-    /// Forgets every command to `agent`, in flight or waiting (it was
-    /// forgotten or abandoned; late answers are ignored).
-    pub(crate) fn forget_agent(&mut self, agent: &AgentId) {
-        if self.by_agent.remove(agent).is_none() {
+    /// Forgets every command to the agent numbered `number`, in flight or
+    /// waiting (it was forgotten or abandoned; late answers are ignored).
+    pub(crate) fn forget_agent(&mut self, number: AgentNo) {
+        if self.by_agent.remove(&number).is_none() {
             return;
         }
-        let doomed: Vec<(CommandId, ContainerId)> = self
+        let doomed: Vec<CommandId> = self
             .by_id
             .iter()
-            .filter(|(_, (to, _))| to == agent)
-            .map(|(id, (_, container))| (*id, container.clone()))
+            .filter(|(_, busy)| busy.number == number)
+            .map(|(id, _)| *id)
             .collect();
-        for (id, container) in doomed {
-            self.by_id.remove(&id);
-            self.unbusy(agent, &container);
+        for id in doomed {
+            if let Some(busy) = self.by_id.remove(&id) {
+                self.unbusy(&busy.agent, &busy.container);
+            }
         }
     }
 
     /// Whether the command is in flight (handed out, not yet answered).
     pub(crate) fn is_in_flight(&self, id: CommandId) -> bool {
-        self.by_id.get(&id).is_some_and(|(agent, _)| {
-            self.by_agent
-                .get(agent)
-                .is_some_and(|line| line.waiting.iter().all(|waiting| waiting.id != id))
-        })
+        self.by_id.get(&id).is_some_and(|busy| busy.handed_out)
     }
 
     /// Whether a command for `container` is busy to any agent.
@@ -180,13 +208,28 @@ mod tests {
         }
     }
 
+    /// The number the tests give agent `agent` ("a" is 0, "b" is 1, ...).
+    fn no(agent: &str) -> AgentNo {
+        AgentNo::at(usize::from(agent.as_bytes()[0] - b'a'))
+    }
+
+    fn issue(
+        dispatch: &mut Dispatch,
+        id: u64,
+        agent: &str,
+        container: &str,
+        limit: usize,
+    ) -> Option<AgentCommand> {
+        dispatch.issue(command(id, agent, container), no(agent), limit)
+    }
+
     #[test]
     fn tracks_commands_by_id_and_container() {
         let mut dispatch = Dispatch::default();
         let (a, b) = (AgentId::new("a"), AgentId::new("b"));
         let (x, y) = (ContainerId::new("x"), ContainerId::new("y"));
-        assert!(dispatch.issue(command(1, "a", "x"), 8).is_some());
-        assert!(dispatch.issue(command(2, "b", "x"), 8).is_some());
+        assert!(issue(&mut dispatch, 1, "a", "x", 8).is_some());
+        assert!(issue(&mut dispatch, 2, "b", "x", 8).is_some());
         assert!(dispatch.any_for(&x) && !dispatch.any_for(&y));
         assert!(dispatch.on(&b, &x) && !dispatch.on(&b, &y));
         assert_eq!(
@@ -194,7 +237,7 @@ mod tests {
             Some((a.clone(), x.clone()))
         );
         assert!(dispatch.any_for(&x));
-        dispatch.forget_agent(&b);
+        dispatch.forget_agent(no("b"));
         assert!(dispatch.is_empty() && !dispatch.any_for(&x));
         assert!(dispatch.answered(CommandId(2)).is_none());
     }
@@ -202,11 +245,11 @@ mod tests {
     #[test]
     fn an_agent_takes_at_most_its_limit_and_the_rest_wait_in_order() {
         let mut dispatch = Dispatch::default();
-        assert!(dispatch.issue(command(1, "a", "c-1"), 2).is_some());
-        assert!(dispatch.issue(command(2, "a", "c-2"), 2).is_some());
-        assert!(dispatch.issue(command(3, "a", "c-3"), 2).is_none());
-        assert!(dispatch.issue(command(4, "a", "c-4"), 2).is_none());
-        assert!(dispatch.issue(command(5, "b", "c-5"), 2).is_some());
+        assert!(issue(&mut dispatch, 1, "a", "c-1", 2).is_some());
+        assert!(issue(&mut dispatch, 2, "a", "c-2", 2).is_some());
+        assert!(issue(&mut dispatch, 3, "a", "c-3", 2).is_none());
+        assert!(issue(&mut dispatch, 4, "a", "c-4", 2).is_none());
+        assert!(issue(&mut dispatch, 5, "b", "c-5", 2).is_some());
         assert_eq!((dispatch.in_flight(), dispatch.waiting()), (3, 2));
         assert!(dispatch.on(&AgentId::new("a"), &ContainerId::new("c-3")));
         assert!(!dispatch.is_in_flight(CommandId(3)));
@@ -218,7 +261,7 @@ mod tests {
         assert_eq!(next.map(|c| c.id), Some(CommandId(3)));
         assert!(dispatch.is_in_flight(CommandId(3)));
         assert_eq!(dispatch.most_in_flight_to_one_agent(), 2);
-        dispatch.forget_agent(&AgentId::new("a"));
+        dispatch.forget_agent(no("a"));
         assert_eq!((dispatch.in_flight(), dispatch.waiting()), (1, 0));
     }
 }

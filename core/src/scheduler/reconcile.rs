@@ -105,6 +105,7 @@ impl Scheduler {
             } else {
                 self.trace(planned.container.as_str(), message);
             }
+            let number = planned.agent_no;
             let command = AgentCommand {
                 id,
                 agent: planned.agent,
@@ -112,7 +113,7 @@ impl Scheduler {
                 action: planned.action,
             };
             let limit = self.config.max_commands_in_flight_per_agent;
-            match self.dispatch.issue(command, limit) {
+            match self.dispatch.issue(command, number, limit) {
                 Some(command) => self.hand_out(command),
                 None => self.metrics.commands_queued += 1,
             }

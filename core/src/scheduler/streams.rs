@@ -250,7 +250,9 @@ impl Scheduler {
             self.settle_backoff_timer(agent, container);
         }
         self.metrics.agents_abandoned += 1;
-        self.dispatch.forget_agent(agent);
+        if let Some(number) = self.agents.get(agent).map(|rep| rep.number) {
+            self.dispatch.forget_agent(number);
+        }
         self.timers.forget_pending_of(agent);
         self.notice(TraceLevel::Change, agent.as_str(), || {
             format!(

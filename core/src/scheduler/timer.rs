@@ -75,7 +75,10 @@ pub(crate) enum TimerKey {
     Tick,
     ContinueReconcile,
     /// One container's pending command on one agent: there is at most one.
-    Pending(AgentId, ContainerId),
+    /// The container comes first: container IDs rarely tie in the bytes
+    /// [`crate::key_text::KeyText`] keeps inline, agent URLs usually do, and
+    /// a tie follows a pointer to text out of cache.
+    Pending(ContainerId, AgentId),
     Reconnect(AgentId),
     Abandon(AgentId),
     StreamSilence(AgentId),
@@ -92,7 +95,7 @@ impl TimerReason {
             TimerReason::ContinueReconcile => TimerKey::ContinueReconcile,
             TimerReason::PendingTimeout {
                 agent, container, ..
-            } => TimerKey::Pending(agent.clone(), container.clone()),
+            } => TimerKey::Pending(container.clone(), agent.clone()),
             TimerReason::Reconnect { agent } => TimerKey::Reconnect(agent.clone()),
             TimerReason::Abandon { agent } => TimerKey::Abandon(agent.clone()),
             TimerReason::StreamSilence { agent } => TimerKey::StreamSilence(agent.clone()),
@@ -224,7 +227,7 @@ impl TimerTable {
         let doomed: Vec<TimerKey> = self
             .by_key
             .keys()
-            .filter(|key| matches!(key, TimerKey::Pending(to, _) if to == agent))
+            .filter(|key| matches!(key, TimerKey::Pending(_, to) if to == agent))
             .cloned()
             .collect();
         for key in doomed {

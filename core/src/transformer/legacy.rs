@@ -39,6 +39,10 @@ pub struct LegacyNames {
     /// Legacy hash → hash, for every job loaded at start whose legacy hash
     /// was computed and differs from its hash.
     hashes: BTreeMap<JobHash, JobHash>,
+    /// The same, hash → legacy hash: a job removed finds its legacy hash
+    /// here instead of computing it (a SHA-256 over its whole config, at
+    /// every unschedule).
+    legacy_of: BTreeMap<JobHash, JobHash>,
     /// Hash → legacy hash, for the jobs a container was seen of under its
     /// legacy name.
     seen: BTreeMap<JobHash, JobHash>,
@@ -74,7 +78,14 @@ impl LegacyNames {
     }
 
     /// Forgets the job `hash` (no longer desired): returns its legacy
-    /// hash, whose containers are no longer adopted.
+    /// hash, whose containers are no longer adopted, if containers under
+    /// it may have been looked at as the job's tasks.
+    ///
+    /// A job whose name was never resolved returns `None`: `adopt`
+    /// resolves a name at the first look at a container that could bear
+    /// one of its legacy hashes, so no container was taken for this job's
+    /// task; one that comes later names no desired job and is removed as
+    /// such. A job scheduled after start has no legacy hash to forget.
     pub fn remove(&mut self, hash: &JobHash, job: &JobConfig) -> Option<JobHash> {
         self.seen.remove(hash);
         let name = &job.container.job;
@@ -85,11 +96,11 @@ impl LegacyNames {
             if jobs.is_empty() {
                 self.unresolved.remove(name);
             }
-            let legacy = job.legacy_hash();
-            return (legacy != *hash).then_some(legacy);
+            return None;
         }
-        let legacy = job.legacy_hash();
-        self.hashes.remove(&legacy).map(|_| legacy)
+        let legacy = self.legacy_of.remove(hash)?;
+        self.hashes.remove(&legacy);
+        Some(legacy)
     }
 
     /// The task that `task` (a container's, named after a legacy hash)
@@ -112,6 +123,7 @@ impl LegacyNames {
         for (hash, job) in self.unresolved.remove(name).unwrap_or_default() {
             let legacy = job.legacy_hash();
             if legacy != hash {
+                self.legacy_of.insert(hash.clone(), legacy.clone());
                 self.hashes.insert(legacy, hash);
             }
         }
@@ -216,14 +228,34 @@ mod tests {
         let mut names = loaded(&[&web, &other_web]);
         assert_eq!(
             names.remove(&web.hash(), &web),
-            Some(web.legacy_hash()),
-            "its legacy name is handed back, so that its containers are looked at"
+            None,
+            "no container was looked at under its legacy name: nothing to look at again"
         );
         assert_eq!(names.adopt(&Some((web.legacy_hash(), 0))), None);
         assert_eq!(
             names.adopt(&Some((other_web.legacy_hash(), 0))),
             Some((other_web.hash(), 0))
         );
+        assert_eq!(names.remove(&web.hash(), &web), None, "removed once");
+    }
+
+    #[test]
+    fn a_job_removed_after_its_name_resolved_hands_back_its_legacy_hash() {
+        let (web, other_web) = (job("web", 1), job("web", 2));
+        let mut names = loaded(&[&web, &other_web]);
+        assert_eq!(
+            names.adopt(&Some((other_web.legacy_hash(), 0))),
+            Some((other_web.hash(), 0))
+        );
+        for removed in [&web, &other_web] {
+            assert_eq!(
+                names.remove(&removed.hash(), removed),
+                Some(removed.legacy_hash()),
+                "its containers under the legacy name are looked at again"
+            );
+            assert_eq!(names.adopt(&Some((removed.legacy_hash(), 0))), None);
+        }
+        assert!(names.hashes.is_empty() && names.legacy_of.is_empty());
         assert_eq!(names.remove(&web.hash(), &web), None, "removed once");
     }
 }
