@@ -176,7 +176,9 @@ impl World<'_> {
             );
             return;
         }
-        self.scheduler = None;
+        if let Some(scheduler) = self.scheduler.take() {
+            self.coverage.merge(scheduler.coverage());
+        }
         self.incarnation += 1;
         self.commands.clear();
         self.streams.clear();

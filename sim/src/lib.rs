@@ -19,6 +19,7 @@
 
 pub mod agent;
 pub mod behaviour;
+pub mod coverage;
 mod driver;
 mod expectations;
 pub mod invariants;

@@ -67,6 +67,11 @@ enum Command {
         /// With --shrink: the run budget of each shrink.
         #[arg(long, default_value_t = shrink::DEFAULT_MAX_RUNS)]
         max_runs: u64,
+        /// List every transition-table row and timer reason the seeds did
+        /// not reach, and how often each reached one was taken (the
+        /// summary line is printed either way).
+        #[arg(long)]
+        coverage: bool,
     },
     /// Reduce a failing world (a scenario file, or a swarm seed's world) to
     /// a minimal scenario file that fails the same way.
@@ -108,9 +113,18 @@ fn main() -> ExitCode {
             threads,
             shrink,
             max_runs,
+            coverage,
         } => {
             let shrink = shrink.then_some(max_runs);
-            swarm_command(seeds, start, trace, save.as_deref(), threads, shrink)
+            swarm_command(
+                seeds,
+                start,
+                trace,
+                save.as_deref(),
+                threads,
+                shrink,
+                coverage,
+            )
         }
         Command::Shrink {
             file,
@@ -304,6 +318,7 @@ fn swarm_command(
     save: Option<&Path>,
     threads: Option<usize>,
     shrink_runs: Option<u64>,
+    list_coverage: bool,
 ) -> ExitCode {
     let threads = threads
         .or_else(|| std::thread::available_parallelism().ok().map(usize::from))
@@ -314,7 +329,9 @@ fn swarm_command(
     });
     progress.finish();
     let mut failing = 0;
+    let mut coverage = harpoon_core::Coverage::default();
     for outcome in &outcomes {
+        coverage.merge(&outcome.report.coverage);
         if trace {
             println!("== seed {}: world\n{}", outcome.seed, outcome.world);
             println!("== seed {}: trace", outcome.seed);
@@ -357,6 +374,10 @@ fn swarm_command(
             let _ = shrink_and_write(&outcome.world, &options, &out);
         }
     }
+    print!(
+        "{}",
+        harpoon_sim::coverage::render(&coverage, list_coverage)
+    );
     println!(
         "swarm: {seeds} seeds from {start}, {failing} failing{}",
         progress.rate_summary()

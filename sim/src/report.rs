@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use harpoon_core::Coverage;
+
 use crate::invariants::Invariant;
 use crate::scenario::Scenario;
 use crate::trace::TraceLine;
@@ -43,6 +45,9 @@ pub struct RunReport {
     pub steps: u64,
     /// Agent commands the scheduler issued.
     pub commands_issued: u64,
+    /// The transition-table rows and timer reasons the core went through,
+    /// over every scheduler process of the run.
+    pub coverage: Coverage,
     /// The trace, when kept.
     pub trace: Option<Vec<TraceLine>>,
 }
@@ -172,6 +177,7 @@ fn panicked(scenario: &Scenario, seed: u64, panic: &(dyn std::any::Any + Send)) 
         trace_lines: 0,
         steps: 0,
         commands_issued: 0,
+        coverage: Coverage::default(),
         trace: None,
     }
 }

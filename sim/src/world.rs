@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use harpoon_core::wire::JobHash;
 use harpoon_core::{
-    AgentId, CommandAction, CommandError, CommandId, Instant, RequestId, Scheduler,
+    AgentId, CommandAction, CommandError, CommandId, Coverage, Instant, RequestId, Scheduler,
 };
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -203,6 +203,8 @@ pub(crate) struct World<'s> {
     pub(crate) last_action_at: Instant,
     pub(crate) invariants: Invariants,
     pub(crate) expectations: ExpectationState,
+    /// What the scheduler processes that crashed went through.
+    pub(crate) coverage: Coverage,
     steps: u64,
 }
 
@@ -245,6 +247,7 @@ impl<'s> World<'s> {
                 .map_or(Instant::ZERO, |entry| Instant::ZERO + entry.at),
             invariants: Invariants::default(),
             expectations: ExpectationState::new(&scenario.expectations),
+            coverage: Coverage::default(),
             steps: 0,
         }
     }
@@ -510,6 +513,9 @@ impl<'s> World<'s> {
     fn finish(mut self) -> RunReport {
         self.tracer.line(self.now, "sim", "end of the run");
         let verdicts = self.final_verdicts();
+        if let Some(scheduler) = &self.scheduler {
+            self.coverage.merge(scheduler.coverage());
+        }
         RunReport {
             scenario: self.scenario.name.clone(),
             seed: self.seed,
@@ -518,6 +524,7 @@ impl<'s> World<'s> {
             trace_lines: self.tracer.count(),
             steps: self.steps,
             commands_issued: self.commands_issued,
+            coverage: self.coverage,
             trace: self.tracer.into_lines(),
         }
     }

@@ -85,4 +85,5 @@ scenarios! {
     stream_flaps_after_each_first_event => "35-stream-flaps-after-each-first-event.toml",
     stray_containers_on_an_agent_that_never_confirms => "36-stray-containers-on-an-agent-that-never-confirms.toml",
     container_on_two_swept_agents => "37-container-on-two-swept-agents.toml",
+    stream_drops_keep_one_silence_timer_per_agent => "38-stream-drops-keep-one-silence-timer-per-agent.toml",
 }

@@ -354,36 +354,9 @@ mod tests {
 
     use super::*;
 
-    type State = (Option<ContainerStatus>, Option<(Action, Phase)>);
+    use crate::agent::transition::{State, input_name, inputs, state_name, state_of, states};
 
-    fn states() -> Vec<State> {
-        use ContainerStatus::*;
-        let statuses = [
-            None,
-            Some(Created),
-            Some(Running),
-            Some(Failed),
-            Some(Finished),
-        ];
-        let mut pendings = vec![None];
-        for action in [Action::Create, Action::Start, Action::Stop, Action::Destroy] {
-            for phase in [Phase::InFlight, Phase::Accepted] {
-                pendings.push(Some((action, phase)));
-            }
-        }
-        let mut states = Vec::new();
-        for status in statuses {
-            for pending in &pendings {
-                states.push((status, *pending));
-            }
-        }
-        states
-    }
-
-    fn record_in(
-        status: Option<ContainerStatus>,
-        pending: Option<(Action, Phase)>,
-    ) -> ContainerRecord {
+    fn record_in((status, pending): State) -> ContainerRecord {
         let mut record = ContainerRecord {
             status,
             config: Arc::default(),
@@ -401,59 +374,8 @@ mod tests {
         record
     }
 
-    fn inputs() -> Vec<RecordInput> {
-        use ContainerStatus::*;
-        let mut inputs: Vec<_> = [Created, Running, Failed, Finished, Deleted]
-            .into_iter()
-            .map(RecordInput::Status)
-            .collect();
-        inputs.push(RecordInput::Accepted);
-        for error in [
-            CommandError::NotFound,
-            CommandError::Conflict("exists".into()),
-            CommandError::AlreadyStopped,
-            CommandError::ServerError("boom".into()),
-            CommandError::Unreachable("refused".into()),
-            CommandError::TimedOut,
-        ] {
-            inputs.push(RecordInput::Refused(error));
-        }
-        inputs.push(RecordInput::PendingTimeout);
-        inputs
-    }
-
     fn describe(record: &ContainerRecord) -> String {
-        let status = record.status.map_or("unseen", |s| s.as_str());
-        match record.pending() {
-            None => status.to_owned(),
-            Some(p) => format!(
-                "{status}+{}/{}",
-                p.action.name(),
-                match p.phase {
-                    Phase::InFlight => "sent",
-                    Phase::Accepted => "accepted",
-                }
-            ),
-        }
-    }
-
-    fn input_name(input: &RecordInput) -> String {
-        match input {
-            RecordInput::Status(status) => format!("event {status}"),
-            RecordInput::Accepted => "answer ok".to_owned(),
-            RecordInput::Refused(error) => format!(
-                "answer {}",
-                match error {
-                    CommandError::NotFound => "404",
-                    CommandError::Conflict(_) => "409",
-                    CommandError::AlreadyStopped => "409-stopped",
-                    CommandError::ServerError(_) => "500",
-                    CommandError::Unreachable(_) => "unreachable",
-                    CommandError::TimedOut => "timeout",
-                }
-            ),
-            RecordInput::PendingTimeout => "pending timeout".to_owned(),
-        }
+        state_name(state_of(record))
     }
 
     /// The full transition table: every state × every input. A change in
@@ -463,7 +385,7 @@ mod tests {
         let mut table = String::new();
         for (status, pending) in states() {
             for input in inputs() {
-                let mut record = record_in(status, pending);
+                let mut record = record_in((status, pending));
                 let before = describe(&record);
                 let outcome = record.apply(&input);
                 let after = if outcome.forget {
@@ -494,7 +416,7 @@ mod tests {
     fn a_stream_status_never_leaves_a_confirmed_command_pending() {
         for (status, pending) in states() {
             for input in inputs() {
-                let mut record = record_in(status, pending);
+                let mut record = record_in((status, pending));
                 let outcome = record.apply(&input);
                 if outcome.confirmed || outcome.failed.is_some() {
                     assert!(

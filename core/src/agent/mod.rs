@@ -9,6 +9,7 @@
 mod connection;
 mod container;
 mod health;
+pub(crate) mod transition;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -137,6 +138,9 @@ pub struct Change {
     pub pending: Option<Pending>,
     /// The record is new: the agent reported a container we did not know.
     pub inserted: bool,
+    /// The transition-table row the record took (see [`transition`]);
+    /// `None` for a record inserted, or forgotten by a full event.
+    pub row: Option<usize>,
 }
 
 impl AgentRepresentation {
@@ -239,6 +243,7 @@ impl AgentRepresentation {
                     outcome,
                     pending: record.pending(),
                     inserted: false,
+                    row: None,
                 });
             }
         }
@@ -262,6 +267,7 @@ impl AgentRepresentation {
                     outcome: Outcome::default(),
                     pending: None,
                     inserted: true,
+                    row: None,
                 });
                 fresh.push((id, record));
             }
@@ -279,7 +285,9 @@ impl AgentRepresentation {
                     let record = self.records.get_mut(&id).expect("known");
                     let pending = record.pending();
                     let before = Gauges::flags(record);
-                    let outcome = record.apply(&RecordInput::Status(status));
+                    let input = RecordInput::Status(status);
+                    let row = transition::row(record, &input);
+                    let outcome = record.apply(&input);
                     self.gauges.moved(before, Gauges::flags(record));
                     if outcome.forget {
                         self.remove(&id);
@@ -300,6 +308,7 @@ impl AgentRepresentation {
                         outcome,
                         pending,
                         inserted: false,
+                        row: Some(row),
                     }
                 }
                 None if status == crate::wire::ContainerStatus::Deleted => continue,
@@ -314,6 +323,7 @@ impl AgentRepresentation {
                         outcome: Outcome::default(),
                         pending: None,
                         inserted: true,
+                        row: None,
                     }
                 }
             };

@@ -5,7 +5,7 @@
 use super::output::AgentCommand;
 use super::timer::TimerKey;
 use super::{CommandError, Output, Scheduler, TimerReason, TraceLevel};
-use crate::agent::{Action, Backoff, Change, Outcome, RecordInput};
+use crate::agent::{Action, Backoff, Change, Outcome, RecordInput, transition};
 use crate::ids::{AgentId, CommandId};
 use crate::time::{Duration, Instant};
 use crate::transformer::TaskBackoff;
@@ -58,10 +58,10 @@ impl Scheduler {
             Ok(()) => RecordInput::Accepted,
             Err(error) => RecordInput::Refused(error.clone()),
         };
-        let Some(outcome) = self
+        let Some((row, outcome)) = self
             .agents
             .record_mut(&agent, &container)
-            .map(|mut record| record.apply(&input))
+            .map(|mut record| (transition::row(&record, &input), record.apply(&input)))
         else {
             return;
         };
@@ -84,6 +84,7 @@ impl Scheduler {
                 outcome,
                 pending: Some(pending),
                 inserted: false,
+                row: Some(row),
             },
         );
     }
@@ -114,10 +115,11 @@ impl Scheduler {
             .and_then(|record| record.pending())
             .filter(|p| p.command == command);
         let Some(pending) = pending else { return };
-        let Some(outcome) = self
+        let input = RecordInput::PendingTimeout;
+        let Some((row, outcome)) = self
             .agents
             .record_mut(&agent, &container)
-            .map(|mut record| record.apply(&RecordInput::PendingTimeout))
+            .map(|mut record| (transition::row(&record, &input), record.apply(&input)))
         else {
             return;
         };
@@ -145,6 +147,7 @@ impl Scheduler {
                 outcome,
                 pending: Some(pending),
                 inserted: false,
+                row: Some(row),
             },
         );
         self.reconcile_needed = true;
@@ -186,8 +189,12 @@ impl Scheduler {
             container,
             outcome,
             pending,
+            row,
             ..
         } = change;
+        if let Some(row) = row {
+            self.coverage.transition(row);
+        }
         if outcome.forget
             && let Some(rep) = self.agents.get(agent)
         {

@@ -16,6 +16,7 @@ impl Scheduler {
     }
 
     fn fire(&mut self, reason: TimerReason) {
+        self.coverage.timer(&reason);
         match reason {
             TimerReason::Tick => {
                 self.timers

@@ -7,6 +7,7 @@ pub(crate) mod agent_map;
 mod answers;
 mod avoidance;
 pub(crate) mod config;
+mod coverage;
 mod discovery;
 pub(crate) mod dispatch;
 mod fire;
@@ -33,6 +34,7 @@ use crate::wire::{ContainerId, JobConfig};
 
 use agent_map::Agents;
 pub use config::SchedulerConfig;
+pub use coverage::{Coverage, TransitionRow};
 pub(crate) use dispatch::Dispatch;
 pub use input::{CommandError, Input, UnscheduleTarget};
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace, TraceLevel};
@@ -95,6 +97,7 @@ pub struct Scheduler {
     timers: TimerTable,
     outputs: VecDeque<Output>,
     metrics: Metrics,
+    coverage: Coverage,
     /// Something changed since the last reconcile.
     reconcile_needed: bool,
     /// Discovery has listed the agents at least once.
@@ -125,6 +128,7 @@ impl Scheduler {
             timers,
             outputs: VecDeque::new(),
             metrics: Metrics::default(),
+            coverage: Coverage::default(),
             reconcile_needed: false,
             discovered: false,
             placement_gate_open: false,
@@ -230,6 +234,12 @@ impl Scheduler {
     /// The counters.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
+    }
+
+    /// Which transition-table rows and timer reasons this scheduler has
+    /// gone through (see [`Coverage`]).
+    pub fn coverage(&self) -> &Coverage {
+        &self.coverage
     }
 
     /// The registry: every accepted job, durable or not yet.

@@ -88,7 +88,37 @@ pub(crate) enum TimerKey {
     PersistRetry,
 }
 
+/// The kinds of [`TimerReason`], by name, in [`TimerReason::kind`] order.
+pub const TIMER_KINDS: [&str; 10] = [
+    "tick",
+    "continue reconcile",
+    "pending timeout",
+    "reconnect",
+    "abandon",
+    "stream silence",
+    "stream healthy",
+    "probation",
+    "task back-off",
+    "persist retry",
+];
+
 impl TimerReason {
+    /// Which kind of reason this is: its index in [`TIMER_KINDS`].
+    pub fn kind(&self) -> usize {
+        match self {
+            TimerReason::Tick => 0,
+            TimerReason::ContinueReconcile => 1,
+            TimerReason::PendingTimeout { .. } => 2,
+            TimerReason::Reconnect { .. } => 3,
+            TimerReason::Abandon { .. } => 4,
+            TimerReason::StreamSilence { .. } => 5,
+            TimerReason::StreamHealthy { .. } => 6,
+            TimerReason::Probation { .. } => 7,
+            TimerReason::TaskBackoff { .. } => 8,
+            TimerReason::PersistRetry => 9,
+        }
+    }
+
     pub(crate) fn key(&self) -> TimerKey {
         match self {
             TimerReason::Tick => TimerKey::Tick,
