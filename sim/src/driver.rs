@@ -126,11 +126,13 @@ impl World<'_> {
             Input::Schedule {
                 request,
                 job: config,
+                index: None,
             }
         } else {
             Input::Unschedule {
                 request,
                 target: UnscheduleTarget::Config(config),
+                index: None,
             }
         });
     }
