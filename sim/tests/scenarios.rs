@@ -85,4 +85,6 @@ scenarios! {
     stream_flaps_after_each_first_event => "35-stream-flaps-after-each-first-event.toml",
     stray_containers_on_an_agent_that_never_confirms => "36-stray-containers-on-an-agent-that-never-confirms.toml",
     container_on_two_swept_agents => "37-container-on-two-swept-agents.toml",
+    check_and_set_racing_schedules => "50-check-and-set-racing-schedules.toml",
+    why_until_capacity_appears => "51-why-until-capacity-appears.toml",
 }
