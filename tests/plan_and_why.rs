@@ -147,10 +147,7 @@ fn a_schedule_at_an_index_overtaken_by_a_concurrent_change_is_refused_409() {
         .values()
         .map(|job| job["job"].as_str().unwrap())
         .collect();
-    assert!(
-        !names.iter().any(|n| *n == "web"),
-        "web not scheduled: {names:?}"
-    );
+    assert!(!names.contains(&"web"), "web not scheduled: {names:?}");
     // harpoonctl says so and fails.
     let file = write_job(&env, "web", &web);
     let (ok, _, err) = harpoonctl(url, &["schedule", &file, "--index", &index.to_string()]);

@@ -344,7 +344,7 @@ impl Driver {
             // copy of its generator); each costs O(agents), once per
             // request.
             Query::Plan(change, reply) => {
-                let _ = reply.send(self.scheduler.plan(change));
+                let _ = reply.send(self.scheduler.plan(*change));
             }
             Query::Why(hash, reply) => {
                 let _ = reply.send(self.scheduler.why(&hash));

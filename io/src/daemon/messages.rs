@@ -57,7 +57,7 @@ pub enum Query {
     Metrics(oneshot::Sender<MetricsSnapshot>),
     /// What a change would do (`POST /api/v0/plan`), or the answer the
     /// change itself would get.
-    Plan(PlanChange, oneshot::Sender<Result<ChangePlan, Reply>>),
+    Plan(Box<PlanChange>, oneshot::Sender<Result<ChangePlan, Reply>>),
     /// Where a job's tasks are and why (`GET /api/v0/why/{hash}`), if the
     /// registry holds it.
     Why(JobHash, oneshot::Sender<Option<JobExplanation>>),

@@ -14,7 +14,7 @@ use crate::plan_json::{PlanJson, WhyJson};
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "lowercase")]
 enum PlanBody {
-    Schedule(JobConfig),
+    Schedule(Box<JobConfig>),
     Unschedule(UnscheduleBody),
     /// A rollout's body (issue 16): refused until rollouts exist.
     Migrate(serde::de::IgnoredAny),
@@ -31,7 +31,7 @@ enum UnscheduleBody {
 /// Answers a plan request whose body is `body`.
 pub async fn plan(core: &CoreHandle, body: &[u8]) -> ApiResponse {
     let change = match serde_json::from_slice::<PlanBody>(body) {
-        Ok(PlanBody::Schedule(job)) => PlanChange::Schedule(job),
+        Ok(PlanBody::Schedule(job)) => PlanChange::Schedule(*job),
         Ok(PlanBody::Unschedule(UnscheduleBody::Hash(hash))) => {
             PlanChange::Unschedule(UnscheduleTarget::Hash(JobHash::new(&hash)))
         }
@@ -55,7 +55,10 @@ pub async fn plan(core: &CoreHandle, body: &[u8]) -> ApiResponse {
             );
         }
     };
-    match core.query(|reply| Query::Plan(change, reply)).await {
+    match core
+        .query(|reply| Query::Plan(Box::new(change), reply))
+        .await
+    {
         Ok(Ok(plan)) => json(StatusCode::OK, &PlanJson::from(&plan)),
         Ok(Err(refusal)) => {
             let status = StatusCode::from_u16(refusal.status_code)
