@@ -68,7 +68,8 @@ impl fmt::Display for Constraint {
 }
 
 /// One agent as an explanation judges it: what placement sees of it, or
-/// why placement does not look at it at all.
+/// why placement does not look at it at all. A draining agent (with
+/// rollouts) joins as a variant counted under `Constraint`'s own.
 #[derive(Clone, Copy, Debug)]
 pub enum Candidate<'a> {
     /// Its stream is not synced.
