@@ -67,6 +67,7 @@ fn add_backlog(cluster: &mut SteadyCluster, jobs: u32) -> usize {
         let request = Input::Schedule {
             request: cluster.request(),
             job: unplaceable(&format!("backlog{index}"), 1000),
+            index: None,
         };
         let sequence = cluster
             .feed_until_write(request)

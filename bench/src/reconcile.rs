@@ -306,6 +306,7 @@ fn job_added(
             let request = Input::Schedule {
                 request: cluster.request(),
                 job: job(&format!("added{i}"), 100),
+                index: None,
             };
             registry_change(cluster, request, flush.as_deref_mut(), "placed")
         })
@@ -328,6 +329,7 @@ fn job_removed(
             let request = Input::Unschedule {
                 request: cluster.request(),
                 target: UnscheduleTarget::Config(job(&format!("job{i}"), 100)),
+                index: None,
             };
             registry_change(cluster, request, flush.as_deref_mut(), "stopped")
         })

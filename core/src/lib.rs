@@ -29,8 +29,9 @@ pub use ids::{AgentId, CommandId, RequestId};
 pub use metrics::Metrics;
 pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
-    AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Coverage, Gauges, Input,
-    Occupancy, Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace,
-    TraceLevel, TransitionRow, UnscheduleTarget,
+    AgentCommand, AgentView, ChangePlan, CommandAction, CommandError, ContainerView, Coverage,
+    Gauges, Input, InstanceState, JobExplanation, Occupancy, Output, PendingCommand, PlanChange,
+    PlannedRemoval, PlannedTask, Reply, Scheduler, SchedulerConfig, TaskExplanation, TaskOutcome,
+    TimerReason, Trace, TraceLevel, TransitionRow, UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

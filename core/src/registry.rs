@@ -139,11 +139,31 @@ impl Registry {
         invalid
     }
 
+    /// The registry's index as of the last accepted change: the sequence
+    /// number the write holding that change carries (so it is durable
+    /// once [`Registry::durable_sequence`] reaches it). It moves with every
+    /// change accepted, and once more when a write is given up (see the
+    /// contract above), never back.
+    pub fn index(&self) -> u64 {
+        self.version
+    }
+
     /// Handles a schedule request; the reply is queued in `out` now or when
-    /// the write holding it completes.
-    pub fn schedule(&mut self, request: RequestId, job: JobConfig, out: &mut VecDeque<Output>) {
+    /// the write holding it completes. With `index`, the job is scheduled
+    /// only if the registry is still at that index (see
+    /// [`Registry::stale_index`]).
+    pub fn schedule(
+        &mut self,
+        request: RequestId,
+        job: JobConfig,
+        index: Option<u64>,
+        out: &mut VecDeque<Output>,
+    ) {
         if let Err(problems) = job.validate() {
             return reply_now(out, request, 400, problems.to_string());
+        }
+        if self.stale_index(request, index, out) {
+            return;
         }
         let hash = job.hash();
         if self.jobs.contains_key(&hash) {
@@ -164,6 +184,7 @@ impl Registry {
         &mut self,
         request: RequestId,
         target: UnscheduleTarget,
+        index: Option<u64>,
         out: &mut VecDeque<Output>,
     ) {
         let hash = match target {
@@ -175,6 +196,9 @@ impl Registry {
                 Err(problems) => return reply_now(out, request, 400, problems.to_string()),
             },
         };
+        if self.stale_index(request, index, out) {
+            return;
+        }
         let Some(job) = self.jobs.remove(&hash) else {
             return self.reply_after(out, request, 404, format!("{hash} not scheduled"));
         };
@@ -185,6 +209,33 @@ impl Registry {
             job.container.job
         );
         self.reply_after(out, request, 202, msg);
+    }
+
+    /// Check-and-set: whether a request made against registry index
+    /// `index` comes too late, because a change was accepted since (durable
+    /// or not: the check is against the state this request's write would
+    /// apply to, so of two requests made against the same index exactly
+    /// one is accepted). A late request is answered 409 with the current
+    /// index, once that index is durable, like every answer that depends
+    /// on the registry's contents.
+    fn stale_index(
+        &mut self,
+        request: RequestId,
+        index: Option<u64>,
+        out: &mut VecDeque<Output>,
+    ) -> bool {
+        let Some(index) = index else {
+            return false;
+        };
+        if index == self.version {
+            return false;
+        }
+        let msg = format!(
+            "the registry changed since index {index}: it is at index {} now; plan again",
+            self.version
+        );
+        self.reply_after(out, request, 409, msg);
+        true
     }
 
     /// The next write to issue, if one is due: changes are waiting, no write
@@ -295,8 +346,12 @@ impl Registry {
         status_code: u16,
         msg: String,
     ) {
-        self.waiting
-            .push_back((self.version, request, Reply { status_code, msg }));
+        let reply = Reply {
+            status_code,
+            msg,
+            index: Some(self.version),
+        };
+        self.waiting.push_back((self.version, request, reply));
         self.release(out);
     }
 
@@ -315,6 +370,10 @@ impl Registry {
 fn reply_now(out: &mut VecDeque<Output>, request: RequestId, status_code: u16, msg: String) {
     out.push_back(Output::Reply {
         request,
-        reply: Reply { status_code, msg },
+        reply: Reply {
+            status_code,
+            msg,
+            index: None,
+        },
     });
 }

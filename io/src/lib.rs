@@ -7,6 +7,8 @@
 //!   real processes on the local machine, as a library that can be embedded
 //!   in-process (the daemon's `--local-agents` does).
 //! - [`ctl`]: `harpoonctl`, the command-line client of the scheduler API.
+//! - [`plan_json`]: the JSON of plans and explanations, written by the
+//!   daemon and read by `harpoonctl`.
 //!
 //! - [`request_body`]: bounded request bodies, shared by both servers;
 //!   [`connection_slots`]: a connection limit that keeps room for new
@@ -18,4 +20,5 @@ pub mod agent;
 pub mod connection_slots;
 pub mod ctl;
 pub mod daemon;
+pub mod plan_json;
 pub mod request_body;

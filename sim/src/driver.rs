@@ -98,6 +98,12 @@ impl World<'_> {
 
     /// A user sends a schedule or unschedule request for a scenario job.
     pub(crate) fn user_request(&mut self, job: &str, schedule: bool) {
+        self.user_request_at(job, schedule, None);
+    }
+
+    /// As [`World::user_request`], made against registry `index` if given
+    /// (check-and-set).
+    pub(crate) fn user_request_at(&mut self, job: &str, schedule: bool, index: Option<u64>) {
         let spec = &self.scenario.jobs[job];
         let verb = if schedule { "schedule" } else { "unschedule" };
         if self.scheduler.is_none() {
@@ -111,7 +117,13 @@ impl World<'_> {
         self.tracer.line(
             self.now,
             "user",
-            &format!("{verb} {job} ({hash}), request {}", request.0),
+            &match index {
+                Some(index) => format!(
+                    "{verb} {job} ({hash}) at index {index}, request {}",
+                    request.0
+                ),
+                None => format!("{verb} {job} ({hash}), request {}", request.0),
+            },
         );
         self.requests.insert(
             request,
@@ -126,11 +138,13 @@ impl World<'_> {
             Input::Schedule {
                 request,
                 job: config,
+                index,
             }
         } else {
             Input::Unschedule {
                 request,
                 target: UnscheduleTarget::Config(config),
+                index,
             }
         });
     }

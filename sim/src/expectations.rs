@@ -46,6 +46,7 @@ impl ExpectationState {
                 ExpectationKind::Running { at, .. }
                 | ExpectationKind::Placed { at, .. }
                 | ExpectationKind::Unplaced { at, .. }
+                | ExpectationKind::Explained { at, .. }
                 | ExpectationKind::PlacedOn { at, .. } => Some((index, *at)),
                 _ => None,
             })
@@ -128,6 +129,40 @@ impl World<'_> {
                     .filter(|(id, _)| id.as_str().starts_with(&prefix))
                     .count() as u64;
                 (actual, *count)
+            }
+            ExpectationKind::Explained { job, count, .. } => {
+                let Some(scheduler) = &self.scheduler else {
+                    self.set_verdict(
+                        index,
+                        false,
+                        "the scheduler is down at that time".to_owned(),
+                    );
+                    return;
+                };
+                let listed = scheduler.agents().count() as u64;
+                let explained: Vec<_> = scheduler
+                    .why(&self.hash_of(job))
+                    .map(|why| why.tasks)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|task| task.unplaced)
+                    .collect();
+                // Every explanation judges each listed agent exactly once.
+                if let Some(broken) = explained.iter().find(|explanation| {
+                    let ruled_out: u64 = explanation.ruled_out.values().sum();
+                    explanation.evaluated != listed
+                        || explanation.fit + ruled_out != explanation.evaluated
+                }) {
+                    self.set_verdict(
+                        index,
+                        false,
+                        format!(
+                            "an explanation's counts do not add up to {listed} agents: {broken}"
+                        ),
+                    );
+                    return;
+                }
+                (explained.len() as u64, *count)
             }
             _ => return,
         };

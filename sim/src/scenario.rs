@@ -139,6 +139,10 @@ pub enum Action {
     Schedule(String),
     /// A user unschedules the named job.
     Unschedule(String),
+    /// Users schedule each named job at once, each with the registry
+    /// index a plan made just before gives (check-and-set): of several,
+    /// at most one is accepted. An extra key, see `scenarios/README.md`.
+    ScheduleChecked(Vec<String>),
     /// The agent stops answering; its containers keep running.
     Crash(String),
     /// The agent answers again, with the containers it had.
@@ -213,6 +217,9 @@ impl fmt::Display for Action {
         match self {
             Action::Schedule(job) => write!(f, "schedule {job}"),
             Action::Unschedule(job) => write!(f, "unschedule {job}"),
+            Action::ScheduleChecked(jobs) => {
+                write!(f, "schedule {} at the planned index", jobs.join(", "))
+            }
             Action::Crash(agent) => write!(f, "crash {agent}"),
             Action::Restart(agent) => write!(f, "restart {agent}"),
             Action::Wipe(agent) => write!(f, "wipe {agent}"),
@@ -294,6 +301,17 @@ pub enum ExpectationKind {
         /// How many.
         count: u64,
     },
+    /// The scheduler's `why` of `job` explains exactly `count` tasks as
+    /// unplaced at `at`, each explanation's counts adding up to the agents
+    /// discovery lists. An extra key, see `scenarios/README.md`.
+    Explained {
+        /// When.
+        at: Duration,
+        /// Which job.
+        job: String,
+        /// How many.
+        count: u64,
+    },
     /// Exactly `count` instances (of `job`, or of any job) exist on `agent`
     /// at `at`. An extra key, see `scenarios/README.md`.
     PlacedOn {
@@ -350,6 +368,9 @@ impl fmt::Display for ExpectationKind {
             }
             ExpectationKind::Unplaced { at, job, count } => {
                 write!(f, "unplaced {{ job = {job}, count = {count} }} at {at}")
+            }
+            ExpectationKind::Explained { at, job, count } => {
+                write!(f, "explained {{ job = {job}, count = {count} }} at {at}")
             }
             ExpectationKind::PlacedOn {
                 at,
@@ -476,6 +497,7 @@ struct RawAt {
     time: Spanned<String>,
     schedule: Option<Spanned<String>>,
     unschedule: Option<Spanned<String>>,
+    schedule_checked: Option<Spanned<Vec<String>>>,
     crash: Option<Spanned<String>>,
     restart: Option<Spanned<String>>,
     wipe: Option<Spanned<String>>,
@@ -541,6 +563,7 @@ struct RawExpect {
     running: Option<Spanned<RawJobCount>>,
     placed: Option<Spanned<RawJobCount>>,
     unplaced: Option<Spanned<RawJobCount>>,
+    explained: Option<Spanned<RawJobCount>>,
     placed_on: Option<Spanned<RawPlacedOn>>,
     converged_within: Option<Spanned<String>>,
     commands_at_most: Option<u64>,
@@ -897,6 +920,10 @@ impl Parser<'_> {
         single(&entry.drop_stream, Action::DropStream);
         single(&entry.remove_agent, Action::RemoveAgent);
         single(&entry.report_stray, Action::ReportStray);
+        if let Some(value) = &entry.schedule_checked {
+            let jobs = value.get_ref().clone();
+            actions.push((value.span(), Action::ScheduleChecked(jobs)));
+        }
         if let Some(value) = &entry.partition {
             actions.push((value.span(), Action::Partition(value.get_ref().clone())));
         }
@@ -1039,6 +1066,9 @@ impl Parser<'_> {
         match &entry.action {
             Action::Schedule(name) => job("at.schedule", name),
             Action::Unschedule(name) => job("at.unschedule", name),
+            Action::ScheduleChecked(names) => names
+                .iter()
+                .try_for_each(|name| job("at.schedule_checked", name)),
             Action::Crash(name) => agent("at.crash", name),
             Action::Restart(name) => agent("at.restart", name),
             Action::Wipe(name) => agent("at.wipe", name),
@@ -1079,6 +1109,7 @@ impl Parser<'_> {
             ("running", &entry.running),
             ("placed", &entry.placed),
             ("unplaced", &entry.unplaced),
+            ("explained", &entry.explained),
         ] {
             if let Some(value) = value {
                 let at = timed(key, value.span())?;
@@ -1087,6 +1118,7 @@ impl Parser<'_> {
                 let kind = match key {
                     "running" => ExpectationKind::Running { at, job, count },
                     "placed" => ExpectationKind::Placed { at, job, count },
+                    "explained" => ExpectationKind::Explained { at, job, count },
                     _ => ExpectationKind::Unplaced { at, job, count },
                 };
                 kinds.push((value.span(), key, kind));
@@ -1177,6 +1209,7 @@ impl Parser<'_> {
                 ExpectationKind::Running { .. }
                     | ExpectationKind::Placed { .. }
                     | ExpectationKind::Unplaced { .. }
+                    | ExpectationKind::Explained { .. }
                     | ExpectationKind::PlacedOn { .. }
             )
         {
@@ -1205,6 +1238,7 @@ impl Parser<'_> {
             ExpectationKind::Running { job, .. }
             | ExpectationKind::Placed { job, .. }
             | ExpectationKind::Unplaced { job, .. }
+            | ExpectationKind::Explained { job, .. }
             | ExpectationKind::InstancesAtMost { job, .. }
             | ExpectationKind::FailedStartsRecover { job } => Some(job),
             ExpectationKind::PlacedOn { agent, job, .. } => {

@@ -13,6 +13,14 @@ impl World<'_> {
         match action {
             Action::Schedule(job) => self.user_request(job, true),
             Action::Unschedule(job) => self.user_request(job, false),
+            Action::ScheduleChecked(jobs) => {
+                // Each user planned just before, so each holds the index
+                // a plan gives now.
+                let index = self.scheduler.as_ref().map(|s| s.registry_sequence());
+                for job in jobs {
+                    self.user_request_at(job, true, index);
+                }
+            }
             Action::Crash(name) => {
                 let agent = AgentId::new(name);
                 self.break_stream(&agent, "connection reset: the agent crashed");

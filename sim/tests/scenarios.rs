@@ -86,4 +86,6 @@ scenarios! {
     stray_containers_on_an_agent_that_never_confirms => "36-stray-containers-on-an-agent-that-never-confirms.toml",
     container_on_two_swept_agents => "37-container-on-two-swept-agents.toml",
     stream_drops_keep_one_silence_timer_per_agent => "38-stream-drops-keep-one-silence-timer-per-agent.toml",
+    check_and_set_racing_schedules => "50-check-and-set-racing-schedules.toml",
+    why_until_capacity_appears => "51-why-until-capacity-appears.toml",
 }

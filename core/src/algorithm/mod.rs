@@ -19,10 +19,12 @@
 //! stating its rule as a scan and answering it from the index;
 //! `index/` the indexes; `ranked.rs` the ordered set they are made of;
 //! `linear.rs` the baseline; `order.rs` the order to place a batch in;
-//! `unplaced.rs` why a task fits nowhere.
+//! `unplaced.rs` why a task fits nowhere (the reconcile's one line);
+//! `explanation.rs` the same agent by agent, made only when asked.
 
 mod bin_pack;
 mod cluster;
+mod explanation;
 mod index;
 mod least_used;
 mod linear;
@@ -48,6 +50,7 @@ use crate::wire::{ContainerConfig, JobHash};
 
 pub use bin_pack::BinPack;
 pub use cluster::Cluster;
+pub use explanation::{Candidate, Closest, Constraint, Explanation};
 pub use least_used::LeastUsed;
 pub use linear::LinearScan;
 pub use order::placement_order;
@@ -129,6 +132,11 @@ impl AgentSlot {
 pub struct Unplaced {
     /// For a person: what the task needs and what the best agent lacks.
     pub reason: String,
+    /// The constraint that binds (of a bounded set: the metrics' label):
+    /// a volume no agent offers, else cpu unless only memory is short
+    /// (both short, or no agent with both, counts as cpu, the first an
+    /// agent is judged by), or no agent placeable at all.
+    pub constraint: Constraint,
 }
 
 impl fmt::Display for Unplaced {

@@ -9,12 +9,46 @@
 use std::cmp::Reverse;
 use std::collections::BTreeSet;
 
-use super::{AgentSlot, Cluster, Demand, Unplaced};
+use super::{AgentSlot, Cluster, Constraint, Demand, Unplaced};
 
 /// Why no agent in `cluster` can take `demand`.
 pub(super) fn reason(cluster: &Cluster, demand: &Demand) -> Unplaced {
     Unplaced {
         reason: describe(cluster.agents(), demand),
+        constraint: binding(cluster.agents(), demand),
+    }
+}
+
+/// The constraint [`describe`] names, as one of a bounded set.
+fn binding(agents: &[AgentSlot], demand: &Demand) -> Constraint {
+    if agents.is_empty() {
+        return Constraint::NotConnected;
+    }
+    let offering = agents
+        .iter()
+        .filter(|agent| demand.volumes.is_subset(&agent.volumes));
+    let mut any = false;
+    let mut cpu_short = true;
+    for agent in offering {
+        any = true;
+        cpu_short &= agent.cpu_free_millis() < demand.cpu_millis;
+    }
+    if !any {
+        let missing = demand
+            .volumes
+            .iter()
+            .find(|v| !agents.iter().any(|agent| agent.volumes.contains(*v)))
+            .or_else(|| demand.volumes.first());
+        return Constraint::Volume(missing.cloned().unwrap_or_default());
+    }
+    let mem_short = agents
+        .iter()
+        .filter(|agent| demand.volumes.is_subset(&agent.volumes))
+        .all(|agent| agent.mem_free_mb() < demand.mem_mb);
+    if mem_short && !cpu_short {
+        Constraint::Memory
+    } else {
+        Constraint::Cpu
     }
 }
 

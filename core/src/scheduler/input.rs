@@ -28,6 +28,10 @@ pub enum Input {
         request: RequestId,
         /// The job as decoded; the scheduler validates it.
         job: JobConfig,
+        /// Check-and-set (`?index=N`): schedule only if the registry is
+        /// still at this index (see [`crate::Scheduler::registry_index`]),
+        /// else 409 with the current index.
+        index: Option<u64>,
     },
     /// A user asks to unschedule a job (`PUT /unschedule`).
     Unschedule {
@@ -35,6 +39,8 @@ pub enum Input {
         request: RequestId,
         /// Which job.
         target: UnscheduleTarget,
+        /// Check-and-set, as for [`Input::Schedule`].
+        index: Option<u64>,
     },
     /// The write of [`crate::Output::Persist`] with this sequence number is
     /// durable.

@@ -10,14 +10,17 @@ pub(crate) mod config;
 mod coverage;
 mod discovery;
 pub(crate) mod dispatch;
+mod explain;
 mod fire;
 pub(crate) mod input;
 pub(crate) mod locations;
 pub(crate) mod output;
+mod plan;
 mod reconcile;
 mod streams;
 mod timer;
 mod view;
+mod why;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -38,9 +41,11 @@ pub use coverage::{Coverage, TransitionRow};
 pub(crate) use dispatch::Dispatch;
 pub use input::{CommandError, Input, UnscheduleTarget};
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace, TraceLevel};
+pub use plan::{ChangePlan, PlanChange, PlannedRemoval, PlannedTask, TaskOutcome};
 pub use timer::TimerReason;
 use timer::TimerTable;
 pub use view::{AgentView, ContainerView, Gauges, Occupancy, PendingCommand};
+pub use why::{InstanceState, JobExplanation, TaskExplanation};
 
 /// The scheduler core.
 ///
@@ -142,19 +147,29 @@ impl Scheduler {
         self.now = self.now.max(now);
         match input {
             Input::RegistryLoaded { jobs, sequence } => self.on_registry_loaded(jobs, sequence),
-            Input::Schedule { request, job } => {
+            Input::Schedule {
+                request,
+                job,
+                index,
+            } => {
                 self.metrics.schedule_requests += 1;
                 if self.refuse_until_loaded(request) {
                     return;
                 }
-                self.registry.schedule(request, job, &mut self.outputs);
+                self.registry
+                    .schedule(request, job, index, &mut self.outputs);
             }
-            Input::Unschedule { request, target } => {
+            Input::Unschedule {
+                request,
+                target,
+                index,
+            } => {
                 self.metrics.unschedule_requests += 1;
                 if self.refuse_until_loaded(request) {
                     return;
                 }
-                self.registry.unschedule(request, target, &mut self.outputs);
+                self.registry
+                    .unschedule(request, target, index, &mut self.outputs);
             }
             Input::PersistCompleted { sequence } => {
                 let before = Arc::clone(self.registry.durable());
@@ -254,6 +269,19 @@ impl Scheduler {
         self.registry.durable_sequence()
     }
 
+    /// The registry index as of the last accepted change, durable or not:
+    /// what check-and-set (`Input::Schedule`'s `index`) compares with. It
+    /// is the sequence number of the write holding that change, so it
+    /// moves with every change accepted (a write grouping several changes
+    /// advances it by as many), once more when a failed write is given up,
+    /// and never back. A plan reports [`Scheduler::registry_sequence`], the
+    /// durable index, which equals this one whenever no accepted change
+    /// waits for its write (an index that was never durable could come
+    /// round again after a crash).
+    pub fn registry_index(&self) -> u64 {
+        self.registry.index()
+    }
+
     /// Whether the persisted registry has been loaded.
     pub fn is_ready(&self) -> bool {
         self.registry.is_loaded()
@@ -280,6 +308,17 @@ impl Scheduler {
             gauges.tasks_pending += counts.pending;
         }
         gauges
+    }
+
+    /// Unplaced tasks by the constraint that binds them, for every label
+    /// of [`crate::algorithm::Constraint::LABELS`] (a bounded set): kept
+    /// as tasks come and go, O(labels) to read.
+    pub fn unplaced_by_constraint(&self) -> Vec<(&'static str, u64)> {
+        let counts = self.transformer.unplaced.by_constraint();
+        crate::algorithm::Constraint::LABELS
+            .iter()
+            .map(|label| (*label, counts.get(label).copied().unwrap_or(0)))
+            .collect()
     }
 
     /// How many tasks could not be placed.
@@ -368,6 +407,7 @@ impl Scheduler {
         let reply = Reply {
             status_code: 503,
             msg: "the scheduler is starting: its registry is not loaded yet; try again".to_owned(),
+            index: None,
         };
         self.outputs.push_back(Output::Reply { request, reply });
         true

@@ -104,6 +104,12 @@ pub struct Reply {
     pub status_code: u16,
     /// What happened, for a person.
     pub msg: String,
+    /// The registry index the answer was made at, on answers that depend
+    /// on the registry (every schedule and unschedule answer but a refused
+    /// config's 400 and a given-up write's 500): after a 202, the index of
+    /// the change itself; after a 409, the index to plan again from. It is
+    /// durable when the answer is sent.
+    pub index: Option<u64>,
 }
 
 /// One traced decision: when, about what, what happened and why.

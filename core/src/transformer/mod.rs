@@ -45,6 +45,7 @@ mod view;
 use legacy::LegacyNames;
 use unplaced::UnplacedTasks;
 use view::PlacementView;
+pub(crate) use view::build as build_placement_cluster;
 
 /// A command the transformer decided on.
 #[derive(Clone, Debug)]

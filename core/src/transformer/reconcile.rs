@@ -366,6 +366,9 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                         let agents = if *avoided == 1 { "agent" } else { "agents" };
                         reason.reason +=
                             &format!("; {avoided} {agents} avoided after failing commands");
+                        if cluster.agents().is_empty() {
+                            reason.constraint = algorithm::Constraint::Avoided;
+                        }
                     }
                     self.plan.unplaced_attempts += 1;
                     self.transformer

@@ -43,16 +43,25 @@ pub(crate) struct UnplacedTasks {
     due: BTreeSet<Shape>,
     /// The shapes taken by the last retry, and how many of each.
     retried: BTreeMap<Shape, usize>,
+    /// How many tasks each constraint binds (by its metrics label).
+    by_constraint: BTreeMap<&'static str, u64>,
 }
 
 impl UnplacedTasks {
     /// Records (or updates) an unplaced task.
     pub(crate) fn insert(&mut self, id: ContainerId, shape: Shape, reason: Unplaced) {
-        if let Some((_, old)) = self.reasons.get(&id)
-            && *old != shape
-        {
-            self.remove(&id);
+        if let Some((old_reason, old)) = self.reasons.get(&id) {
+            if *old != shape {
+                self.remove(&id);
+            } else {
+                let label = old_reason.constraint.label();
+                self.uncount(label);
+            }
         }
+        *self
+            .by_constraint
+            .entry(reason.constraint.label())
+            .or_default() += 1;
         self.by_shape
             .entry(shape.clone())
             .or_default()
@@ -62,9 +71,10 @@ impl UnplacedTasks {
 
     /// Forgets a task: placed, present, or no longer desired.
     pub(crate) fn remove(&mut self, id: &ContainerId) {
-        let Some((_, shape)) = self.reasons.remove(id) else {
+        let Some((reason, shape)) = self.reasons.remove(id) else {
             return;
         };
+        self.uncount(reason.constraint.label());
         if let Some(ids) = self.by_shape.get_mut(&shape) {
             ids.remove(id);
             if ids.is_empty() {
@@ -152,6 +162,21 @@ impl UnplacedTasks {
     pub(crate) fn len(&self) -> usize {
         self.reasons.len()
     }
+
+    /// How many tasks each constraint binds, by label (those with none
+    /// left out): kept as tasks come and go, so reading it is O(labels).
+    pub(crate) fn by_constraint(&self) -> &BTreeMap<&'static str, u64> {
+        &self.by_constraint
+    }
+
+    fn uncount(&mut self, label: &'static str) {
+        if let Some(count) = self.by_constraint.get_mut(label) {
+            *count -= 1;
+            if *count == 0 {
+                self.by_constraint.remove(label);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +186,7 @@ mod tests {
     fn reason() -> Unplaced {
         Unplaced {
             reason: "no agent fits".to_owned(),
+            constraint: crate::algorithm::Constraint::Cpu,
         }
     }
 
@@ -205,5 +231,10 @@ mod tests {
         );
         unplaced.forget_job(&JobHash::new("h-0000003"));
         assert_eq!(unplaced.len(), 18);
+        assert_eq!(
+            unplaced.by_constraint().get("cpu"),
+            Some(&18),
+            "counted by constraint as tasks come and go"
+        );
     }
 }

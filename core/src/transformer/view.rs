@@ -105,8 +105,9 @@ fn is_avoided(agent: &AgentRepresentation) -> bool {
 }
 
 /// Every placeable agent, with what it has promised, and the agents'
-/// numbers.
-fn build(agents: &AgentTable) -> (Cluster, Vec<AgentNo>) {
+/// numbers: what the kept view equals once refreshed (also built afresh
+/// for a plan or an explanation, which must not touch the kept one).
+pub(crate) fn build(agents: &AgentTable) -> (Cluster, Vec<AgentNo>) {
     // In id order, the order `Cluster::new` keeps them in.
     let (slots, numbers): (Vec<AgentSlot>, Vec<AgentNo>) = agents
         .values()

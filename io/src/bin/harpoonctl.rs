@@ -33,10 +33,35 @@ enum Command {
     Schedule {
         /// The job file.
         file: PathBuf,
+        /// Only if the registry is still at this index (the one `plan`
+        /// printed); else the scheduler refuses with 409 and the index now.
+        #[arg(long)]
+        index: Option<u64>,
     },
     /// Unschedule a job, given its file or its hash.
     Unschedule {
         /// A job file, or a job hash such as web-9c83741.
+        target: String,
+        /// Only if the registry is still at this index (see `schedule`).
+        #[arg(long)]
+        index: Option<u64>,
+    },
+    /// Show what scheduling the job in FILE would do, changing nothing:
+    /// where each task would go or why it cannot, and the registry index
+    /// to apply it at (`schedule FILE --index N`).
+    Plan {
+        /// The job file.
+        file: PathBuf,
+        /// Plan unscheduling the job instead: what would be stopped and
+        /// removed.
+        #[arg(long)]
+        unschedule: bool,
+    },
+    /// Show where each task of a job is and why: its instances, what is
+    /// pending, and for a task no agent can take, the agents evaluated,
+    /// how many each constraint ruled out and the closest one.
+    Why {
+        /// A job name (every job of that name) or a job hash.
         target: String,
     },
     /// List every container: agent, container, job, status, cpu, mem.
@@ -71,8 +96,10 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let client = Client::new(&args.scheduler, args.token.clone());
     let result: Result<String, CtlError> = match &args.command {
-        Command::Schedule { file } => client.schedule(file),
-        Command::Unschedule { target } => client.unschedule(target),
+        Command::Schedule { file, index } => client.schedule(file, *index),
+        Command::Unschedule { target, index } => client.unschedule(target, *index),
+        Command::Plan { file, unschedule } => client.plan(file, *unschedule),
+        Command::Why { target } => client.why(target),
         Command::Ps => client.ps().map(|table| table.to_string()),
         Command::Registry => client.registry().map(|table| table.to_string()),
         Command::Agents => client.agents().map(|table| table.to_string()),

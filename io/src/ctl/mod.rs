@@ -2,6 +2,7 @@
 //! ureq (blocking HTTP: a command-line tool has nothing to do meanwhile).
 
 mod migrate;
+mod plan;
 mod table;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use harpoon_core::wire::{ContainerStatus, JobConfig, RpcReply, StateEvent};
 
+pub use plan::{render_plan, render_why};
 pub use table::Table;
 
 /// Why a command failed; every message says what to do.
@@ -120,20 +122,38 @@ impl Client {
         serde_json::from_str(&text).map_err(|error| CtlError::BadAnswer(error.to_string()))
     }
 
-    /// `schedule FILE`.
-    pub fn schedule(&self, file: &Path) -> Result<String, CtlError> {
-        let body = read_job_file(file)?;
-        self.rpc("/api/v0/schedule", Some(&body))
+    fn post_json<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &[u8],
+    ) -> Result<T, CtlError> {
+        let (status, text) = self.call("POST", path, Some(body))?;
+        if !(200..300).contains(&status) {
+            let msg = serde_json::from_str::<RpcReply>(&text)
+                .map(|r| r.msg)
+                .unwrap_or(text);
+            return Err(CtlError::Refused { status, msg });
+        }
+        serde_json::from_str(&text).map_err(|error| CtlError::BadAnswer(error.to_string()))
     }
 
-    /// `unschedule FILE|HASH`: a path to a job file, or a job hash.
-    pub fn unschedule(&self, target: &str) -> Result<String, CtlError> {
+    /// `schedule FILE [--index N]`: with an index, only if the registry is
+    /// still at it (the index a plan gave).
+    pub fn schedule(&self, file: &Path, index: Option<u64>) -> Result<String, CtlError> {
+        let body = read_job_file(file)?;
+        self.rpc(&with_index("/api/v0/schedule", index), Some(&body))
+    }
+
+    /// `unschedule FILE|HASH [--index N]`: a path to a job file, or a job
+    /// hash.
+    pub fn unschedule(&self, target: &str, index: Option<u64>) -> Result<String, CtlError> {
         let path = Path::new(target);
         if path.exists() {
             let body = read_job_file(path)?;
-            self.rpc("/api/v0/unschedule", Some(&body))
+            self.rpc(&with_index("/api/v0/unschedule", index), Some(&body))
         } else {
-            self.rpc(&format!("/api/v0/unschedule/{target}"), None)
+            let path = format!("/api/v0/unschedule/{target}");
+            self.rpc(&with_index(&path, index), None)
         }
     }
 
@@ -203,6 +223,14 @@ impl Client {
             ]);
         }
         Ok(table)
+    }
+}
+
+/// `path?index=N`, or `path` without an index.
+fn with_index(path: &str, index: Option<u64>) -> String {
+    match index {
+        Some(index) => format!("{path}?index={index}"),
+        None => path.to_owned(),
     }
 }
 

@@ -155,13 +155,25 @@ impl Driver {
                 }
                 self.feed(input)
             }
-            CoreMessage::Schedule { job, reply } => {
+            CoreMessage::Schedule { job, index, reply } => {
                 let request = self.remember(reply);
-                self.feed(Input::Schedule { request, job });
+                self.feed(Input::Schedule {
+                    request,
+                    job,
+                    index,
+                });
             }
-            CoreMessage::Unschedule { target, reply } => {
+            CoreMessage::Unschedule {
+                target,
+                index,
+                reply,
+            } => {
                 let request = self.remember(reply);
-                self.feed(Input::Unschedule { request, target });
+                self.feed(Input::Unschedule {
+                    request,
+                    target,
+                    index,
+                });
             }
             CoreMessage::Query(query) => self.answer(query),
             CoreMessage::Shutdown => {}
@@ -324,8 +336,18 @@ impl Driver {
                     tasks_running: gauges.tasks_running,
                     tasks_pending: gauges.tasks_pending,
                     tasks_unplaced: gauges.tasks_unplaced,
+                    unplaced_by_reason: self.scheduler.unplaced_by_constraint(),
                 };
                 let _ = reply.send(snapshot);
+            }
+            // Both read the core without changing it (a plan draws from a
+            // copy of its generator); each costs O(agents), once per
+            // request.
+            Query::Plan(change, reply) => {
+                let _ = reply.send(self.scheduler.plan(*change));
+            }
+            Query::Why(hash, reply) => {
+                let _ = reply.send(self.scheduler.why(&hash));
             }
         }
     }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::request_body::BodyError;
 
 use super::messages::{CoreHandle, CoreMessage, Query};
-use super::metrics;
+use super::{index_query, metrics, plan_api};
 
 /// Limits and settings of the API server.
 #[derive(Clone, Debug)]
@@ -46,7 +46,7 @@ impl Default for ApiOptions {
     }
 }
 
-type ApiResponse = Response<Full<Bytes>>;
+pub(super) type ApiResponse = Response<Full<Bytes>>;
 
 /// Answers one request.
 pub async fn handle(
@@ -81,25 +81,64 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
     let requested = request.uri().path().to_owned();
     let path = requested.trim_end_matches('/').to_owned();
     let rpc_method = method == Method::PUT || method == Method::POST;
+    // Check-and-set (`?index=N`) on the requests that change the registry.
+    let index = || index_query::parse(request.uri().query());
     match (path.as_str(), &method) {
-        ("/api/v0/schedule", _) if rpc_method => match read_job(request, options).await {
-            Ok(job) => forward(core, |reply| CoreMessage::Schedule { job, reply }).await,
-            Err(response) => response,
-        },
-        ("/api/v0/unschedule", _) if rpc_method => match read_job(request, options).await {
-            Ok(job) => {
-                let target = UnscheduleTarget::Config(job);
-                forward(core, |reply| CoreMessage::Unschedule { target, reply }).await
+        ("/api/v0/schedule", _) if rpc_method => {
+            let index = match index() {
+                Ok(index) => index,
+                Err(problem) => return rpc(StatusCode::BAD_REQUEST, &problem),
+            };
+            match read_job(request, options).await {
+                Ok(job) => forward(core, |reply| CoreMessage::Schedule { job, index, reply }).await,
+                Err(response) => response,
             }
-            Err(response) => response,
-        },
+        }
+        ("/api/v0/unschedule", _) if rpc_method => {
+            let index = match index() {
+                Ok(index) => index,
+                Err(problem) => return rpc(StatusCode::BAD_REQUEST, &problem),
+            };
+            match read_job(request, options).await {
+                Ok(job) => {
+                    let target = UnscheduleTarget::Config(job);
+                    let make = |reply| CoreMessage::Unschedule {
+                        target,
+                        index,
+                        reply,
+                    };
+                    forward(core, make).await
+                }
+                Err(response) => response,
+            }
+        }
         (path, _) if rpc_method && path.starts_with("/api/v0/unschedule/") => {
             let hash = &path["/api/v0/unschedule/".len()..];
             if hash.is_empty() || hash.contains('/') {
                 return rpc(StatusCode::NOT_FOUND, &format!("no such path {requested}"));
             }
+            let index = match index() {
+                Ok(index) => index,
+                Err(problem) => return rpc(StatusCode::BAD_REQUEST, &problem),
+            };
             let target = UnscheduleTarget::Hash(JobHash::new(hash));
-            forward(core, |reply| CoreMessage::Unschedule { target, reply }).await
+            let make = |reply| CoreMessage::Unschedule {
+                target,
+                index,
+                reply,
+            };
+            forward(core, make).await
+        }
+        ("/api/v0/plan", &Method::POST) => match read_body(request, options).await {
+            Ok(body) => plan_api::plan(core, &body).await,
+            Err(response) => response,
+        },
+        (path, &Method::GET) if path.starts_with("/api/v0/why/") => {
+            let hash = &path["/api/v0/why/".len()..];
+            if hash.is_empty() || hash.contains('/') {
+                return rpc(StatusCode::NOT_FOUND, &format!("no such path {requested}"));
+            }
+            plan_api::why(core, hash).await
         }
         ("/api/v0/registry", &Method::GET) => match core.query(Query::Registry).await {
             Ok(jobs) => json(StatusCode::OK, &*jobs),
@@ -122,7 +161,7 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
         },
         (
             "/api/v0/schedule" | "/api/v0/unschedule" | "/api/v0/registry" | "/api/v0/proxy"
-            | "/metrics",
+            | "/api/v0/plan" | "/metrics",
             _,
         ) => rpc(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -140,7 +179,16 @@ async fn forward(
         Ok(reply) => {
             let status = StatusCode::from_u16(reply.status_code)
                 .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            rpc(status, &reply.msg)
+            // The wire format's body, with the registry index the answer
+            // was made at (our addition; clients of the original ignore it).
+            json(
+                status,
+                &IndexedReply {
+                    status_code: status.as_u16(),
+                    msg: reply.msg,
+                    index: reply.index,
+                },
+            )
         }
         Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
     }
@@ -151,6 +199,14 @@ async fn read_job(
     request: Request<Incoming>,
     options: &ApiOptions,
 ) -> Result<JobConfig, ApiResponse> {
+    let bytes = read_body(request, options).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| rpc(StatusCode::BAD_REQUEST, &format!("invalid JSON: {error}")))
+}
+
+/// Reads a body within the size and time limits, or the error response to
+/// send.
+async fn read_body(request: Request<Incoming>, options: &ApiOptions) -> Result<Bytes, ApiResponse> {
     let limit = options.max_body_bytes;
     let read = crate::request_body::read_limited(request.into_body(), limit);
     let bytes = match tokio::time::timeout(options.body_timeout, read).await {
@@ -169,8 +225,16 @@ async fn read_job(
         Ok(Err(error)) => return Err(rpc(StatusCode::BAD_REQUEST, &error.to_string())),
         Ok(Ok(bytes)) => bytes,
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|error| rpc(StatusCode::BAD_REQUEST, &format!("invalid JSON: {error}")))
+    Ok(bytes)
+}
+
+/// `{"status_code", "msg", "index"}`: a schedule or unschedule answer.
+#[derive(Serialize)]
+struct IndexedReply {
+    status_code: u16,
+    msg: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index: Option<u64>,
 }
 
 /// An RPC-style answer: `{"status_code", "msg"}`.
@@ -184,7 +248,7 @@ pub fn rpc(status: StatusCode, msg: &str) -> ApiResponse {
     )
 }
 
-fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> ApiResponse {
+pub(super) fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> ApiResponse {
     let body = serde_json::to_vec(value).expect("API answers always encode");
     Response::builder()
         .status(status)

@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use harpoon_core::Jobs;
-use harpoon_core::wire::{JobConfig, StateEvent};
-use harpoon_core::{Input, Reply, UnscheduleTarget};
+use harpoon_core::wire::{JobConfig, JobHash, StateEvent};
+use harpoon_core::{ChangePlan, Input, JobExplanation, PlanChange, Reply, UnscheduleTarget};
 use tokio::sync::{mpsc, oneshot};
 
 /// A message for the core task.
@@ -26,6 +26,8 @@ pub enum CoreMessage {
     Schedule {
         /// The decoded job.
         job: JobConfig,
+        /// Check-and-set: `?index=N`, validated where the request entered.
+        index: Option<u64>,
         /// Where the answer goes.
         reply: oneshot::Sender<Reply>,
     },
@@ -33,6 +35,8 @@ pub enum CoreMessage {
     Unschedule {
         /// Which job.
         target: UnscheduleTarget,
+        /// Check-and-set: `?index=N`, validated where the request entered.
+        index: Option<u64>,
         /// Where the answer goes.
         reply: oneshot::Sender<Reply>,
     },
@@ -51,6 +55,12 @@ pub enum Query {
     Proxy(oneshot::Sender<BTreeMap<String, StateEvent>>),
     /// Counters and gauges.
     Metrics(oneshot::Sender<MetricsSnapshot>),
+    /// What a change would do (`POST /api/v0/plan`), or the answer the
+    /// change itself would get.
+    Plan(Box<PlanChange>, oneshot::Sender<Result<ChangePlan, Reply>>),
+    /// Where a job's tasks are and why (`GET /api/v0/why/{hash}`), if the
+    /// registry holds it.
+    Why(JobHash, oneshot::Sender<Option<JobExplanation>>),
 }
 
 /// The core's counters and the gauges it keeps.
@@ -72,6 +82,9 @@ pub struct MetricsSnapshot {
     pub tasks_pending: u64,
     /// Tasks no agent could take at the last reconcile.
     pub tasks_unplaced: u64,
+    /// The same by the constraint that binds them, every label of a
+    /// bounded set.
+    pub unplaced_by_reason: Vec<(&'static str, u64)>,
 }
 
 /// A cloneable handle to the core task.

@@ -136,6 +136,18 @@ impl Collector for SnapshotCollector {
             let gauge = ConstGauge::new(i64::try_from(value).unwrap_or(i64::MAX));
             gauge.encode(encoder.encode_descriptor(name, help, None, gauge.metric_type())?)?;
         }
+        // One series per constraint: a bounded label set, every label
+        // present (zero included) so that a dashboard sees a stable set.
+        let mut family = encoder.encode_descriptor(
+            "tasks_unplaced_by_reason",
+            "Tasks no agent could take, by the constraint that binds them.",
+            None,
+            prometheus_client::metrics::MetricType::Gauge,
+        )?;
+        for (reason, value) in &s.unplaced_by_reason {
+            let gauge = ConstGauge::new(i64::try_from(*value).unwrap_or(i64::MAX));
+            gauge.encode(family.encode_family(&[("reason", *reason)])?)?;
+        }
         Ok(())
     }
 }
@@ -150,7 +162,16 @@ mod tests {
         snapshot.counters.schedule_requests = 3;
         snapshot.tasks_running = 7;
         snapshot.agents_avoided = 1;
+        snapshot.unplaced_by_reason = vec![("cpu", 4), ("volume", 0)];
         let text = encode(&snapshot);
+        assert!(
+            text.contains("harpoon_tasks_unplaced_by_reason{reason=\"cpu\"} 4"),
+            "{text}"
+        );
+        assert!(
+            text.contains("harpoon_tasks_unplaced_by_reason{reason=\"volume\"} 0"),
+            "{text}"
+        );
         assert!(
             text.contains("# TYPE harpoon_schedule_requests counter"),
             "{text}"

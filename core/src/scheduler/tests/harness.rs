@@ -237,7 +237,35 @@ impl Harness {
     pub fn schedule(&mut self, job: JobConfig) -> RequestId {
         self.next_request += 1;
         let request = RequestId(self.next_request);
-        self.input(Input::Schedule { request, job });
+        self.input(Input::Schedule {
+            request,
+            job,
+            index: None,
+        });
+        request
+    }
+
+    /// A schedule request made against registry index `index`.
+    pub fn schedule_at(&mut self, job: JobConfig, index: u64) -> RequestId {
+        self.next_request += 1;
+        let request = RequestId(self.next_request);
+        self.input(Input::Schedule {
+            request,
+            job,
+            index: Some(index),
+        });
+        request
+    }
+
+    /// An unschedule request made against registry index `index`.
+    pub fn unschedule_at(&mut self, hash: JobHash, index: u64) -> RequestId {
+        self.next_request += 1;
+        let request = RequestId(self.next_request);
+        self.input(Input::Unschedule {
+            request,
+            target: crate::scheduler::UnscheduleTarget::Hash(hash),
+            index: Some(index),
+        });
         request
     }
 
@@ -247,6 +275,7 @@ impl Harness {
         self.input(Input::Unschedule {
             request,
             target: crate::scheduler::UnscheduleTarget::Hash(hash),
+            index: None,
         });
         request
     }

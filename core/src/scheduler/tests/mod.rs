@@ -1,8 +1,10 @@
 //! Scripted tests that drive the [`Scheduler`] directly through races, with
 //! a small hand-driven harness in place of agents and disk.
 
+mod check_and_set;
 mod harness;
 mod legacy;
 mod notices;
+mod plan;
 mod races;
 mod requests;

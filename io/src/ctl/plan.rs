@@ -1,0 +1,184 @@
+//! `harpoonctl plan` and `harpoonctl why`: the plan-then-apply workflow and
+//! the explanation of every task, as aligned tables.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use harpoon_core::wire::JobConfig;
+
+use super::{Client, CtlError, Table, read_job_file};
+use crate::plan_json::{PlanJson, WhyJson};
+
+impl Client {
+    /// `plan FILE [--unschedule]`: what scheduling (or unscheduling) the
+    /// job in FILE would do, and the index to apply it at.
+    pub fn plan(&self, file: &Path, unschedule: bool) -> Result<String, CtlError> {
+        let job = read_job_file(file)?;
+        let change = if unschedule { "unschedule" } else { "schedule" };
+        // The file's own bytes, so that the scheduler hashes what it holds.
+        let mut body = format!("{{\"{change}\":").into_bytes();
+        body.extend_from_slice(&job);
+        body.push(b'}');
+        let plan: PlanJson = self.post_json("/api/v0/plan", &body)?;
+        Ok(render_plan(&plan, &file.display().to_string()))
+    }
+
+    /// `why JOB|HASH`: each task of the job (every job of that name, if a
+    /// name is given) and why it is where it is.
+    pub fn why(&self, target: &str) -> Result<String, CtlError> {
+        let hashes = if looks_like_hash(target) {
+            vec![target.to_owned()]
+        } else {
+            let jobs: BTreeMap<String, JobConfig> = self.get("/api/v0/registry")?;
+            let hashes: Vec<String> = jobs
+                .into_iter()
+                .filter(|(_, job)| job.container.job == target)
+                .map(|(hash, _)| hash)
+                .collect();
+            if hashes.is_empty() {
+                return Err(CtlError::Refused {
+                    status: 404,
+                    msg: format!(
+                        "no job named {target} is scheduled (harpoonctl registry lists them)"
+                    ),
+                });
+            }
+            hashes
+        };
+        let mut text = String::new();
+        for hash in hashes {
+            let why: WhyJson = self.get(&format!("/api/v0/why/{hash}"))?;
+            text.push_str(&render_why(&why));
+        }
+        Ok(text)
+    }
+}
+
+/// Whether `target` is a job hash (`<name>-<7 hex>`) rather than a name.
+fn looks_like_hash(target: &str) -> bool {
+    target.rsplit_once('-').is_some_and(|(name, hex)| {
+        !name.is_empty() && hex.len() == 7 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+    })
+}
+
+/// A plan as a table, with the command that applies it unchanged.
+pub fn render_plan(plan: &PlanJson, file: &str) -> String {
+    let mut text = format!(
+        "{} {} ({}) at registry index {}\n",
+        plan.change, plan.job, plan.hash, plan.index
+    );
+    if plan.change == "schedule" {
+        let mut table = Table::new(&["TASK", "OUTCOME", "AGENT OR WHY"]);
+        for task in &plan.tasks {
+            let detail = match (&task.agent, &task.explanation) {
+                (Some(agent), _) => agent.clone(),
+                (None, Some(explanation)) => explanation.text.clone(),
+                (None, None) => "placement starts once every agent has synced".to_owned(),
+            };
+            table.row(vec![task.container.clone(), task.outcome.clone(), detail]);
+        }
+        text.push_str(&table.to_string());
+    } else if plan.removals.is_empty() {
+        text.push_str("nothing runs: no container to stop or remove\n");
+    } else {
+        let mut table = Table::new(&["CONTAINER", "AGENT", "STATUS", "ACTION"]);
+        for removal in &plan.removals {
+            let action = if removal.stop_first {
+                "stop, remove"
+            } else {
+                "remove"
+            };
+            table.row(vec![
+                removal.container.clone(),
+                removal.agent.clone(),
+                removal
+                    .status
+                    .clone()
+                    .unwrap_or_else(|| "creating".to_owned()),
+                action.to_owned(),
+            ]);
+        }
+        text.push_str(&table.to_string());
+    }
+    text.push_str(&format!(
+        "apply only if the registry is unchanged: harpoonctl {} {file} --index {}\n",
+        plan.change, plan.index
+    ));
+    text
+}
+
+/// Each task of a job in a line, consecutive tasks in the same state
+/// grouped (`tasks 3-52`), aligned.
+pub fn render_why(why: &WhyJson) -> String {
+    let durable = if why.durable {
+        ""
+    } else {
+        " (its registry write is not durable yet)"
+    };
+    let mut text = format!("{} ({}){durable}\n", why.job, why.hash);
+    let mut table = Table::new(&["TASKS", "STATE"]);
+    let mut groups: Vec<(u32, u32, &str)> = Vec::new();
+    for task in &why.tasks {
+        match groups.last_mut() {
+            Some((_, last, state)) if *state == task.state && *last + 1 == task.task => {
+                *last = task.task;
+            }
+            _ => groups.push((task.task, task.task, &task.state)),
+        }
+    }
+    for (first, last, state) in groups {
+        let tasks = if first == last {
+            first.to_string()
+        } else {
+            format!("{first}-{last} ({})", last - first + 1)
+        };
+        table.row(vec![tasks, state.to_owned()]);
+    }
+    text.push_str(&table.to_string());
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan_json::TaskWhyJson;
+
+    #[test]
+    fn names_and_hashes_are_told_apart() {
+        assert!(looks_like_hash("web-9c83741"));
+        assert!(looks_like_hash("my-web-9c83741"));
+        assert!(!looks_like_hash("web"));
+        assert!(!looks_like_hash("my-web"));
+        assert!(!looks_like_hash("web-9c8374"));
+    }
+
+    #[test]
+    fn why_groups_consecutive_tasks_in_the_same_state() {
+        let task = |task: u32, state: &str| TaskWhyJson {
+            container: format!("web-1234567-{task}"),
+            task,
+            state: state.to_owned(),
+            instances: Vec::new(),
+            unplaced: None,
+        };
+        let why = WhyJson {
+            hash: "web-1234567".into(),
+            job: "web".into(),
+            durable: true,
+            index: 3,
+            tasks: vec![
+                task(0, "running on http://a1"),
+                task(1, "unplaced: 2 agents evaluated: 2 lacked cpu"),
+                task(2, "unplaced: 2 agents evaluated: 2 lacked cpu"),
+                task(3, "unplaced: 2 agents evaluated: 2 lacked cpu"),
+            ],
+        };
+        assert_eq!(
+            render_why(&why),
+            "web (web-1234567)\n\
+             TASKS    STATE\n\
+             0        running on http://a1\n\
+             1-3 (3)  unplaced: 2 agents evaluated: 2 lacked cpu\n"
+        );
+    }
+}
