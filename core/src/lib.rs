@@ -29,8 +29,8 @@ pub use ids::{AgentId, CommandId, RequestId};
 pub use metrics::Metrics;
 pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
-    AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Gauges, Input, Occupancy,
-    Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace, TraceLevel,
-    UnscheduleTarget,
+    AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Gauges, Input,
+    JobTaskCounts, Occupancy, Output, PendingCommand, Reply, Scheduler, SchedulerConfig,
+    TimerReason, Trace, TraceLevel, UnscheduleTarget,
 };
 pub use time::{Duration, Instant};
