@@ -51,6 +51,11 @@ pub enum Query {
     Proxy(oneshot::Sender<BTreeMap<String, StateEvent>>),
     /// Counters and gauges.
     Metrics(oneshot::Sender<MetricsSnapshot>),
+    /// What one page of the status page shows.
+    Status(
+        super::status_page::PageRequest,
+        oneshot::Sender<super::status_page::StatusSnapshot>,
+    ),
 }
 
 /// The core's counters and the gauges it keeps.
