@@ -155,7 +155,21 @@ pub struct RunOptions {
 
 /// Runs `scenario` once.
 pub fn run(scenario: &Scenario, options: RunOptions) -> RunReport {
-    World::new(scenario, options).run()
+    World::new(scenario, options, false).run().0
+}
+
+/// Runs `scenario` once and records what a timeline chart shows of it
+/// (`crate::timeline_chart`); the run is the same as [`run`]'s, event for
+/// event.
+pub fn run_recorded(
+    scenario: &Scenario,
+    options: RunOptions,
+) -> (RunReport, crate::timeline_chart::Recording) {
+    let (report, recorded) = World::new(scenario, options, true).run();
+    let (recorder, end) = recorded.expect("a recorded run returns its recorder");
+    let failed: Vec<_> = report.failures().cloned().collect();
+    let recording = recorder.finish(scenario, options.seed, end, &failed);
+    (report, recording)
 }
 
 /// Everything that exists in a run.
@@ -203,11 +217,13 @@ pub(crate) struct World<'s> {
     pub(crate) last_action_at: Instant,
     pub(crate) invariants: Invariants,
     pub(crate) expectations: ExpectationState,
+    /// What a timeline chart shows, when the run is recorded.
+    pub(crate) recorder: Option<crate::timeline_chart::Recorder>,
     steps: u64,
 }
 
 impl<'s> World<'s> {
-    fn new(scenario: &'s Scenario, options: RunOptions) -> World<'s> {
+    fn new(scenario: &'s Scenario, options: RunOptions, recorded: bool) -> World<'s> {
         let jobs_by_hash = scenario
             .jobs
             .values()
@@ -245,11 +261,17 @@ impl<'s> World<'s> {
                 .map_or(Instant::ZERO, |entry| Instant::ZERO + entry.at),
             invariants: Invariants::default(),
             expectations: ExpectationState::new(&scenario.expectations),
+            recorder: recorded.then(crate::timeline_chart::Recorder::default),
             steps: 0,
         }
     }
 
-    fn run(mut self) -> RunReport {
+    fn run(
+        mut self,
+    ) -> (
+        RunReport,
+        Option<(crate::timeline_chart::Recorder, Instant)>,
+    ) {
         self.tracer.line(
             self.now,
             "sim",
@@ -268,6 +290,7 @@ impl<'s> World<'s> {
         }
         self.start_scheduler();
         self.after_step();
+        self.record_step();
 
         let mut last_instant = self.now;
         let mut steps_at_instant = 0;
@@ -319,6 +342,7 @@ impl<'s> World<'s> {
                 self.happen(event);
             }
             self.after_step();
+            self.record_step();
         }
         if self.now < self.end
             && self
@@ -507,10 +531,15 @@ impl<'s> World<'s> {
         }
     }
 
-    fn finish(mut self) -> RunReport {
+    fn finish(
+        mut self,
+    ) -> (
+        RunReport,
+        Option<(crate::timeline_chart::Recorder, Instant)>,
+    ) {
         self.tracer.line(self.now, "sim", "end of the run");
         let verdicts = self.final_verdicts();
-        RunReport {
+        let report = RunReport {
             scenario: self.scenario.name.clone(),
             seed: self.seed,
             verdicts,
@@ -519,6 +548,8 @@ impl<'s> World<'s> {
             steps: self.steps,
             commands_issued: self.commands_issued,
             trace: self.tracer.into_lines(),
-        }
+        };
+        let end = self.now;
+        (report, self.recorder.map(|recorder| (recorder, end)))
     }
 }
