@@ -122,7 +122,7 @@ fn job_row(job: &JobRow) -> Markup {
         tr.job data-job=(job.name) data-running=(tasks.running) {
             td.name { (job.name) }
             td { (job.product) }
-            td.hash title=(job.hash) { (job.hash.get(..8).unwrap_or(&job.hash)) }
+            td.hash { (job.hash) }
             td.command { code { (job.command) } }
             td.n { (tasks.desired) }
             td.n.running.short[tasks.running < tasks.desired] { (tasks.running) }
