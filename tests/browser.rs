@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use support::*;
 
+/// Debian's chromium; `HARPOON_CHROMIUM` names another.
 const CHROMIUM: &str = "/usr/bin/chromium";
 const SETTLE: Duration = Duration::from_secs(60);
 const BROWSER_LIMIT: Duration = Duration::from_secs(90);
@@ -37,13 +38,14 @@ fn artefacts() -> PathBuf {
     dir
 }
 
-fn chromium() -> &'static str {
+fn chromium() -> String {
+    let chromium = std::env::var("HARPOON_CHROMIUM").unwrap_or_else(|_| CHROMIUM.to_owned());
     assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: the browser tests need Debian's chromium \
+        Path::new(&chromium).exists(),
+        "{chromium} is missing: the browser tests need Debian's chromium \
          (apt-get update && apt-get install -y chromium)"
     );
-    CHROMIUM
+    chromium
 }
 
 /// Runs headless chromium with `args` and `url`, within a deadline; its
