@@ -515,7 +515,7 @@ mod tests {
 
     #[test]
     fn containers_share_a_row_only_when_they_do_not_overlap() {
-        let lives = vec![
+        let lives = [
             life("a1", "x-0", 0, 10, BarStatus::Running),
             life("a1", "x-1", 5, 15, BarStatus::Running),
             life("a1", "x-2", 12, 20, BarStatus::Running),

@@ -167,7 +167,7 @@ fn bar(committed: u64, total: u64, label: &str) -> Markup {
 }
 
 fn cores(millis: u64) -> String {
-    if millis % 1000 == 0 {
+    if millis.is_multiple_of(1000) {
         format!("{}", millis / 1000)
     } else {
         format!("{:.3}", millis as f64 / 1000.0)
