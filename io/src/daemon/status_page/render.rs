@@ -107,6 +107,9 @@ fn document(title: &str, refresh: Option<u32>, body: Markup) -> String {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 @if let Some(seconds) = refresh { meta http-equiv="refresh" content=(seconds); }
+                // An empty icon, so that a browser does not ask for
+                // /favicon.ico (a 404 in the log) at every refresh.
+                link rel="icon" href="data:,";
                 title { (title) }
                 style { (PreEscaped(STYLE)) }
             }
@@ -267,6 +270,7 @@ mod tests {
     fn the_page_refreshes_itself_and_shows_counts_and_bars() {
         let page = status_page(&snapshot_with_job("web", "./run"), true);
         assert!(page.contains("<meta http-equiv=\"refresh\" content=\"5\">"));
+        assert!(page.contains("<link rel=\"icon\" href=\"data:,\">"));
         assert!(page.contains("data-job=\"web\" data-running=\"1\""));
         assert!(page.contains("1.5 of 4 cpu"));
         assert!(page.contains("action=\"/ui/logout\""));
