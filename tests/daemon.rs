@@ -366,11 +366,11 @@ fn requests_are_checked_as_the_original_checks_them() {
         404,
         "not scheduled",
     );
-    // Unknown paths are named, the root included.
+    // Unknown paths are named (the root is the status page).
     expect(
-        http("GET", &format!("{url}/"), None, None),
+        http("GET", &format!("{url}/nothing"), None, None),
         404,
-        "no such path /",
+        "no such path /nothing",
     );
     expect(
         http("GET", &format!("{url}/api/v0/nothing/"), None, None),

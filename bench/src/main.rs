@@ -17,6 +17,7 @@ mod quality;
 mod reconcile;
 mod report;
 mod simulation;
+mod status_page;
 mod workload;
 
 use std::process::ExitCode;
@@ -34,7 +35,7 @@ struct Args {
     /// Every part at a small size, in well under a minute.
     #[arg(long)]
     quick: bool,
-    /// Run only these parts (1-8); default: all.
+    /// Run only these parts (1-9); default: all.
     #[arg(long = "part", value_name = "N")]
     parts: Vec<u8>,
     /// Also write everything printed to this file, under a header naming
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     let size = Size { quick: args.quick };
     let wanted = |part: u8| args.parts.is_empty() || args.parts.contains(&part);
-    let parts: [(u8, Part); 8] = [
+    let parts: [(u8, Part); 9] = [
         (1, placement::run),
         (2, reconcile::run),
         (3, memory::run),
@@ -73,6 +74,7 @@ fn main() -> ExitCode {
         (6, quality::run),
         (7, daemon::run),
         (8, backlog::run),
+        (9, status_page::run),
     ];
     // Everything printed is also kept, for `--markdown`.
     let mut output = String::new();

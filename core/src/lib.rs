@@ -30,8 +30,8 @@ pub use metrics::Metrics;
 pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
     AgentCommand, AgentView, ChangePlan, CommandAction, CommandError, ContainerView, Coverage,
-    Gauges, Input, InstanceState, JobExplanation, Occupancy, Output, PendingCommand, PlanChange,
-    PlannedRemoval, PlannedTask, Reply, Scheduler, SchedulerConfig, TaskExplanation, TaskOutcome,
-    TimerReason, Trace, TraceLevel, TransitionRow, UnscheduleTarget,
+    Gauges, Input, InstanceState, JobExplanation, JobTaskCounts, Occupancy, Output, PendingCommand,
+    PlanChange, PlannedRemoval, PlannedTask, Reply, Scheduler, SchedulerConfig, TaskExplanation,
+    TaskOutcome, TimerReason, Trace, TraceLevel, TransitionRow, UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

@@ -609,6 +609,19 @@ impl SimAgent {
         })
     }
 
+    /// Every listed container, its status and whether a restart by its
+    /// restart policy is pending: what a timeline chart draws.
+    pub fn chart_states(&self) -> impl Iterator<Item = (&str, ContainerStatus, bool)> {
+        self.containers
+            .iter()
+            .filter(|(_, container)| container.phase != Phase::Preparing)
+            .map(|(id, container)| {
+                let restarting =
+                    container.phase == Phase::Restarting || container.process.restarting;
+                (id.as_str(), container.status, restarting)
+            })
+    }
+
     /// Every listed container and its status, as `GET /containers` shows.
     pub fn instances(&self) -> impl Iterator<Item = (&str, ContainerStatus)> {
         self.containers

@@ -11,6 +11,8 @@
 //! - [`invariants`], `expectations` (private), [`report`]: what must hold
 //!   and the verdicts; [`trace`]: the trace and its hash.
 //! - [`swarm`]: generated worlds from seeds, run on every core.
+//! - [`timeline_chart`]: a run drawn as one HTML file (lanes per agent,
+//!   container bars, faults, failures).
 //! - [`shrink`]: a failing world reduced to a minimal scenario file that
 //!   fails the same way.
 //!
@@ -31,9 +33,10 @@ pub mod scenario;
 pub mod shrink;
 pub mod swarm;
 mod timeline;
+pub mod timeline_chart;
 pub mod trace;
 pub mod world;
 
 pub use report::{RunReport, Verdict, run_checked};
 pub use scenario::{Scenario, ScenarioError};
-pub use world::{RunOptions, run};
+pub use world::{RunOptions, run, run_recorded};

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use clap::{Parser, Subcommand};
 use harpoon_sim::shrink::{self, ShrinkOptions};
 use harpoon_sim::swarm::{self, SeedOutcome, reproduce_command};
-use harpoon_sim::{run_checked, scenario};
+use harpoon_sim::{run_checked, scenario, timeline_chart};
 
 /// Deterministic simulator of the harpoon scheduler.
 #[derive(Parser)]
@@ -34,6 +34,9 @@ enum Command {
         /// With --trace: print routine lines too (keep-alives, ticks).
         #[arg(long)]
         trace_all: bool,
+        /// Also write the run's timeline, one self-contained HTML file.
+        #[arg(long, value_name = "OUT.html")]
+        timeline: Option<PathBuf>,
     },
     /// Run every scenario in a folder and print a table of results.
     Check {
@@ -92,6 +95,9 @@ enum Command {
         /// Stop after this many simulated runs.
         #[arg(long, default_value_t = shrink::DEFAULT_MAX_RUNS)]
         max_runs: u64,
+        /// Also write the shrunk world's timeline, one HTML file.
+        #[arg(long, value_name = "OUT.html")]
+        timeline: Option<PathBuf>,
     },
 }
 
@@ -103,7 +109,14 @@ fn main() -> ExitCode {
             seed,
             trace,
             trace_all,
-        } => run(&file, seed, trace || trace_all, trace_all),
+            timeline,
+        } => run(
+            &file,
+            seed,
+            trace || trace_all,
+            trace_all,
+            timeline.as_deref(),
+        ),
         Command::Check { dir } => check(&dir),
         Command::Swarm {
             seeds,
@@ -132,7 +145,15 @@ fn main() -> ExitCode {
             seed,
             out,
             max_runs,
-        } => shrink_command(file.as_deref(), swarm_seed, seed, out, max_runs),
+            timeline,
+        } => shrink_command(
+            file.as_deref(),
+            swarm_seed,
+            seed,
+            out,
+            max_runs,
+            timeline.as_deref(),
+        ),
     }
 }
 
@@ -145,6 +166,7 @@ fn shrink_command(
     seed: Option<u64>,
     out: Option<PathBuf>,
     max_runs: u64,
+    timeline: Option<&Path>,
 ) -> ExitCode {
     let (source, origin, default_out) = match (file, swarm_seed) {
         (_, Some(swarm_seed)) => (
@@ -167,9 +189,34 @@ fn shrink_command(
         origin,
     };
     let out = out.unwrap_or(default_out);
-    match shrink_and_write(&source, &options, &out) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(code) => code,
+    if let Err(code) = shrink_and_write(&source, &options, &out) {
+        return code;
+    }
+    match timeline {
+        Some(timeline) => shrunk_timeline(&out, seed, timeline),
+        None => ExitCode::SUCCESS,
+    }
+}
+
+/// Writes the timeline of the shrunk world written to `shrunk`.
+fn shrunk_timeline(shrunk: &Path, seed: Option<u64>, out: &Path) -> ExitCode {
+    let scenario = match scenario::load(shrunk) {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = seed.unwrap_or(scenario.seed);
+    match timeline_chart::write_timeline(&scenario, seed, out) {
+        Ok(_) => {
+            println!("  timeline: {}", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -225,7 +272,13 @@ fn shrink_and_write(source: &str, options: &ShrinkOptions, out: &Path) -> Result
     Ok(())
 }
 
-fn run(file: &Path, seed: Option<u64>, trace: bool, trace_all: bool) -> ExitCode {
+fn run(
+    file: &Path,
+    seed: Option<u64>,
+    trace: bool,
+    trace_all: bool,
+    timeline: Option<&Path>,
+) -> ExitCode {
     let scenario = match scenario::load(file) {
         Ok(scenario) => scenario,
         Err(error) => {
@@ -244,6 +297,15 @@ fn run(file: &Path, seed: Option<u64>, trace: bool, trace_all: bool) -> ExitCode
         file.display()
     );
     print!("{}", report.render());
+    if let Some(out) = timeline {
+        match timeline_chart::write_timeline(&scenario, seed, out) {
+            Ok(_) => println!("timeline: {}", out.display()),
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     if report.passed() {
         println!("PASS");
         ExitCode::SUCCESS

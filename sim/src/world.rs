@@ -155,7 +155,21 @@ pub struct RunOptions {
 
 /// Runs `scenario` once.
 pub fn run(scenario: &Scenario, options: RunOptions) -> RunReport {
-    World::new(scenario, options).run()
+    World::new(scenario, options, false).run().0
+}
+
+/// Runs `scenario` once and records what a timeline chart shows of it
+/// (`crate::timeline_chart`); the run is the same as [`run`]'s, event for
+/// event.
+pub fn run_recorded(
+    scenario: &Scenario,
+    options: RunOptions,
+) -> (RunReport, crate::timeline_chart::Recording) {
+    let (report, recorded) = World::new(scenario, options, true).run();
+    let (recorder, end) = recorded.expect("a recorded run returns its recorder");
+    let failed: Vec<_> = report.failures().cloned().collect();
+    let recording = recorder.finish(scenario, options.seed, end, &failed);
+    (report, recording)
 }
 
 /// Everything that exists in a run.
@@ -205,11 +219,13 @@ pub(crate) struct World<'s> {
     pub(crate) expectations: ExpectationState,
     /// What the scheduler processes that crashed went through.
     pub(crate) coverage: Coverage,
+    /// What a timeline chart shows, when the run is recorded.
+    pub(crate) recorder: Option<crate::timeline_chart::Recorder>,
     steps: u64,
 }
 
 impl<'s> World<'s> {
-    fn new(scenario: &'s Scenario, options: RunOptions) -> World<'s> {
+    fn new(scenario: &'s Scenario, options: RunOptions, recorded: bool) -> World<'s> {
         let jobs_by_hash = scenario
             .jobs
             .values()
@@ -248,11 +264,17 @@ impl<'s> World<'s> {
             invariants: Invariants::default(),
             expectations: ExpectationState::new(&scenario.expectations),
             coverage: Coverage::default(),
+            recorder: recorded.then(crate::timeline_chart::Recorder::default),
             steps: 0,
         }
     }
 
-    fn run(mut self) -> RunReport {
+    fn run(
+        mut self,
+    ) -> (
+        RunReport,
+        Option<(crate::timeline_chart::Recorder, Instant)>,
+    ) {
         self.tracer.line(
             self.now,
             "sim",
@@ -271,6 +293,7 @@ impl<'s> World<'s> {
         }
         self.start_scheduler();
         self.after_step();
+        self.record_step();
 
         let mut last_instant = self.now;
         let mut steps_at_instant = 0;
@@ -322,6 +345,7 @@ impl<'s> World<'s> {
                 self.happen(event);
             }
             self.after_step();
+            self.record_step();
         }
         if self.now < self.end
             && self
@@ -510,13 +534,18 @@ impl<'s> World<'s> {
         }
     }
 
-    fn finish(mut self) -> RunReport {
+    fn finish(
+        mut self,
+    ) -> (
+        RunReport,
+        Option<(crate::timeline_chart::Recorder, Instant)>,
+    ) {
         self.tracer.line(self.now, "sim", "end of the run");
         let verdicts = self.final_verdicts();
         if let Some(scheduler) = &self.scheduler {
             self.coverage.merge(scheduler.coverage());
         }
-        RunReport {
+        let report = RunReport {
             scenario: self.scenario.name.clone(),
             seed: self.seed,
             verdicts,
@@ -526,6 +555,8 @@ impl<'s> World<'s> {
             commands_issued: self.commands_issued,
             coverage: self.coverage,
             trace: self.tracer.into_lines(),
-        }
+        };
+        let end = self.now;
+        (report, self.recorder.map(|recorder| (recorder, end)))
     }
 }

@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use super::agent_client::AgentClient;
 use super::messages::{CoreMessage, MetricsSnapshot, Query};
 use super::operator_log::{self, OperatorLog};
+use super::status_page::{RecentTraces, StatusSnapshot};
 use super::store::{RegistryStore, StoredRegistry};
 
 /// How the core task runs.
@@ -51,6 +52,8 @@ struct Driver {
     writes: JoinSet<()>,
     /// What operators see of the core's decisions (rate-limited).
     log: OperatorLog,
+    /// The latest decisions, for the status page.
+    recent: RecentTraces,
 }
 
 impl CoreTask {
@@ -77,6 +80,7 @@ impl CoreTask {
             workers: JoinSet::new(),
             writes: JoinSet::new(),
             log: OperatorLog::new(std::time::Instant::now()),
+            recent: RecentTraces::default(),
         };
         // Counts the operator log holds are written when their window
         // ends, even if nothing else happens by then.
@@ -192,6 +196,11 @@ impl Driver {
             Output::Command(command) => {
                 if matches!(command.action, CommandAction::Create(_)) {
                     self.log.placed(std::time::Instant::now(), &command.agent);
+                    // Placements are commands, not traces; the page shows
+                    // them among the decisions.
+                    let placed = format!("placed on {}", command.agent);
+                    let now = self.now();
+                    self.recent.push(now, command.container.as_str(), &placed);
                 }
                 self.send_command(command);
             }
@@ -246,20 +255,27 @@ impl Driver {
                     let _ = waiter.send(reply);
                 }
             }
-            Output::Trace(trace) => match &trace.level {
-                TraceLevel::Detail => {
-                    debug!(target: "harpoon::core", at = %trace.at, subject = %trace.subject, "{}", trace.message)
-                }
-                TraceLevel::Change => {
-                    self.log
-                        .change(std::time::Instant::now(), &trace.subject, &trace.message);
-                }
-                TraceLevel::Unconfirmed { agent } => {
-                    let what = format!("{}: {}", trace.subject, trace.message);
-                    self.log
-                        .command_failed(std::time::Instant::now(), agent, &what);
-                }
-            },
+            Output::Trace(trace) => {
+                self.recent.push(trace.at, &trace.subject, &trace.message);
+                self.log_trace(&trace);
+            }
+        }
+    }
+
+    fn log_trace(&mut self, trace: &harpoon_core::Trace) {
+        match &trace.level {
+            TraceLevel::Detail => {
+                debug!(target: "harpoon::core", at = %trace.at, subject = %trace.subject, "{}", trace.message)
+            }
+            TraceLevel::Change => {
+                self.log
+                    .change(std::time::Instant::now(), &trace.subject, &trace.message);
+            }
+            TraceLevel::Unconfirmed { agent } => {
+                let what = format!("{}: {}", trace.subject, trace.message);
+                self.log
+                    .command_failed(std::time::Instant::now(), agent, &what);
+            }
         }
     }
 
@@ -322,6 +338,9 @@ impl Driver {
                     );
                 }
                 let _ = reply.send(proxy);
+            }
+            Query::Status(page, reply) => {
+                let _ = reply.send(StatusSnapshot::collect(&self.scheduler, &self.recent, page));
             }
             Query::Metrics(reply) => {
                 // Kept by the core as things change: O(agents), never a

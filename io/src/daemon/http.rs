@@ -1,4 +1,5 @@
-//! The scheduler API (`/api/v0/...` and `/metrics`), served with hyper.
+//! The scheduler API (`/api/v0/...` and `/metrics`), served with hyper;
+//! the status page's paths (`/`, `/ui/...`) go to `status_page`.
 //!
 //! Every RPC-style answer, errors included, has the wire format's body
 //! `{"status_code": <HTTP status>, "msg": "<text>"}`. Request bodies are
@@ -20,6 +21,7 @@ use serde::Serialize;
 use crate::request_body::BodyError;
 
 use super::messages::{CoreHandle, CoreMessage, Query};
+use super::status_page;
 use super::{index_query, metrics, plan_api};
 
 /// Limits and settings of the API server.
@@ -63,6 +65,11 @@ pub async fn handle(
 }
 
 async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptions) -> ApiResponse {
+    // The status page checks the token itself: a browser logs in with a
+    // form and a cookie, where the API wants a bearer token.
+    if status_page::serves(request.uri().path()) {
+        return status_page::route(request, core, options).await;
+    }
     if let Some(token) = &options.token {
         let expected = format!("Bearer {token}");
         let given = request

@@ -61,6 +61,11 @@ pub enum Query {
     /// Where a job's tasks are and why (`GET /api/v0/why/{hash}`), if the
     /// registry holds it.
     Why(JobHash, oneshot::Sender<Option<JobExplanation>>),
+    /// What one page of the status page shows.
+    Status(
+        super::status_page::PageRequest,
+        oneshot::Sender<super::status_page::StatusSnapshot>,
+    ),
 }
 
 /// The core's counters and the gauges it keeps.

@@ -12,6 +12,8 @@
 //!   original's (`parse`, `encode_original`), for import and export.
 //! - `operator_log`: what operators see of the core's decisions, rate
 //!   limited.
+//! - `status_page`: `GET /`, the cluster at a glance in HTML, with the
+//!   ring of the core's recent decisions it shows.
 //! - `discovery`: which agents there are; `local_agents`: agents run in
 //!   the daemon's own process (`--local-agents`).
 //!
@@ -36,6 +38,7 @@ mod operator_log;
 mod plan_api;
 pub mod registry_file;
 mod sse;
+pub mod status_page;
 pub mod store;
 
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 
 mod check_and_set;
 mod harness;
+mod job_tasks;
 mod legacy;
 mod notices;
 mod plan;

@@ -1,0 +1,250 @@
+//! What the status page shows, copied out of the core by the core task in
+//! one step and rendered elsewhere, so that rendering never holds the core.
+//! Everything is bounded: one page of agents and of jobs, the gauges the
+//! core keeps (O(agents) to read) and the recent decisions.
+
+use harpoon_core::wire::{ContainerStatus, JobHash, cpu_millis};
+use harpoon_core::{ConnectionState, Gauges, JobTaskCounts, Scheduler};
+
+use super::recent_traces::{RecentTrace, RecentTraces};
+
+/// Agents shown per page.
+pub const AGENTS_PER_PAGE: usize = 100;
+/// Jobs shown per page.
+pub const JOBS_PER_PAGE: usize = 100;
+/// Recent decisions shown.
+pub const DECISIONS_SHOWN: usize = 50;
+/// The longest command shown, in characters: commands are user input, of
+/// any length the API accepts.
+const COMMAND_CHARS_SHOWN: usize = 160;
+
+/// Which page of agents and of jobs to show (`/?agents=N&jobs=M`, offsets
+/// into the id-ordered agents and hash-ordered jobs).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The first agent shown.
+    pub agents_from: usize,
+    /// The first job shown.
+    pub jobs_from: usize,
+}
+
+impl PageRequest {
+    /// Reads `agents=N&jobs=M` from a query string; anything else in it,
+    /// or a value that is not a number, is ignored (the first page).
+    pub fn from_query(query: Option<&str>) -> PageRequest {
+        let mut page = PageRequest::default();
+        for pair in query.unwrap_or("").split('&') {
+            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+            let Ok(value) = value.parse::<usize>() else {
+                continue;
+            };
+            match key {
+                "agents" => page.agents_from = value,
+                "jobs" => page.jobs_from = value,
+                _ => {}
+            }
+        }
+        page
+    }
+}
+
+/// Containers on one agent by what the scheduler knows of them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ContainerCounts {
+    /// A create of ours is unconfirmed.
+    pub creating: u32,
+    /// Reported `created`.
+    pub created: u32,
+    /// Reported `running`.
+    pub running: u32,
+    /// Reported `failed`.
+    pub failed: u32,
+    /// Reported `finished`.
+    pub finished: u32,
+}
+
+/// One agent's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentRow {
+    /// Its URL.
+    pub id: String,
+    /// Its stream's state.
+    pub state: ConnectionState,
+    /// Whether placement avoids it after failing commands.
+    pub avoided: bool,
+    /// CPU promised to its containers and pending creates, milli-cores.
+    pub cpu_committed_millis: u64,
+    /// CPU it offers, milli-cores.
+    pub cpu_total_millis: u64,
+    /// Memory promised, MB.
+    pub mem_committed_mb: u64,
+    /// Memory it offers, MB.
+    pub mem_total_mb: u64,
+    /// Its containers by status.
+    pub containers: ContainerCounts,
+}
+
+/// One job's row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JobRow {
+    /// Its name.
+    pub name: String,
+    /// Its product and environment, `product/environment`.
+    pub product: String,
+    /// Its hash.
+    pub hash: String,
+    /// Its command line, cut to a length a table can show.
+    pub command: String,
+    /// How its tasks stand.
+    pub tasks: JobTaskCounts,
+    /// Why its tasks could not be placed, if some could not.
+    pub unplaced_reason: Option<String>,
+}
+
+/// Everything one rendering of the page reads.
+#[derive(Clone, Debug, Default)]
+pub struct StatusSnapshot {
+    /// Whether the registry has been loaded.
+    pub ready: bool,
+    /// The cluster at a glance.
+    pub gauges: Gauges,
+    /// The registry's index: the sequence of its last durable write.
+    pub registry_index: u64,
+    /// Jobs in the registry.
+    pub jobs_total: usize,
+    /// The page shown.
+    pub page: PageRequest,
+    /// The page's agents, in id order.
+    pub agents: Vec<AgentRow>,
+    /// The page's jobs, in hash order.
+    pub jobs: Vec<JobRow>,
+    /// The most recent decisions, newest first.
+    pub decisions: Vec<RecentTrace>,
+}
+
+impl StatusSnapshot {
+    /// Copies what page `page` shows out of `scheduler`: O(agents) for the
+    /// gauges and the skip to the page, plus the containers of the page's
+    /// agents and the tasks of its jobs.
+    pub fn collect(
+        scheduler: &Scheduler,
+        recent: &RecentTraces,
+        page: PageRequest,
+    ) -> StatusSnapshot {
+        let agents = scheduler
+            .agents()
+            .skip(page.agents_from)
+            .take(AGENTS_PER_PAGE)
+            .map(|view| {
+                let mut containers = ContainerCounts::default();
+                for container in view.containers() {
+                    let count = match container.status() {
+                        None => &mut containers.creating,
+                        Some(ContainerStatus::Created) => &mut containers.created,
+                        Some(ContainerStatus::Running) => &mut containers.running,
+                        Some(ContainerStatus::Failed) => &mut containers.failed,
+                        Some(ContainerStatus::Finished | ContainerStatus::Deleted) => {
+                            &mut containers.finished
+                        }
+                    };
+                    *count += 1;
+                }
+                AgentRow {
+                    id: view.id.to_string(),
+                    state: view.state,
+                    avoided: view.avoided_until().is_some(),
+                    cpu_committed_millis: view.committed_cpu_millis,
+                    cpu_total_millis: cpu_millis(view.resources.cpus.total),
+                    mem_committed_mb: view.committed_mem_mb,
+                    mem_total_mb: view.resources.mem.total,
+                    containers,
+                }
+            })
+            .collect();
+        let jobs = scheduler
+            .jobs()
+            .iter()
+            .skip(page.jobs_from)
+            .take(JOBS_PER_PAGE)
+            .map(|(hash, job)| {
+                let tasks = scheduler.job_tasks(hash).unwrap_or_default();
+                let unplaced_reason = if tasks.unplaced > 0 {
+                    unplaced_explanation(scheduler, hash, tasks.desired)
+                } else {
+                    None
+                };
+                let container = &job.container;
+                JobRow {
+                    name: container.job.clone(),
+                    product: format!("{}/{}", container.product, container.environment),
+                    hash: hash.to_string(),
+                    command: cut_chars(&container.command.exec.get().join(" ")),
+                    tasks,
+                    unplaced_reason,
+                }
+            })
+            .collect();
+        StatusSnapshot {
+            ready: scheduler.is_ready(),
+            gauges: scheduler.gauges(),
+            registry_index: scheduler.registry_sequence(),
+            jobs_total: scheduler.jobs().len(),
+            page,
+            agents,
+            jobs,
+            decisions: recent
+                .newest_first()
+                .take(DECISIONS_SHOWN)
+                .cloned()
+                .collect(),
+        }
+    }
+}
+
+/// Why `job`'s tasks could not be placed: the core's reason for the first
+/// of its unplaced tasks. The one place the page asks for an explanation,
+/// so that a richer one (the planned `why`) replaces it here alone.
+pub fn unplaced_explanation(scheduler: &Scheduler, job: &JobHash, tasks: u32) -> Option<String> {
+    (0..tasks).find_map(|index| {
+        scheduler
+            .unplaced_reason(&job.container_id(index))
+            .map(ToString::to_string)
+    })
+}
+
+fn cut_chars(text: &str) -> String {
+    match text.char_indices().nth(COMMAND_CHARS_SHOWN) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_page_is_read_from_the_query_and_anything_else_is_ignored() {
+        assert_eq!(PageRequest::from_query(None), PageRequest::default());
+        assert_eq!(
+            PageRequest::from_query(Some("agents=200&jobs=100&x=1")),
+            PageRequest {
+                agents_from: 200,
+                jobs_from: 100
+            }
+        );
+        assert_eq!(
+            PageRequest::from_query(Some("agents=-1&jobs=lots")),
+            PageRequest::default()
+        );
+    }
+
+    #[test]
+    fn a_long_command_is_cut_on_a_character_boundary() {
+        let long = "ü".repeat(COMMAND_CHARS_SHOWN + 10);
+        let cut = cut_chars(&long);
+        assert_eq!(cut.chars().count(), COMMAND_CHARS_SHOWN + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(cut_chars("short"), "short");
+    }
+}
