@@ -17,7 +17,9 @@ mod jobs;
 mod key_text;
 #[cfg(test)]
 mod layers;
+mod map_as_pairs;
 pub(crate) mod metrics;
+pub mod record;
 pub(crate) mod registry;
 pub(crate) mod scheduler;
 pub mod time;
@@ -29,8 +31,8 @@ pub use ids::{AgentId, CommandId, RequestId};
 pub use metrics::Metrics;
 pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
-    AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Gauges, Input, Occupancy,
-    Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace, TraceLevel,
-    UnscheduleTarget,
+    AgentCommand, AgentView, Checkpoint, CommandAction, CommandError, ContainerView, Gauges, Input,
+    Occupancy, Output, PendingCommand, Reply, RestoreError, Scheduler, SchedulerConfig,
+    TimerReason, Trace, TraceLevel, UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

@@ -22,9 +22,10 @@ use crate::ids::{AgentId, CommandId};
 use crate::wire::ContainerId;
 
 /// Unanswered and waiting commands, by id, by container and by agent.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Dispatch {
     /// Every busy command (in flight or waiting): where it goes.
+    #[serde(with = "crate::map_as_pairs")]
     by_id: BTreeMap<CommandId, (AgentId, ContainerId)>,
     /// The agents each container has a busy command for (almost always
     /// one): "any for this container?" is one lookup.
@@ -33,7 +34,7 @@ pub(crate) struct Dispatch {
     by_agent: BTreeMap<AgentId, AgentLine>,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct AgentLine {
     in_flight: usize,
     waiting: VecDeque<AgentCommand>,

@@ -6,6 +6,7 @@
 pub(crate) mod agent_map;
 mod answers;
 mod avoidance;
+mod checkpoint;
 pub(crate) mod config;
 mod discovery;
 pub(crate) mod dispatch;
@@ -32,6 +33,7 @@ use crate::transformer::Transformer;
 use crate::wire::{ContainerId, JobConfig};
 
 use agent_map::Agents;
+pub use checkpoint::{Checkpoint, RestoreError};
 pub use config::SchedulerConfig;
 pub(crate) use dispatch::Dispatch;
 pub use input::{CommandError, Input, UnscheduleTarget};

@@ -1,6 +1,7 @@
 //! Scripted tests that drive the [`Scheduler`] directly through races, with
 //! a small hand-driven harness in place of agents and disk.
 
+mod checkpoint;
 mod harness;
 mod legacy;
 mod notices;
