@@ -12,6 +12,8 @@
 //!   original's (`parse`, `encode_original`), for import and export.
 //! - `operator_log`: what operators see of the core's decisions, rate
 //!   limited.
+//! - `record`: `--record DIR`, every input the core is handed, for
+//!   `harpoon-sim replay`.
 //! - `discovery`: which agents there are; `local_agents`: agents run in
 //!   the daemon's own process (`--local-agents`).
 //!
@@ -32,6 +34,7 @@ mod local_agents;
 mod messages;
 mod metrics;
 mod operator_log;
+pub mod record;
 pub mod registry_file;
 mod sse;
 pub mod store;
@@ -53,6 +56,7 @@ pub use discovery::{Discovery, normalize as normalize_agent_url};
 pub use http::ApiOptions;
 pub use local_agents::{LocalAgents, LocalAgentsError};
 pub use messages::CoreHandle;
+pub use record::RecordOptions;
 pub use sse::{SseError, SseItem, SseParser};
 pub use store::{RegistryStore, StoreError, StoreKind, StoredRegistry};
 
@@ -81,6 +85,8 @@ pub struct DaemonOptions {
     pub client: ClientLimits,
     /// Capacity of the channel into the core task.
     pub core_queue: usize,
+    /// Record every input the core is handed (`--record`; see [`record`]).
+    pub record: Option<RecordOptions>,
 }
 
 impl Default for DaemonOptions {
@@ -97,6 +103,7 @@ impl Default for DaemonOptions {
             api: ApiOptions::default(),
             client: ClientLimits::default(),
             core_queue: 4096,
+            record: None,
         }
     }
 }
@@ -110,6 +117,9 @@ pub enum DaemonError {
     /// The agents file could not be read.
     #[error(transparent)]
     Discovery(#[from] discovery::AgentsFileError),
+    /// The recording could not be started.
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
     /// The listening socket failed.
     #[error("cannot serve on {addr}: {source}")]
     Listen {
@@ -173,8 +183,14 @@ pub async fn serve_opened(
     let (sender, receiver) = mpsc::channel(options.core_queue);
     let mut config = options.scheduler.clone();
     config.trace &= routine_decisions_logged();
+    let scheduler = Scheduler::new(config, options.seed, harpoon_core::Instant::ZERO);
+    let recorder = match &options.record {
+        Some(record) => Some(record::Recorder::start(record, options.seed, &scheduler)?),
+        None => None,
+    };
     let core = CoreTask {
-        scheduler: Scheduler::new(config, options.seed, harpoon_core::Instant::ZERO),
+        scheduler,
+        recorder,
         epoch: tokio::time::Instant::now(),
         receiver,
         sender: sender.clone(),
