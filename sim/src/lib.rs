@@ -11,6 +11,8 @@
 //! - [`invariants`], `expectations` (private), [`report`]: what must hold
 //!   and the verdicts; [`trace`]: the trace and its hash.
 //! - [`swarm`]: generated worlds from seeds, run on every core.
+//! - [`replay`]: a daemon's recording (`--record`) replayed on the core,
+//!   every decision checked, and written as a scenario.
 //! - [`shrink`]: a failing world reduced to a minimal scenario file that
 //!   fails the same way.
 //!
@@ -25,6 +27,7 @@ pub mod invariants;
 pub mod network;
 pub mod queue;
 pub mod range;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod shrink;
