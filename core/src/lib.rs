@@ -5,7 +5,9 @@
 //! [`Output`]s, [`TimerReason`], [`SchedulerConfig`], [`Metrics`], the
 //! read-only views ([`AgentView`], [`ContainerView`], [`Occupancy`]), the
 //! ids, [`time`], [`wire`] (the Harpoon v0 wire types, their validation and
-//! job hashes) and [`algorithm`] (the pluggable placement interface). The
+//! job hashes), [`algorithm`] (the pluggable placement interface), the
+//! opaque [`Checkpoint`] of a scheduler's state and [`record`] (the format
+//! of a recording, `harpoon-scheduler --record`). The
 //! registry, agent representations, transformer and back-off are private
 //! to the crate, so their layout can change without touching a driver.
 

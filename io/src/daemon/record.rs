@@ -13,8 +13,10 @@
 //! slows the scheduler rather than silently breaking the recording. A
 //! write error stops the recording (logged once); the scheduler goes on.
 //!
-//! Bounded on disk: a file that reaches `max_file_bytes` is followed by a
-//! new one, and only the newest `keep_files` are kept. Each file begins
+//! Bounded on disk: a file whose inputs reach `max_file_bytes` is
+//! followed by a new one, and only the newest `keep_files` are kept, so a
+//! recording takes at most `keep_files` × (`max_file_bytes` + a
+//! checkpoint), plus what the writer had queued when it asked to rotate. Each file begins
 //! with a checkpoint of the core's whole state
 //! ([`harpoon_core::Scheduler::checkpoint`]) taken just before its first
 //! input, so any kept file is a place replay can begin. The checkpoint is
@@ -46,7 +48,8 @@ pub const QUEUE: usize = 8192;
 pub struct RecordOptions {
     /// The directory the files go into (created if missing).
     pub dir: PathBuf,
-    /// A file this large is followed by a new one (`--record-file-size`).
+    /// A file whose inputs reach this many bytes is followed by a new one
+    /// (`--record-file-mib`); each file holds its checkpoint besides.
     pub max_file_bytes: u64,
     /// How many files are kept, the newest (`--record-keep`).
     pub keep_files: usize,
@@ -230,6 +233,9 @@ struct Files {
     keep: usize,
     number: u64,
     file: Option<BufWriter<File>>,
+    /// Bytes of inputs in the current file (its header and checkpoint
+    /// not counted: a checkpoint larger than `max_file_bytes` must not
+    /// make every file full at once).
     written: u64,
 }
 
@@ -260,7 +266,7 @@ impl Files {
         file.flush()?;
         self.file = Some(file);
         self.number = number;
-        self.written = bytes.len() as u64;
+        self.written = 0;
         self.prune()
     }
 
