@@ -532,6 +532,35 @@ mod tests {
     }
 
     #[test]
+    fn a_checkpoint_larger_than_a_file_does_not_make_every_file_full() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let options = RecordOptions {
+            dir: dir.path().to_owned(),
+            max_file_bytes: 2 << 10,
+            keep_files: 100,
+        };
+        let mut scheduler = Scheduler::new(SchedulerConfig::default(), 1, Instant::ZERO);
+        let jobs = (0..40).map(|i| job(&format!("job{i}"))).collect();
+        scheduler.handle(Instant::ZERO, Input::RegistryLoaded { jobs, sequence: 0 });
+        while scheduler.poll_output().is_some() {}
+        assert!(scheduler.checkpoint().as_bytes().len() > 8 * options.max_file_bytes as usize);
+        let mut recorder = Recorder::start(&options, 1, &scheduler).expect("recording");
+        for step in 1..=10u64 {
+            let at = Instant::from_millis(step * 10);
+            scheduler.handle(at, Input::TimePassed);
+            let outputs: Vec<Output> = std::iter::from_fn(|| scheduler.poll_output()).collect();
+            recorder.record(at, Input::TimePassed, outputs, &scheduler);
+            harpoon_testkit::wait_for(
+                "the writer to append the input",
+                std::time::Duration::from_secs(10),
+                || (recorder.appended() == step).then_some(()),
+            );
+        }
+        recorder.finish();
+        assert_eq!(files(dir.path()), [1], "ten small inputs fit in one file");
+    }
+
+    #[test]
     fn a_new_run_numbers_its_files_after_those_already_there() {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let options = RecordOptions::new(dir.path().to_owned());
