@@ -57,7 +57,8 @@ struct Args {
     /// checkpoint replay can start at).
     #[arg(long, value_name = "DIR")]
     record: Option<PathBuf>,
-    /// With --record: begin a new file once one reaches this many MiB.
+    /// With --record: begin a new file once the inputs of one reach this
+    /// many MiB (each file holds a checkpoint of the core besides).
     #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
     record_file_mib: u64,
     /// With --record: keep only the newest this many files.
