@@ -13,7 +13,10 @@
 //!    in the same run. Also: bytes written to disk per group commit (the
 //!    process's `write_bytes` in `/proc/self/io`, over the writes the daemon
 //!    counted), and the daemon's start-up time with the filled registry
-//!    (from `serve` until `/metrics` counts every job).
+//!    (from `serve` until `/metrics` counts every job). At 0 jobs and at
+//!    the largest size the embedded run is repeated with `--record` (every
+//!    input the core is handed recorded, `harpoon_io::daemon::record`),
+//!    beside the run without it.
 //! 2. Rollout: from one schedule of a large scale on local agents
 //!    (`LocalAgents`, real processes) to every task running.
 //!
@@ -29,7 +32,7 @@ use std::time::{Duration, Instant};
 use harpoon_core::wire::JobConfig;
 use harpoon_core::{RegistryChanges, SchedulerConfig};
 use harpoon_io::daemon::{
-    DaemonError, DaemonOptions, Discovery, LocalAgents, RegistryStore, StoreKind,
+    DaemonError, DaemonOptions, Discovery, LocalAgents, RecordOptions, RegistryStore, StoreKind,
 };
 use harpoon_testkit::{Client, ProcessGuard, wait_for, wait_within};
 use tokio::runtime::Runtime;
@@ -65,6 +68,7 @@ fn schedule_throughput(runtime: &Runtime, size: Size, table: &mut Table) {
             jobs,
             clients,
             size.pick(100, 10),
+            false,
         );
         // The whole-file store rewrites the registry per write: fewer
         // requests keep its run short at large sizes (its rate is a rate).
@@ -79,6 +83,7 @@ fn schedule_throughput(runtime: &Runtime, size: Size, table: &mut Table) {
             jobs,
             clients,
             whole_per_client,
+            false,
         );
         let goal = (jobs == largest).then(|| {
             let ratio = embedded.rate() / whole.rate();
@@ -91,6 +96,59 @@ fn schedule_throughput(runtime: &Runtime, size: Size, table: &mut Table) {
             "requests/s",
             goal,
         );
+        if jobs == 0 || jobs == largest {
+            // The same requests with every input recorded (`--record`),
+            // alternated with runs without it: fsync latency on a shared
+            // machine moves single runs by tens of percent, so each side
+            // is the median of three runs.
+            let mut without = vec![embedded.rate()];
+            let mut with = Vec::new();
+            let mut record_bytes = 0;
+            for round in 0..3 {
+                let recorded = measure(
+                    runtime,
+                    StoreKind::Embedded,
+                    jobs,
+                    clients,
+                    size.pick(100, 10),
+                    true,
+                );
+                record_bytes = recorded.record_bytes;
+                with.push(recorded.rate());
+                if round < 2 {
+                    let plain = measure(
+                        runtime,
+                        StoreKind::Embedded,
+                        jobs,
+                        clients,
+                        size.pick(100, 10),
+                        false,
+                    );
+                    without.push(plain.rate());
+                }
+            }
+            let (with, without) = (median(&mut with), median(&mut without));
+            let ratio = with / without;
+            table.row(
+                format!(
+                    "durable schedules, {clients} clients, {} jobs, with --record (embedded; baseline: without; medians of 3)",
+                    count(jobs as u64)
+                ),
+                with,
+                Some(without),
+                "requests/s",
+                Some((
+                    format!("≤ 10 % slower ({:+.1} %)", (ratio - 1.0) * 100.0),
+                    ratio >= 0.9,
+                )),
+            );
+            notes.push(format!(
+                "{} jobs, embedded with --record: {} B of recording for {} requests",
+                count(jobs as u64),
+                count(record_bytes),
+                count((clients * size.pick(100, 10)) as u64),
+            ));
+        }
         if jobs == 0 {
             empty_rate = Some(embedded.rate());
         }
@@ -165,6 +223,8 @@ struct Run {
     /// Opening and reading the store alone.
     open: Duration,
     file_bytes: u64,
+    /// The size of the recording, when recorded.
+    record_bytes: u64,
 }
 
 impl Run {
@@ -185,6 +245,7 @@ fn measure(
     jobs: usize,
     clients: usize,
     per_client: usize,
+    record: bool,
 ) -> Run {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let path = dir.path().join(match kind {
@@ -197,7 +258,8 @@ fn measure(
     drop(RegistryStore::open(&path, kind).expect("the filled store opens"));
     let open = opening.elapsed();
     let started = Instant::now();
-    let daemon = Daemon::start_with(runtime, &path, kind, Vec::new());
+    let record_dir = record.then(|| dir.path().join("record"));
+    let daemon = Daemon::start_with(runtime, &path, kind, Vec::new(), record_dir.as_deref());
     let http = http_client();
     wait_for(
         "the daemon to load the registry",
@@ -254,7 +316,24 @@ fn measure(
         startup,
         open,
         file_bytes: std::fs::metadata(&path).map_or(0, |m| m.len()),
+        record_bytes: record_dir.map_or(0, |dir| directory_bytes(&dir)),
     }
+}
+
+/// The bytes of the files in `dir`.
+fn directory_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|entry| entry.ok()?.metadata().ok())
+        .map(|metadata| metadata.len())
+        .sum()
+}
+
+/// The median of `values` (sorted in place).
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Writes `jobs` jobs into a new store of `kind` at `path`, in one write.
@@ -412,15 +491,17 @@ struct Daemon {
 impl Daemon {
     /// Starts a daemon on a loopback port with this registry and agents.
     fn start(runtime: &Runtime, registry_path: &Path, agents: Vec<String>) -> Daemon {
-        Daemon::start_with(runtime, registry_path, StoreKind::Embedded, agents)
+        Daemon::start_with(runtime, registry_path, StoreKind::Embedded, agents, None)
     }
 
-    /// As [`Daemon::start`], on a store of `kind`.
+    /// As [`Daemon::start`], on a store of `kind`, recording into `record`
+    /// if given.
     fn start_with(
         runtime: &Runtime,
         registry_path: &Path,
         kind: StoreKind,
         agents: Vec<String>,
+        record: Option<&Path>,
     ) -> Daemon {
         let options = DaemonOptions {
             scheduler: SchedulerConfig {
@@ -433,6 +514,7 @@ impl Daemon {
                 fixed: agents,
                 agents_file: None,
             },
+            record: record.map(|dir| RecordOptions::new(dir.to_owned())),
             ..DaemonOptions::default()
         };
         let (listener, addr) = runtime

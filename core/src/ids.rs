@@ -32,12 +32,16 @@ impl fmt::Display for AgentId {
 
 /// A user request (schedule or unschedule), numbered by the driver; the
 /// scheduler answers it with an [`crate::Output::Reply`] carrying the same id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct RequestId(pub u64);
 
 /// An agent command, numbered by the scheduler; the driver reports its
 /// outcome with [`crate::Input::CommandResult`] carrying the same id.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct CommandId(pub u64);
 
 impl fmt::Display for CommandId {
@@ -65,7 +69,9 @@ pub struct TaskSlot {
 /// number rather than by id: four bytes a task instead of thirty-two, and
 /// an array index away from the agent instead of a search among ids (which,
 /// for URLs sharing their first bytes, compares texts).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub struct AgentNo(std::num::NonZeroU32);
 
 impl AgentNo {

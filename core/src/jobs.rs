@@ -14,7 +14,7 @@ pub type Jobs = imbl::OrdMap<JobHash, Arc<JobConfig>>;
 
 /// What one registry write changes, as [`crate::Output::Persist`] carries
 /// it: each hash at most once, puts and removals in hash order.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RegistryChanges {
     /// Jobs to store, whole, under their hash.
     pub put: Vec<(JobHash, Arc<JobConfig>)>,

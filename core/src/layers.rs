@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 /// The layers, lowest first: module paths as they appear after `crate::`.
 /// A file belongs to the longest path that prefixes its own.
 const LAYERS: &[&[&str]] = &[
-    &["key_text"],
+    &["key_text", "map_as_pairs"],
     &["time", "ids"],
     &["wire", "backoff", "metrics"],
     &["jobs", "scheduler::input", "algorithm"],
@@ -22,6 +22,7 @@ const LAYERS: &[&[&str]] = &[
     ],
     &["transformer"],
     &["scheduler"],
+    &["record"],
 ];
 
 fn layer_of(module: &str) -> Option<(usize, &'static str)> {

@@ -5,7 +5,9 @@
 //! [`Output`]s, [`TimerReason`], [`SchedulerConfig`], [`Metrics`], the
 //! read-only views ([`AgentView`], [`ContainerView`], [`Occupancy`]), the
 //! ids, [`time`], [`wire`] (the Harpoon v0 wire types, their validation and
-//! job hashes) and [`algorithm`] (the pluggable placement interface). The
+//! job hashes), [`algorithm`] (the pluggable placement interface), the
+//! opaque [`Checkpoint`] of a scheduler's state and [`record`] (the format
+//! of a recording, `harpoon-scheduler --record`). The
 //! registry, agent representations, transformer and back-off are private
 //! to the crate, so their layout can change without touching a driver.
 
@@ -17,7 +19,9 @@ mod jobs;
 mod key_text;
 #[cfg(test)]
 mod layers;
+mod map_as_pairs;
 pub(crate) mod metrics;
+pub mod record;
 pub(crate) mod registry;
 pub(crate) mod scheduler;
 pub mod time;
@@ -29,9 +33,10 @@ pub use ids::{AgentId, CommandId, RequestId};
 pub use metrics::Metrics;
 pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
-    AgentCommand, AgentView, ChangePlan, CommandAction, CommandError, ContainerView, Coverage,
-    Gauges, Input, InstanceState, JobExplanation, JobTaskCounts, Occupancy, Output, PendingCommand,
-    PlanChange, PlannedRemoval, PlannedTask, Reply, Scheduler, SchedulerConfig, TaskExplanation,
-    TaskOutcome, TimerReason, Trace, TraceLevel, TransitionRow, UnscheduleTarget,
+    AgentCommand, AgentView, ChangePlan, Checkpoint, CommandAction, CommandError, ContainerView,
+    Coverage, Gauges, Input, InstanceState, JobExplanation, JobTaskCounts, Occupancy, Output,
+    PendingCommand, PlanChange, PlannedRemoval, PlannedTask, Reply, RestoreError, Scheduler,
+    SchedulerConfig, TaskExplanation, TaskOutcome, TimerReason, Trace, TraceLevel, TransitionRow,
+    UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! the Prometheus format and the simulator checks them.
 
 /// Monotonic counters since the scheduler was constructed.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Metrics {
     /// Schedule requests received.
     pub schedule_requests: u64,

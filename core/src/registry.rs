@@ -62,7 +62,7 @@ use crate::wire::{JobConfig, JobHash};
 pub use crate::jobs::{Jobs, RegistryChanges};
 
 /// Desired state and its persistence.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Registry {
     loaded: bool,
     jobs: Jobs,
@@ -80,7 +80,7 @@ pub struct Registry {
 
 /// The write under way: the version it holds, its jobs, and which jobs it
 /// changes from the durable registry.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct InFlightWrite {
     version: u64,
     jobs: Arc<Jobs>,

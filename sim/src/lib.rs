@@ -13,6 +13,8 @@
 //! - [`swarm`]: generated worlds from seeds, run on every core.
 //! - [`timeline_chart`]: a run drawn as one HTML file (lanes per agent,
 //!   container bars, faults, failures).
+//! - [`replay`]: a daemon's recording (`--record`) replayed on the core,
+//!   every decision checked, and written as a scenario.
 //! - [`shrink`]: a failing world reduced to a minimal scenario file that
 //!   fails the same way.
 //!
@@ -28,6 +30,7 @@ pub mod invariants;
 pub mod network;
 pub mod queue;
 pub mod range;
+pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod shrink;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use clap::{Parser, Subcommand};
 use harpoon_sim::shrink::{self, ShrinkOptions};
 use harpoon_sim::swarm::{self, SeedOutcome, reproduce_command};
-use harpoon_sim::{run_checked, scenario, timeline_chart};
+use harpoon_sim::{replay, run_checked, scenario, timeline_chart};
 
 /// Deterministic simulator of the harpoon scheduler.
 #[derive(Parser)]
@@ -75,6 +75,25 @@ enum Command {
         /// summary line is printed either way).
         #[arg(long)]
         coverage: bool,
+    },
+    /// Replay what `harpoon-scheduler --record DIR` recorded on the same
+    /// core and check every decision; exit 0 only when all matched.
+    Replay {
+        /// The recording's directory.
+        dir: PathBuf,
+        /// Begin at this file of the directory (default: the oldest kept).
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        /// Print each input and the core's decisions, as a simulated run's
+        /// trace (routine lines left out).
+        #[arg(long)]
+        trace: bool,
+        /// With --trace: print routine lines too (keep-alives, time).
+        #[arg(long)]
+        trace_all: bool,
+        /// Instead of checking, write the recorded world as a scenario file.
+        #[arg(long, value_name = "FILE")]
+        to_scenario: Option<PathBuf>,
     },
     /// Reduce a failing world (a scenario file, or a swarm seed's world) to
     /// a minimal scenario file that fails the same way.
@@ -154,6 +173,81 @@ fn main() -> ExitCode {
             max_runs,
             timeline.as_deref(),
         ),
+        Command::Replay {
+            dir,
+            from,
+            trace,
+            trace_all,
+            to_scenario,
+        } => replay_command(
+            &dir,
+            from,
+            trace || trace_all,
+            trace_all,
+            to_scenario.as_deref(),
+        ),
+    }
+}
+
+/// `harpoon-sim replay`: exit 0 when every input matched (or the scenario
+/// was written), 1 on a divergence, 2 on bad input or output.
+fn replay_command(
+    dir: &Path,
+    from: Option<PathBuf>,
+    trace: bool,
+    trace_all: bool,
+    to_scenario: Option<&Path>,
+) -> ExitCode {
+    let recording = match replay::load(dir) {
+        Ok(recording) => recording,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(out) = to_scenario {
+        let text = match replay::to_scenario::to_scenario(&recording, &dir.display().to_string()) {
+            Ok(text) => text,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        };
+        if let Err(error) = scenario::parse(&text, &out.display().to_string()) {
+            eprintln!("error: the scenario written from the recording does not parse: {error}");
+            return ExitCode::from(2);
+        }
+        if let Err(error) = std::fs::write(out, &text) {
+            eprintln!("error: cannot write {}: {error}", out.display());
+            return ExitCode::from(2);
+        }
+        println!("written: {}", out.display());
+        println!("run it: harpoon-sim run {}", out.display());
+        return ExitCode::SUCCESS;
+    }
+    let options = replay::ReplayOptions { from, trace };
+    let report = match replay::replay(&recording, &options) {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if trace {
+        for line in &report.trace {
+            if trace_all || !line.quiet {
+                println!("{}", line.text);
+            }
+        }
+    }
+    println!("replay of {}", dir.display());
+    print!("{}", report.render());
+    if report.matched_all() {
+        println!("MATCH");
+        ExitCode::SUCCESS
+    } else {
+        println!("DIVERGED");
+        ExitCode::FAILURE
     }
 }
 

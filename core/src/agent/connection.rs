@@ -3,7 +3,7 @@
 use crate::time::{Duration, Instant};
 
 /// Where a stream is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Link {
     /// Asked the driver to open it; no answer yet.
     Connecting,
@@ -20,7 +20,7 @@ pub enum Link {
 }
 
 /// The connection to one agent, as a representation tracks it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Connection {
     /// Where the stream is.
     pub link: Link,

@@ -23,7 +23,9 @@ use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerStatus, ProcessState};
 
 /// What a command does, without its payload.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Action {
     /// Create the container.
     Create,
@@ -53,7 +55,7 @@ impl Action {
 }
 
 /// Whether the agent has answered a pending command yet.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Phase {
     /// Sent, no answer yet.
     InFlight,
@@ -62,7 +64,7 @@ pub enum Phase {
 }
 
 /// The one command of ours pending on a container.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Pending {
     /// The command's id.
     pub command: CommandId,
@@ -76,7 +78,7 @@ pub struct Pending {
 
 /// Consecutive failures of one kind of command on a container, and when the
 /// next attempt may be made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Backoff {
     /// The kind of command that failed.
     pub action: Action,
@@ -87,7 +89,7 @@ pub struct Backoff {
 }
 
 /// What the scheduler believes about one container on one agent.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ContainerRecord {
     /// Last status the stream reported; `None` while a create is unconfirmed.
     pub status: Option<ContainerStatus>,
@@ -113,7 +115,7 @@ pub struct ContainerRecord {
 const NO_SLOT: u32 = u32::MAX;
 
 /// What is going on with a container: our pending command and back-off.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Activity {
     pending: Option<Pending>,
     backoff: Option<Backoff>,

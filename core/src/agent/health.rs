@@ -14,7 +14,7 @@
 use crate::time::Instant;
 
 /// The command record of one agent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CommandHealth {
     /// Commands that failed or went unconfirmed since the last
     /// confirmation.

@@ -24,7 +24,7 @@ pub use container::{Action, Backoff, ContainerRecord, Outcome, Pending, Phase, R
 pub use health::CommandHealth;
 
 /// What the scheduler knows about one agent.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AgentRepresentation {
     /// The agent.
     pub id: AgentId,
@@ -53,7 +53,7 @@ pub struct AgentRepresentation {
 }
 
 /// How many of an agent's records run, and how many wait on a command.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Gauges {
     /// Records whose last reported status is `running`.
     pub running: u64,

@@ -23,7 +23,9 @@ use crate::ids::AgentId;
 /// an agent is counted under the first that applies.
 // Draining agents (rollouts and drains, to come) join this list as a
 // variant of their own, between `Avoided` and `Volume`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 #[non_exhaustive]
 pub enum Constraint {
     /// The agent's stream is not open and synced: nothing goes to it.

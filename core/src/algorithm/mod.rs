@@ -128,7 +128,7 @@ impl AgentSlot {
 }
 
 /// A task no agent can take, and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Unplaced {
     /// For a person: what the task needs and what the best agent lacks.
     pub reason: String,
@@ -214,7 +214,19 @@ pub fn place_at(
 }
 
 /// The algorithms there are, by name.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 pub enum AlgorithmKind {
     /// `random-fit`: a seeded random choice among the agents that fit.
     RandomFit,

@@ -31,7 +31,7 @@ use crate::wire::{ContainerConfig, ContainerId, JobHash, StateEvent};
 
 /// Every agent discovery lists, by id, and the set of those whose
 /// placement view is stale.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Agents {
     table: AgentTable,
     /// Agents added, removed or changed (in their placement key) since
@@ -47,7 +47,7 @@ pub(crate) struct Agents {
 
 /// The representations, stored by number and found by id. Iteration is in
 /// id order, as a map by id would give.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct AgentTable {
     /// By number (see [`AgentNo`]); `None` for a number not in use.
     reps: Vec<Option<AgentRepresentation>>,

@@ -5,7 +5,7 @@ use crate::time::Duration;
 
 /// Settings of a [`crate::Scheduler`]; [`Default`] gives the daemon's
 /// defaults.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SchedulerConfig {
     /// The placement algorithm.
     pub algorithm: AlgorithmKind,

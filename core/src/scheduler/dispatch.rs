@@ -26,19 +26,21 @@ use crate::wire::ContainerId;
 /// Agents are keyed by number, not id: ids are URLs whose first bytes tie
 /// (`http://10.0.12.`), so a search among ten thousand of them follows a
 /// pointer to text out of cache at every step, once per command.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct Dispatch {
     /// Every busy command (in flight or waiting): where it goes.
+    #[serde(with = "crate::map_as_pairs")]
     by_id: BTreeMap<CommandId, Busy>,
     /// The agents each container has a busy command for (almost always
     /// one): "any for this container?" is one lookup.
     by_container: BTreeMap<ContainerId, Vec<AgentId>>,
     /// Per agent: how many are in flight, and those waiting for a place.
+    #[serde(with = "crate::map_as_pairs")]
     by_agent: BTreeMap<AgentNo, AgentLine>,
 }
 
 /// Where a busy command goes, and whether it was handed out.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct Busy {
     agent: AgentId,
     number: AgentNo,
@@ -47,7 +49,7 @@ struct Busy {
     handed_out: bool,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 struct AgentLine {
     in_flight: usize,
     waiting: VecDeque<AgentCommand>,

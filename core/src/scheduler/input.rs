@@ -10,7 +10,7 @@ use crate::wire::{JobConfig, JobHash, StateEvent};
 // Inputs are moved into the scheduler one at a time, never stored in bulk,
 // so the size of the job-carrying variants costs nothing worth boxing for.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Input {
     /// The persisted registry, read at start. Until this arrives the
     /// scheduler answers no request and sends no command. Jobs that fail
@@ -115,7 +115,7 @@ pub enum Input {
 
 /// Which job an unschedule request names.
 #[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum UnscheduleTarget {
     /// By its full config, whose hash names it (`PUT /unschedule`).
     Config(JobConfig),
@@ -124,7 +124,7 @@ pub enum UnscheduleTarget {
 }
 
 /// Why an agent did not accept a command.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum CommandError {
     /// 404: the agent does not know the container.
     #[error("not found")]

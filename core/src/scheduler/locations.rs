@@ -30,7 +30,7 @@ const DENSE_INDEXES: u32 = JobConfig::MAX_SCALE as u32;
 /// Container ID → agents holding a record of it (usually one; several
 /// while a duplicate is being resolved), and how many tasks of each job
 /// are desired.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Locations {
     /// Jobs by number: every job with a task located or desired.
     jobs: Vec<JobTasks>,
@@ -41,6 +41,7 @@ pub struct Locations {
     /// Every holder of each task held by more than one agent (a duplicate
     /// being resolved: rare), by job number and index. The task's entry in
     /// its job's `holders` keeps the first of them.
+    #[serde(with = "crate::map_as_pairs")]
     shared: BTreeMap<(u32, u16), Vec<AgentNo>>,
     /// Every other container (rare: one this scheduler did not name), by
     /// ID, with its holders in number order (never empty).
@@ -72,7 +73,7 @@ impl<'a> JobLocations<'a> {
 }
 
 /// One job's tasks.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct JobTasks {
     hash: JobHash,
     /// Tasks desired by the durable registry: indexes below this.

@@ -6,6 +6,7 @@
 pub(crate) mod agent_map;
 mod answers;
 mod avoidance;
+mod checkpoint;
 pub(crate) mod config;
 mod coverage;
 mod discovery;
@@ -37,6 +38,7 @@ use crate::transformer::Transformer;
 use crate::wire::{ContainerId, JobConfig};
 
 use agent_map::Agents;
+pub use checkpoint::{Checkpoint, RestoreError};
 pub use config::SchedulerConfig;
 pub use coverage::{Coverage, TransitionRow};
 pub(crate) use dispatch::Dispatch;

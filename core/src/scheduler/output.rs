@@ -9,7 +9,7 @@ use crate::time::Instant;
 use crate::wire::{ContainerConfig, ContainerId};
 
 /// One output, drained with [`crate::Scheduler::poll_output`].
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum Output {
     /// Send a command to an agent and report the outcome with
     /// [`crate::Input::CommandResult`].
@@ -58,7 +58,7 @@ pub enum Output {
 }
 
 /// A command for one container on one agent.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct AgentCommand {
     /// Echo in [`crate::Input::CommandResult`].
     pub id: CommandId,
@@ -71,7 +71,7 @@ pub struct AgentCommand {
 }
 
 /// What a command does, with the agent API request that carries it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub enum CommandAction {
     /// `PUT /containers/{id}` with the config.
     Create(Arc<ContainerConfig>),
@@ -97,7 +97,7 @@ impl CommandAction {
 
 /// The answer to a user request: the HTTP status and the `msg` of the wire
 /// format's `{"status_code","msg"}` body.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Reply {
     /// 202 accepted, 400 invalid, 404 not scheduled, 409 already scheduled,
     /// 500 the registry could not be written, 503 not ready.
@@ -113,7 +113,7 @@ pub struct Reply {
 }
 
 /// One traced decision: when, about what, what happened and why.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Trace {
     /// When it was decided.
     pub at: Instant,
@@ -128,7 +128,7 @@ pub struct Trace {
 /// How much a traced decision matters to someone running the scheduler,
 /// so that a driver can log the few that do without formatting the many
 /// that do not.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum TraceLevel {
     /// A routine decision, for debugging and simulation traces: emitted
     /// only when [`crate::SchedulerConfig::trace`] is on.

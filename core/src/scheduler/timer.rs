@@ -19,7 +19,9 @@ use crate::time::Instant;
 use crate::wire::ContainerId;
 
 /// Why the scheduler wants to be woken.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum TimerReason {
     /// The periodic reconcile.
     Tick,
@@ -70,7 +72,7 @@ pub enum TimerReason {
 }
 
 /// What a timer watches: two timers of one key never coexist.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub(crate) enum TimerKey {
     Tick,
     ContinueReconcile,
@@ -189,8 +191,9 @@ impl fmt::Display for TimerReason {
 
 /// Live timers, one per key, in deadline order; ties broken by the order
 /// in which they were set.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct TimerTable {
+    #[serde(with = "crate::map_as_pairs")]
     by_key: BTreeMap<TimerKey, (Instant, u64, TimerReason)>,
     by_deadline: BTreeSet<(Instant, u64, TimerKey)>,
     next_sequence: u64,

@@ -31,7 +31,7 @@ use crate::wire::{ContainerId, JobConfig, JobHash};
 
 /// The legacy hashes of the jobs loaded at start, and which of them
 /// have containers under a legacy name.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct LegacyNames {
     /// Jobs loaded at start whose legacy hashes are not computed yet, by
     /// job name, in the order they were loaded (hash order).

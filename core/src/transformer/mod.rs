@@ -100,7 +100,7 @@ pub struct Plan {
 }
 
 /// Back-off of a task whose creation failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct TaskBackoff {
     /// Failures in a row.
     pub failures: u32,
@@ -109,7 +109,7 @@ pub struct TaskBackoff {
 }
 
 /// The transformer's own state: what it remembers between reconciles.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Transformer {
     /// Tasks whose creation failed, by container ID.
     pub task_backoff: BTreeMap<ContainerId, TaskBackoff>,

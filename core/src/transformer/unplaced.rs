@@ -31,20 +31,45 @@ pub(crate) fn shape_of(demand: &Demand) -> Shape {
 const MOST_RETRIED: usize = 1024;
 
 /// The unplaced tasks, their reasons and their shapes.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UnplacedTasks {
     reasons: BTreeMap<ContainerId, (Unplaced, Shape)>,
+    #[serde(with = "crate::map_as_pairs")]
     by_shape: BTreeMap<Shape, BTreeSet<ContainerId>>,
     /// How many of each shape the next retry takes (1 unless the last
     /// retry of that shape placed everything it took).
+    #[serde(with = "crate::map_as_pairs")]
     retry: BTreeMap<Shape, usize>,
     /// Shapes to retry, because capacity that could fit them appeared since
     /// the last retry.
     due: BTreeSet<Shape>,
     /// The shapes taken by the last retry, and how many of each.
+    #[serde(with = "crate::map_as_pairs")]
     retried: BTreeMap<Shape, usize>,
     /// How many tasks each constraint binds (by its metrics label).
+    #[serde(deserialize_with = "constraint_counts")]
     by_constraint: BTreeMap<&'static str, u64>,
+}
+
+/// Reads back the counts by constraint label, each label one of
+/// [`Constraint::LABELS`](crate::algorithm::Constraint::LABELS).
+fn constraint_counts<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<&'static str, u64>, D::Error> {
+    use serde::Deserialize as _;
+    let counts = BTreeMap::<String, u64>::deserialize(deserializer)?;
+    counts
+        .into_iter()
+        .map(|(label, count)| {
+            crate::algorithm::Constraint::LABELS
+                .iter()
+                .find(|known| **known == label)
+                .map(|known| (*known, count))
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("unknown constraint label {label:?}"))
+                })
+        })
+        .collect()
 }
 
 impl UnplacedTasks {

@@ -24,8 +24,11 @@ use crate::scheduler::agent_map::AgentTable;
 /// The cluster as placement last saw it, and the number of each of its
 /// agents (by position in [`Cluster::agents`]), so that a placement names
 /// its agent's number without a search among ids.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub(super) struct PlacementView {
+    // Not in a checkpoint: a restored view is built afresh at its first
+    // placement, which equals the kept one (checked below in debug builds).
+    #[serde(skip)]
     cluster: Option<(Cluster, Vec<AgentNo>)>,
     /// Synced agents left out because they are avoided.
     avoided: BTreeSet<AgentId>,

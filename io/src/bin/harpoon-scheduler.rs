@@ -7,7 +7,7 @@ use clap::Parser;
 use harpoon_core::SchedulerConfig;
 use harpoon_core::algorithm::AlgorithmKind;
 use harpoon_core::wire::WireDuration;
-use harpoon_io::daemon::{self, ApiOptions, DaemonOptions, Discovery, LocalAgents};
+use harpoon_io::daemon::{self, ApiOptions, DaemonOptions, Discovery, LocalAgents, RecordOptions};
 
 /// The harpoon scheduler: keeps the registry of jobs, watches agents and
 /// places tasks on them. Speaks the Harpoon v0 scheduler API.
@@ -52,6 +52,18 @@ struct Args {
     /// Bearer token every API request must carry.
     #[arg(long, env = "HARPOON_TOKEN", hide_env_values = true)]
     token: Option<String>,
+    /// Record every input the core is handed into this directory, for
+    /// `harpoon-sim replay DIR` (files rotate by size; each begins with a
+    /// checkpoint replay can start at).
+    #[arg(long, value_name = "DIR")]
+    record: Option<PathBuf>,
+    /// With --record: begin a new file once the inputs of one reach this
+    /// many MiB (each file holds a checkpoint of the core besides).
+    #[arg(long, default_value_t = 64, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..=4096))]
+    record_file_mib: u64,
+    /// With --record: keep only the newest this many files.
+    #[arg(long, default_value_t = 8, value_name = "K", value_parser = clap::value_parser!(u64).range(1..=10000))]
+    record_keep: u64,
     /// Log filter, e.g. info, debug, harpoon::core=debug.
     #[arg(long, default_value = "info", env = "HARPOON_LOG")]
     log_level: String,
@@ -195,6 +207,11 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             token: args.token.clone(),
             ..ApiOptions::default()
         },
+        record: args.record.clone().map(|dir| RecordOptions {
+            max_file_bytes: args.record_file_mib << 20,
+            keep_files: usize::try_from(args.record_keep).unwrap_or(usize::MAX),
+            ..RecordOptions::new(dir)
+        }),
         ..DaemonOptions::default()
     };
     // The registry opens before the daemon announces itself, so that a

@@ -21,6 +21,7 @@ use tracing::{debug, info, warn};
 use super::agent_client::AgentClient;
 use super::messages::{CoreMessage, MetricsSnapshot, Query};
 use super::operator_log::{self, OperatorLog};
+use super::record::Recorder;
 use super::status_page::{RecentTraces, StatusSnapshot};
 use super::store::{RegistryStore, StoredRegistry};
 
@@ -36,6 +37,8 @@ pub struct CoreTask {
     /// Where writes go. One write is outstanding at a time (the core's
     /// contract), so the lock is never contended.
     pub(crate) store: Arc<std::sync::Mutex<RegistryStore>>,
+    /// Where every input goes too, with `--record`.
+    pub(crate) recorder: Option<Recorder>,
 }
 
 struct Driver {
@@ -54,6 +57,7 @@ struct Driver {
     log: OperatorLog,
     /// The latest decisions, for the status page.
     recent: RecentTraces,
+    recorder: Option<Recorder>,
 }
 
 impl CoreTask {
@@ -67,6 +71,7 @@ impl CoreTask {
             sender,
             client,
             store,
+            recorder,
         } = self;
         let mut driver = Driver {
             scheduler,
@@ -81,6 +86,7 @@ impl CoreTask {
             writes: JoinSet::new(),
             log: OperatorLog::new(std::time::Instant::now()),
             recent: RecentTraces::default(),
+            recorder,
         };
         // Counts the operator log holds are written when their window
         // ends, even if nothing else happens by then.
@@ -118,6 +124,9 @@ impl CoreTask {
             handle.abort();
         }
         driver.workers.abort_all();
+        if let Some(recorder) = driver.recorder.take() {
+            recorder.finish();
+        }
     }
 }
 
@@ -136,9 +145,24 @@ impl Driver {
 
     fn feed(&mut self, input: Input) {
         let now = self.now();
-        self.scheduler.handle(now, input);
+        if !self.recorder.as_ref().is_some_and(Recorder::is_recording) {
+            self.scheduler.handle(now, input);
+            while let Some(output) = self.scheduler.poll_output() {
+                self.carry_out(output);
+            }
+            return;
+        }
+        // Recorded: the input and its outputs are cloned for the writer
+        // (shared configs and changes make that cheap), which hashes and
+        // encodes them off this task.
+        self.scheduler.handle(now, input.clone());
+        let mut outputs = Vec::new();
         while let Some(output) = self.scheduler.poll_output() {
+            outputs.push(output.clone());
             self.carry_out(output);
+        }
+        if let Some(recorder) = &mut self.recorder {
+            recorder.record(now, input, outputs, &self.scheduler);
         }
     }
 

@@ -14,6 +14,8 @@
 //!   limited.
 //! - `status_page`: `GET /`, the cluster at a glance in HTML, with the
 //!   ring of the core's recent decisions it shows.
+//! - `record`: `--record DIR`, every input the core is handed, for
+//!   `harpoon-sim replay`.
 //! - `discovery`: which agents there are; `local_agents`: agents run in
 //!   the daemon's own process (`--local-agents`).
 //!
@@ -36,6 +38,7 @@ mod messages;
 mod metrics;
 mod operator_log;
 mod plan_api;
+pub mod record;
 pub mod registry_file;
 mod sse;
 pub mod status_page;
@@ -58,6 +61,7 @@ pub use discovery::{Discovery, normalize as normalize_agent_url};
 pub use http::ApiOptions;
 pub use local_agents::{LocalAgents, LocalAgentsError};
 pub use messages::CoreHandle;
+pub use record::RecordOptions;
 pub use sse::{SseError, SseItem, SseParser};
 pub use store::{RegistryStore, StoreError, StoreKind, StoredRegistry};
 
@@ -86,6 +90,8 @@ pub struct DaemonOptions {
     pub client: ClientLimits,
     /// Capacity of the channel into the core task.
     pub core_queue: usize,
+    /// Record every input the core is handed (`--record`; see [`record`]).
+    pub record: Option<RecordOptions>,
 }
 
 impl Default for DaemonOptions {
@@ -102,6 +108,7 @@ impl Default for DaemonOptions {
             api: ApiOptions::default(),
             client: ClientLimits::default(),
             core_queue: 4096,
+            record: None,
         }
     }
 }
@@ -115,6 +122,9 @@ pub enum DaemonError {
     /// The agents file could not be read.
     #[error(transparent)]
     Discovery(#[from] discovery::AgentsFileError),
+    /// The recording could not be started.
+    #[error(transparent)]
+    Record(#[from] record::RecordError),
     /// The listening socket failed.
     #[error("cannot serve on {addr}: {source}")]
     Listen {
@@ -178,8 +188,14 @@ pub async fn serve_opened(
     let (sender, receiver) = mpsc::channel(options.core_queue);
     let mut config = options.scheduler.clone();
     config.trace &= routine_decisions_logged();
+    let scheduler = Scheduler::new(config, options.seed, harpoon_core::Instant::ZERO);
+    let recorder = match &options.record {
+        Some(record) => Some(record::Recorder::start(record, options.seed, &scheduler)?),
+        None => None,
+    };
     let core = CoreTask {
-        scheduler: Scheduler::new(config, options.seed, harpoon_core::Instant::ZERO),
+        scheduler,
+        recorder,
         epoch: tokio::time::Instant::now(),
         receiver,
         sender: sender.clone(),

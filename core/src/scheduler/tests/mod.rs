@@ -2,6 +2,7 @@
 //! a small hand-driven harness in place of agents and disk.
 
 mod check_and_set;
+mod checkpoint;
 mod harness;
 mod job_tasks;
 mod legacy;
