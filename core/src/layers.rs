@@ -10,6 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["key_text"],
     &["time", "ids"],
     &["wire", "backoff", "metrics"],
+    &["rollout"],
     &["jobs", "scheduler::input", "algorithm"],
     &["scheduler::output", "scheduler::config", "agent"],
     &["registry"],

@@ -19,6 +19,7 @@ mod key_text;
 mod layers;
 pub(crate) mod metrics;
 pub(crate) mod registry;
+pub mod rollout;
 pub(crate) mod scheduler;
 pub mod time;
 pub(crate) mod transformer;
@@ -30,7 +31,7 @@ pub use metrics::Metrics;
 pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
     AgentCommand, AgentView, CommandAction, CommandError, ContainerView, Gauges, Input, Occupancy,
-    Output, PendingCommand, Reply, Scheduler, SchedulerConfig, TimerReason, Trace, TraceLevel,
-    UnscheduleTarget,
+    Output, PendingCommand, ROLLOUT_CHECK, Reply, RolloutView, Scheduler, SchedulerConfig,
+    TimerReason, Trace, TraceLevel, UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

@@ -26,6 +26,7 @@ pub mod network;
 pub mod queue;
 pub mod range;
 pub mod report;
+mod rollouts;
 pub mod scenario;
 pub mod shrink;
 pub mod swarm;

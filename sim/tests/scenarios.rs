@@ -85,4 +85,13 @@ scenarios! {
     stream_flaps_after_each_first_event => "35-stream-flaps-after-each-first-event.toml",
     stray_containers_on_an_agent_that_never_confirms => "36-stray-containers-on-an-agent-that-never-confirms.toml",
     container_on_two_swept_agents => "37-container-on-two-swept-agents.toml",
+    rollout_clean => "40-rollout-clean.toml",
+    rollout_new_version_fails_to_start => "41-rollout-new-version-fails-to-start.toml",
+    rollout_new_version_exits_after_30s => "42-rollout-new-version-exits-after-30s.toml",
+    rollout_scheduler_crash => "43-rollout-scheduler-crash.toml",
+    rollout_agent_partition => "44-rollout-agent-partition.toml",
+    rollout_abort => "45-rollout-abort.toml",
+    rollout_no_room_max_unavailable_1 => "47-rollout-no-room-max-unavailable-1.toml",
+    rollout_no_room_max_unavailable_0 => "48-rollout-no-room-max-unavailable-0.toml",
+    rollout_different_scales => "49-rollout-different-scales.toml",
 }

@@ -21,7 +21,7 @@ impl Scheduler {
                 self.timers
                     .set(self.now + self.config.tick, TimerReason::Tick);
                 self.transformer.sweep(
-                    self.registry.durable(),
+                    &self.desired,
                     self.agents.locations(),
                     self.agents.table(),
                     SWEEP_PER_TICK,
@@ -32,6 +32,7 @@ impl Scheduler {
             TimerReason::PersistRetry | TimerReason::ContinueReconcile => {
                 self.reconcile_needed = true
             }
+            TimerReason::RolloutCheck => self.advance_rollouts(),
             TimerReason::Reconnect { agent } => self.on_reconnect_due(&agent),
             TimerReason::StreamSilence { agent } => self.on_silence_due(&agent),
             TimerReason::StreamHealthy { agent } => self.on_stream_healthy(&agent),

@@ -67,6 +67,9 @@ pub enum TimerReason {
     },
     /// Retry a failed registry write.
     PersistRetry,
+    /// Look at the running rollouts and drains again: a new task may be
+    /// healthy, or a progress deadline passed.
+    RolloutCheck,
 }
 
 /// What a timer watches: two timers of one key never coexist.
@@ -83,6 +86,7 @@ pub(crate) enum TimerKey {
     Probation(AgentId),
     TaskBackoff(ContainerId),
     PersistRetry,
+    RolloutCheck,
 }
 
 impl TimerReason {
@@ -100,6 +104,7 @@ impl TimerReason {
             TimerReason::Probation { agent } => TimerKey::Probation(agent.clone()),
             TimerReason::TaskBackoff { container } => TimerKey::TaskBackoff(container.clone()),
             TimerReason::PersistRetry => TimerKey::PersistRetry,
+            TimerReason::RolloutCheck => TimerKey::RolloutCheck,
         }
     }
 
@@ -115,7 +120,8 @@ impl TimerReason {
             TimerReason::Tick
             | TimerReason::ContinueReconcile
             | TimerReason::TaskBackoff { .. }
-            | TimerReason::PersistRetry => None,
+            | TimerReason::PersistRetry
+            | TimerReason::RolloutCheck => None,
         }
     }
 }
@@ -150,6 +156,7 @@ impl fmt::Display for TimerReason {
             }
             TimerReason::TaskBackoff { container } => write!(f, "back-off of {container} expires"),
             TimerReason::PersistRetry => f.write_str("retry the registry write"),
+            TimerReason::RolloutCheck => f.write_str("check the running rollouts and drains"),
         }
     }
 }

@@ -84,6 +84,8 @@ impl CoreTask {
         log_windows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         driver.feed(Input::RegistryLoaded {
             jobs: stored.jobs,
+            rollouts: stored.rollouts,
+            drains: stored.drains,
             sequence: stored.sequence,
         });
         loop {
