@@ -213,6 +213,15 @@ impl World<'_> {
         if let Some(running) = running {
             return Some(("rollout running", running));
         }
+        if let Some(agent) = scheduler
+            .drains()
+            .find(|agent| self.discovered.contains(*agent) && scheduler.drain_remaining(agent) > 0)
+        {
+            return Some((
+                "drain under way",
+                format!("drained {agent} still holds tasks"),
+            ));
+        }
         let task_count = |hash: &JobHash, job: &harpoon_core::wire::JobConfig| {
             held.get(hash).copied().unwrap_or_else(|| job.task_count())
         };

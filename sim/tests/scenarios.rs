@@ -91,6 +91,7 @@ scenarios! {
     rollout_scheduler_crash => "43-rollout-scheduler-crash.toml",
     rollout_agent_partition => "44-rollout-agent-partition.toml",
     rollout_abort => "45-rollout-abort.toml",
+    drain_during_a_partition => "46-drain-during-a-partition.toml",
     rollout_no_room_max_unavailable_1 => "47-rollout-no-room-max-unavailable-1.toml",
     rollout_no_room_max_unavailable_0 => "48-rollout-no-room-max-unavailable-0.toml",
     rollout_different_scales => "49-rollout-different-scales.toml",

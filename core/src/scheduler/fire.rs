@@ -32,7 +32,10 @@ impl Scheduler {
             TimerReason::PersistRetry | TimerReason::ContinueReconcile => {
                 self.reconcile_needed = true
             }
-            TimerReason::RolloutCheck => self.advance_rollouts(),
+            TimerReason::RolloutCheck => {
+                self.advance_rollouts();
+                self.advance_drains();
+            }
             TimerReason::Reconnect { agent } => self.on_reconnect_due(&agent),
             TimerReason::StreamSilence { agent } => self.on_silence_due(&agent),
             TimerReason::StreamHealthy { agent } => self.on_stream_healthy(&agent),

@@ -9,6 +9,7 @@ mod avoidance;
 pub(crate) mod config;
 mod discovery;
 pub(crate) mod dispatch;
+mod drain;
 mod fire;
 pub(crate) mod input;
 pub(crate) mod locations;
@@ -92,6 +93,12 @@ pub struct Scheduler {
     desired: Arc<Jobs>,
     /// What the core knows of each running rollout beyond its record.
     rollout_live: BTreeMap<crate::rollout::RolloutId, rollouts::LiveRollout>,
+    /// Tasks moving off drained agents (`true`: the replacement is healthy,
+    /// the drained instance may go), and since when each replacement runs.
+    moving: BTreeMap<ContainerId, bool>,
+    move_since: BTreeMap<ContainerId, drain::RunningSince>,
+    /// Agents whose drained flag is set.
+    drained_applied: std::collections::BTreeSet<AgentId>,
     agents: Agents,
     transformer: Transformer,
     /// Commands in flight or waiting behind their agent's limit.
@@ -126,6 +133,9 @@ impl Scheduler {
             registry: Registry::default(),
             desired: Arc::default(),
             rollout_live: BTreeMap::new(),
+            moving: BTreeMap::new(),
+            move_since: BTreeMap::new(),
+            drained_applied: std::collections::BTreeSet::new(),
             agents: Agents::default(),
             transformer: Transformer::default(),
             dispatch: Dispatch::default(),
@@ -227,7 +237,11 @@ impl Scheduler {
                 }
             }
             Input::PersistFailed { sequence, error } => self.on_persist_failed(sequence, &error),
-            Input::AgentsDiscovered { agents } => self.on_agents_discovered(agents),
+            Input::AgentsDiscovered { agents } => {
+                self.on_agents_discovered(agents);
+                // A drained agent listed again gets no placement from now.
+                self.sync_drained_flags();
+            }
             Input::StreamOpened { agent, session } => self.on_stream_opened(&agent, session),
             Input::StreamEvent {
                 agent,

@@ -48,6 +48,7 @@ impl Scheduler {
                 changed_agents,
                 locations,
                 in_flight: &self.dispatch,
+                moving: &self.moving,
                 placement_allowed: self.placement_gate_open,
             },
             self.algorithm.as_mut(),

@@ -369,7 +369,11 @@ impl Scheduler {
             .durable_rollouts()
             .values()
             .any(|rollout| rollout.status == RolloutStatus::Running);
-        if running {
+        if running
+            || !self.registry.durable_drains().is_empty()
+            || !self.moving.is_empty()
+            || !self.drained_applied.is_empty()
+        {
             self.timers.set(self.now, TimerReason::RolloutCheck);
         }
     }

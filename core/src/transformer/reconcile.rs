@@ -41,6 +41,7 @@ pub(super) struct Reconcile<'t, 'a> {
     locations: &'a Locations,
     placement_allowed: bool,
     in_flight: &'a Dispatch,
+    moving: &'a BTreeMap<ContainerId, bool>,
     plan: Plan,
     /// Missing tasks, gathered rather than placed at once, so that they
     /// can be placed in an order that packs well.
@@ -65,6 +66,7 @@ impl<'t, 'a> Reconcile<'t, 'a> {
             locations: input.locations,
             placement_allowed: input.placement_allowed,
             in_flight: input.in_flight,
+            moving: input.moving,
             plan: Plan::default(),
             gathered: Vec::new(),
             examined: BTreeSet::new(),
@@ -162,6 +164,7 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                     );
                     if desired
                         && holders.len() == 1
+                        && !self.moving.contains_key(id)
                         && holders[0] == agent.number
                         && !self.transformer.legacy.involves(locations.job_at(slot))
                     {
@@ -242,6 +245,9 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                 self.transformer
                     .keep_one(now, legacy_id, &mut legacy, &mut self.plan);
             }
+            Some((hash, job)) if self.moving.contains_key(id) => {
+                self.move_off_drained(id, hash, job, &mut instances);
+            }
             Some(_) => {
                 self.transformer.unplaced.remove(id);
                 self.transformer
@@ -264,6 +270,41 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                     if let Some(planned) = removal(now, id, instance, Why::NotDesired) {
                         self.plan.commands.push(planned);
                     }
+                }
+            }
+        }
+    }
+
+    /// A task moving off a drained agent: its drained instances are kept
+    /// until an instance elsewhere is healthy (the drain releases it), then
+    /// removed; with no instance elsewhere, one is gathered for placement
+    /// (which avoids drained agents).
+    fn move_off_drained(
+        &mut self,
+        id: &ContainerId,
+        hash: &'a JobHash,
+        job: &'a Arc<JobConfig>,
+        instances: &mut [Instance<'a>],
+    ) {
+        let now = self.now;
+        instances.sort_by_key(|instance| instance.drained);
+        let split = instances.partition_point(|instance| !instance.drained);
+        let (elsewhere, drained) = instances.split_at_mut(split);
+        if elsewhere.is_empty() {
+            self.transformer.keep_one(now, id, drained, &mut self.plan);
+            if self.placeable(id) && !self.transformer.queued.contains(id) {
+                let shared = self.transformer.container_config(hash, job);
+                self.gathered.push((id.clone(), Demand::of(hash, &shared)));
+            }
+            return;
+        }
+        self.transformer.unplaced.remove(id);
+        self.transformer
+            .keep_one(now, id, elsewhere, &mut self.plan);
+        if self.moving.get(id) == Some(&true) {
+            for instance in drained.iter() {
+                if let Some(planned) = removal(now, id, instance, Why::Drained) {
+                    self.plan.commands.push(planned);
                 }
             }
         }
@@ -311,7 +352,13 @@ impl<'t, 'a> Reconcile<'t, 'a> {
             let Some((hash, job)) = self.wanted_job(&task) else {
                 continue;
             };
-            if !self.instances_of(&id, &task).is_empty() || !self.placeable(&id) {
+            let instances = self.instances_of(&id, &task);
+            let missing = match self.moving.contains_key(&id) {
+                // A task moving off a drained agent is missing elsewhere.
+                true => instances.iter().all(|instance| instance.drained),
+                false => instances.is_empty(),
+            };
+            if !missing || !self.placeable(&id) {
                 continue;
             }
             let legacy_id = task
