@@ -26,6 +26,8 @@ struct Holders {
     elsewhere: bool,
     /// The restart count of one running elsewhere.
     running_elsewhere: Option<u64>,
+    /// Whether one elsewhere has failed or finished.
+    ended_elsewhere: bool,
 }
 
 /// A replacement since when running, and its restart count then.
@@ -84,8 +86,11 @@ impl Scheduler {
                     continue;
                 }
                 // A drained instance that does not run keeps nothing
-                // available: it goes once the replacement exists.
-                if !holders.drained_running && holders.elsewhere {
+                // available: it goes once the replacement exists. A
+                // replacement that failed or exited is the task's instance
+                // as any is (the core never restarts one): waiting for it
+                // to be healthy would wait forever.
+                if (!holders.drained_running && holders.elsewhere) || holders.ended_elsewhere {
                     self.moving.insert(id.clone(), true);
                 }
                 match holders.running_elsewhere {
@@ -154,6 +159,10 @@ impl Scheduler {
                 holders.drained_running |= running;
             } else {
                 holders.elsewhere = true;
+                holders.ended_elsewhere |= matches!(
+                    record.status,
+                    Some(ContainerStatus::Failed | ContainerStatus::Finished)
+                );
                 if running {
                     holders.running_elsewhere = Some(record.process_state().restarts);
                 }
