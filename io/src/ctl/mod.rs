@@ -2,6 +2,7 @@
 //! ureq (blocking HTTP: a command-line tool has nothing to do meanwhile).
 
 mod migrate;
+mod rollouts;
 mod table;
 
 use std::collections::BTreeMap;
@@ -10,6 +11,7 @@ use std::time::Duration;
 
 use harpoon_core::wire::{ContainerStatus, JobConfig, RpcReply, StateEvent};
 
+pub use rollouts::RolloutOptions;
 pub use table::Table;
 
 /// Why a command failed; every message says what to do.

@@ -165,6 +165,31 @@ impl Driver {
                 let request = self.remember(reply);
                 self.feed(Input::Unschedule { request, target });
             }
+            CoreMessage::Migrate { migrate, reply } => {
+                let request = self.remember(reply);
+                self.feed(Input::Migrate {
+                    request,
+                    from: migrate.from,
+                    to: migrate.to,
+                    params: migrate.params,
+                });
+            }
+            CoreMessage::AbortRollout { rollout, reply } => {
+                let request = self.remember(reply);
+                self.feed(Input::AbortRollout { request, rollout });
+            }
+            CoreMessage::Drain {
+                agent,
+                drain,
+                reply,
+            } => {
+                let request = self.remember(reply);
+                self.feed(Input::Drain {
+                    request,
+                    agent,
+                    drain,
+                });
+            }
             CoreMessage::Query(query) => self.answer(query),
             CoreMessage::Shutdown => {}
         }
@@ -326,8 +351,29 @@ impl Driver {
                     tasks_running: gauges.tasks_running,
                     tasks_pending: gauges.tasks_pending,
                     tasks_unplaced: gauges.tasks_unplaced,
+                    rollouts_running: gauges.rollouts_running,
+                    agents_draining: gauges.agents_draining,
                 };
                 let _ = reply.send(snapshot);
+            }
+            Query::Rollouts(reply) => {
+                let rollouts = self
+                    .scheduler
+                    .rollouts()
+                    .map(|view| super::rollouts_api::RolloutJson::of(&view))
+                    .collect();
+                let _ = reply.send(rollouts);
+            }
+            Query::Drains(reply) => {
+                let drains = self
+                    .scheduler
+                    .drains()
+                    .map(|agent| super::rollouts_api::DrainJson {
+                        agent: agent.to_string(),
+                        remaining: self.scheduler.drain_remaining(agent),
+                    })
+                    .collect();
+                let _ = reply.send(drains);
             }
         }
     }

@@ -20,7 +20,7 @@ use serde::Serialize;
 use crate::request_body::BodyError;
 
 use super::messages::{CoreHandle, CoreMessage, Query};
-use super::metrics;
+use super::{metrics, rollouts_api};
 
 /// Limits and settings of the API server.
 #[derive(Clone, Debug)]
@@ -101,6 +101,69 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
             let target = UnscheduleTarget::Hash(JobHash::new(hash));
             forward(core, |reply| CoreMessage::Unschedule { target, reply }).await
         }
+        ("/api/v0/migrate", _) if rpc_method => match read_body(request, options).await {
+            Ok(bytes) => match rollouts_api::decode_migrate(&bytes) {
+                Ok(migrate) => forward(core, |reply| CoreMessage::Migrate { migrate, reply }).await,
+                Err(msg) => rpc(StatusCode::BAD_REQUEST, &msg),
+            },
+            Err(response) => response,
+        },
+        ("/api/v0/drain" | "/api/v0/undrain", _) if rpc_method => {
+            let drain = path == "/api/v0/drain";
+            match read_body(request, options).await {
+                Ok(bytes) => match rollouts_api::decode_drain(&bytes) {
+                    Ok(agent) => {
+                        forward(core, |reply| CoreMessage::Drain {
+                            agent,
+                            drain,
+                            reply,
+                        })
+                        .await
+                    }
+                    Err(msg) => rpc(StatusCode::BAD_REQUEST, &msg),
+                },
+                Err(response) => response,
+            }
+        }
+        ("/api/v0/drains", &Method::GET) => match core.query(Query::Drains).await {
+            Ok(drains) => json(StatusCode::OK, &drains),
+            Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+        },
+        ("/api/v0/rollouts", &Method::GET) => match core.query(Query::Rollouts).await {
+            Ok(rollouts) => json(StatusCode::OK, &rollouts),
+            Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+        },
+        (path, _) if path.starts_with("/api/v0/rollouts/") => {
+            let rest = &path["/api/v0/rollouts/".len()..];
+            let (number, abort) = match rest.strip_suffix("/abort") {
+                Some(number) => (number, true),
+                None => (rest, false),
+            };
+            let id = match rollouts_api::rollout_id(number) {
+                Ok(id) => id,
+                Err((status, msg)) => return rpc(status, &msg),
+            };
+            match (abort, &method) {
+                (true, _) if rpc_method => {
+                    forward(core, |reply| CoreMessage::AbortRollout {
+                        rollout: id,
+                        reply,
+                    })
+                    .await
+                }
+                (false, &Method::GET) => match core.query(Query::Rollouts).await {
+                    Ok(rollouts) => match rollouts.into_iter().find(|r| r.id == id) {
+                        Some(rollout) => json(StatusCode::OK, &rollout),
+                        None => rpc(StatusCode::NOT_FOUND, &format!("no rollout {id}")),
+                    },
+                    Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+                },
+                _ => rpc(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &format!("{method} is not allowed on {path}"),
+                ),
+            }
+        }
         ("/api/v0/registry", &Method::GET) => match core.query(Query::Registry).await {
             Ok(jobs) => json(StatusCode::OK, &*jobs),
             Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
@@ -122,7 +185,8 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
         },
         (
             "/api/v0/schedule" | "/api/v0/unschedule" | "/api/v0/registry" | "/api/v0/proxy"
-            | "/metrics",
+            | "/metrics" | "/api/v0/migrate" | "/api/v0/drain" | "/api/v0/undrain"
+            | "/api/v0/drains" | "/api/v0/rollouts",
             _,
         ) => rpc(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -151,6 +215,13 @@ async fn read_job(
     request: Request<Incoming>,
     options: &ApiOptions,
 ) -> Result<JobConfig, ApiResponse> {
+    let bytes = read_body(request, options).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| rpc(StatusCode::BAD_REQUEST, &format!("invalid JSON: {error}")))
+}
+
+/// Reads a request body within the limits, or the error response to send.
+async fn read_body(request: Request<Incoming>, options: &ApiOptions) -> Result<Bytes, ApiResponse> {
     let limit = options.max_body_bytes;
     let read = crate::request_body::read_limited(request.into_body(), limit);
     let bytes = match tokio::time::timeout(options.body_timeout, read).await {
@@ -169,8 +240,7 @@ async fn read_job(
         Ok(Err(error)) => return Err(rpc(StatusCode::BAD_REQUEST, &error.to_string())),
         Ok(Ok(bytes)) => bytes,
     };
-    serde_json::from_slice(&bytes)
-        .map_err(|error| rpc(StatusCode::BAD_REQUEST, &format!("invalid JSON: {error}")))
+    Ok(bytes)
 }
 
 /// An RPC-style answer: `{"status_code", "msg"}`.

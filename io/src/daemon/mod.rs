@@ -33,6 +33,7 @@ mod messages;
 mod metrics;
 mod operator_log;
 pub mod registry_file;
+pub mod rollouts_api;
 mod sse;
 pub mod store;
 
