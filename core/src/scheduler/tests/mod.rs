@@ -6,3 +6,4 @@ mod legacy;
 mod notices;
 mod races;
 mod requests;
+mod rollouts;
