@@ -120,7 +120,12 @@ impl Scheduler {
                 let Some(rep) = self.agents.get(agent) else {
                     continue;
                 };
-                for id in rep.containers().keys() {
+                for (id, record) in rep.containers() {
+                    // A record with a command pending (a create not yet
+                    // confirmed, say) moves once it is settled.
+                    if record.pending().is_some() {
+                        continue;
+                    }
                     let Some((hash, _)) = id.task() else { continue };
                     if jobs_moving.contains(&hash) || !self.is_desired_task(id) {
                         continue;

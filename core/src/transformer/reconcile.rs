@@ -237,6 +237,11 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                 if self.placeable(id) && !self.transformer.queued.contains(id) {
                     let shared = self.transformer.container_config(hash, job);
                     self.gathered.push((id.clone(), Demand::of(hash, &shared)));
+                } else if !self.placeable(id) {
+                    // Backing off or awaiting an answer: not unplaced. Left
+                    // among them, a retry of its shape would neither place
+                    // nor fail it, and be due again at once, forever.
+                    self.transformer.unplaced.remove(id);
                 }
             }
             Some(_) if instances.is_empty() => {
@@ -295,6 +300,9 @@ impl<'t, 'a> Reconcile<'t, 'a> {
             if self.placeable(id) && !self.transformer.queued.contains(id) {
                 let shared = self.transformer.container_config(hash, job);
                 self.gathered.push((id.clone(), Demand::of(hash, &shared)));
+            } else if !self.placeable(id) {
+                // As for a missing task: not unplaced while it cannot be.
+                self.transformer.unplaced.remove(id);
             }
             return;
         }

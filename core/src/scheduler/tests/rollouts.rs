@@ -90,7 +90,10 @@ fn an_abort_removes_the_new_job_in_the_write_that_ends_the_rollout() {
     let changes = &persists.last().expect("a write").1;
     assert_eq!(changes.removed, vec![web2.hash()]);
     assert_eq!(changes.rollouts_put[0].status, RolloutStatus::Aborted);
-    assert!(h.take_replies().is_empty(), "no answer before the write is durable");
+    assert!(
+        h.take_replies().is_empty(),
+        "no answer before the write is durable"
+    );
     let sequence = persists.last().expect("a write").0;
     h.input(Input::PersistCompleted { sequence });
     assert_eq!(h.take_replies()[0].1.status_code, 202);
