@@ -107,7 +107,15 @@ impl SteadyCluster {
                 next += 1;
             }
         }
-        scheduler.handle(now, Input::RegistryLoaded { jobs, sequence: 0 });
+        scheduler.handle(
+            now,
+            Input::RegistryLoaded {
+                jobs,
+                rollouts: Vec::new(),
+                drains: Vec::new(),
+                sequence: 0,
+            },
+        );
         let listed: BTreeSet<AgentId> = agents.iter().cloned().collect();
         scheduler.handle(now, Input::AgentsDiscovered { agents: listed });
         for (agent, instances) in agents.iter().zip(per_agent) {

@@ -356,6 +356,7 @@ fn fill(path: &Path, kind: StoreKind, jobs: usize) {
             &RegistryChanges {
                 put,
                 removed: Vec::new(),
+                ..RegistryChanges::default()
             },
         )
         .expect("the store is filled");

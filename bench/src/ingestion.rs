@@ -177,7 +177,15 @@ fn measure(agent_count: usize, mix: Mix, budget: Duration, first_batch: usize) -
     };
     let mut scheduler = Scheduler::new(config, 4, now);
     let mut commands = 0;
-    scheduler.handle(now, Input::RegistryLoaded { jobs, sequence: 0 });
+    scheduler.handle(
+        now,
+        Input::RegistryLoaded {
+            jobs,
+            rollouts: Vec::new(),
+            drains: Vec::new(),
+            sequence: 0,
+        },
+    );
     commands += drain(&mut scheduler);
     // The registry is loaded from disk: nothing to persist or answer.
     let listed: BTreeSet<AgentId> = agents.iter().map(|agent| agent.id.clone()).collect();

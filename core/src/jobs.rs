@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use crate::ids::AgentId;
+use crate::rollout::{Rollout, RolloutId};
 use crate::wire::{JobConfig, JobHash};
 
 /// A persistent (structure-sharing) ordered map: a snapshot for a write is
@@ -11,6 +13,13 @@ use crate::wire::{JobConfig, JobHash};
 /// change touched, so a schedule or unschedule costs O(log jobs), not
 /// O(jobs). Ordered, so iteration is deterministic.
 pub type Jobs = imbl::OrdMap<JobHash, Arc<JobConfig>>;
+
+/// Rollouts by number, persisted with the jobs (structure-sharing, like
+/// [`Jobs`]).
+pub type Rollouts = imbl::OrdMap<RolloutId, Arc<Rollout>>;
+
+/// Agents being drained, persisted with the jobs.
+pub type Drains = imbl::OrdSet<AgentId>;
 
 /// What one registry write changes, as [`crate::Output::Persist`] carries
 /// it: each hash at most once, puts and removals in hash order.
@@ -20,12 +29,25 @@ pub struct RegistryChanges {
     pub put: Vec<(JobHash, Arc<JobConfig>)>,
     /// Hashes to remove; removing one the store does not hold is no error.
     pub removed: Vec<JobHash>,
+    /// Rollouts to store, whole, under their number.
+    pub rollouts_put: Vec<Arc<Rollout>>,
+    /// Rollouts to remove (finished ones beyond those kept).
+    pub rollouts_removed: Vec<RolloutId>,
+    /// Agents that are now drained.
+    pub drains_put: Vec<AgentId>,
+    /// Agents no longer drained.
+    pub drains_removed: Vec<AgentId>,
 }
 
 impl RegistryChanges {
-    /// How many hashes the write touches.
+    /// How many hashes, rollouts and drains the write touches.
     pub fn len(&self) -> usize {
-        self.put.len() + self.removed.len()
+        self.put.len()
+            + self.removed.len()
+            + self.rollouts_put.len()
+            + self.rollouts_removed.len()
+            + self.drains_put.len()
+            + self.drains_removed.len()
     }
 
     /// Whether the write touches nothing.

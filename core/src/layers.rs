@@ -10,6 +10,7 @@ const LAYERS: &[&[&str]] = &[
     &["key_text", "map_as_pairs"],
     &["time", "ids"],
     &["wire", "backoff", "metrics"],
+    &["rollout"],
     &["jobs", "scheduler::input", "algorithm"],
     &["scheduler::output", "scheduler::config", "agent"],
     &["registry"],

@@ -23,6 +23,7 @@ mod map_as_pairs;
 pub(crate) mod metrics;
 pub mod record;
 pub(crate) mod registry;
+pub mod rollout;
 pub(crate) mod scheduler;
 pub mod time;
 pub(crate) mod transformer;
@@ -35,8 +36,8 @@ pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
     AgentCommand, AgentView, ChangePlan, Checkpoint, CommandAction, CommandError, ContainerView,
     Coverage, Gauges, Input, InstanceState, JobExplanation, JobTaskCounts, Occupancy, Output,
-    PendingCommand, PlanChange, PlannedRemoval, PlannedTask, Reply, RestoreError, Scheduler,
-    SchedulerConfig, TaskExplanation, TaskOutcome, TimerReason, Trace, TraceLevel, TransitionRow,
-    UnscheduleTarget,
+    PendingCommand, PlanChange, PlannedRemoval, PlannedTask, ROLLOUT_CHECK, Reply, RestoreError,
+    RolloutView, Scheduler, SchedulerConfig, TaskExplanation, TaskOutcome, TimerReason, Trace,
+    TraceLevel, TransitionRow, UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

@@ -36,4 +36,14 @@ pub struct Metrics {
     pub registry_writes: u64,
     /// Registry writes that failed.
     pub registry_write_failures: u64,
+    /// Rollouts accepted.
+    pub rollouts_started: u64,
+    /// Rollouts that succeeded.
+    pub rollouts_succeeded: u64,
+    /// Rollouts that failed and were reverted.
+    pub rollouts_reverted: u64,
+    /// Rollouts that failed without revert.
+    pub rollouts_failed: u64,
+    /// Rollouts aborted by a user.
+    pub rollouts_aborted: u64,
 }

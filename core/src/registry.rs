@@ -48,10 +48,13 @@
 //!   what the core believes. Until that write completes, a crash may bring
 //!   back a job that was answered 500.
 
+mod rollouts;
+
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 
-use crate::ids::RequestId;
+use crate::ids::{AgentId, RequestId};
+use crate::rollout::{Rollout, RolloutId};
 use crate::scheduler::input::UnscheduleTarget;
 use crate::scheduler::output::{Output, Reply};
 use crate::time::{Duration, Instant};
@@ -59,7 +62,7 @@ use crate::wire::{JobConfig, JobHash};
 
 /// Jobs by hash, shared between the registry, writes and the transformer.
 ///
-pub use crate::jobs::{Jobs, RegistryChanges};
+pub use crate::jobs::{Drains, Jobs, RegistryChanges, Rollouts};
 
 /// Desired state and its persistence.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
@@ -69,10 +72,19 @@ pub struct Registry {
     version: u64,
     durable: Arc<Jobs>,
     durable_version: u64,
+    /// Rollouts (durable with the jobs they touch), live and durable.
+    rollouts: Rollouts,
+    durable_rollouts: Arc<Rollouts>,
+    /// Agents being drained, live and durable.
+    drains: Drains,
+    durable_drains: Arc<Drains>,
     in_flight: Option<InFlightWrite>,
     /// Jobs added or removed since the last write was issued, and those of
     /// failed writes (retried merged with newer changes).
     changed: BTreeSet<JobHash>,
+    /// Rollouts and drains changed likewise.
+    changed_rollouts: BTreeSet<RolloutId>,
+    changed_drains: BTreeSet<AgentId>,
     failed_attempts: u32,
     retry_at: Option<Instant>,
     waiting: VecDeque<(u64, RequestId, Reply)>,
@@ -85,6 +97,10 @@ struct InFlightWrite {
     version: u64,
     jobs: Arc<Jobs>,
     changed: BTreeSet<JobHash>,
+    rollouts: Arc<Rollouts>,
+    changed_rollouts: BTreeSet<RolloutId>,
+    drains: Arc<Drains>,
+    changed_drains: BTreeSet<AgentId>,
 }
 
 /// What a registry write failure leads to.
@@ -119,11 +135,23 @@ impl Registry {
         self.durable_version
     }
 
-    /// Loads the persisted jobs; they are durable by definition. `sequence`
-    /// is the store's last durable write: the next write is numbered above
-    /// it. Returns jobs whose stored form does not validate (kept: they
-    /// were accepted once), with the problems.
-    pub fn load(&mut self, jobs: Vec<JobConfig>, sequence: u64) -> Vec<(JobHash, String)> {
+    /// Loads the persisted jobs, rollouts and drains; they are durable by
+    /// definition. `sequence` is the store's last durable write: the next
+    /// write is numbered above it. Returns jobs whose stored form does not
+    /// validate (kept: they were accepted once), with the problems.
+    pub fn load(
+        &mut self,
+        jobs: Vec<JobConfig>,
+        rollouts: Vec<Rollout>,
+        drains: Vec<AgentId>,
+        sequence: u64,
+    ) -> Vec<(JobHash, String)> {
+        for rollout in rollouts {
+            self.rollouts.insert(rollout.id, Arc::new(rollout));
+        }
+        self.drains.extend(drains);
+        self.durable_rollouts = Arc::new(self.rollouts.clone());
+        self.durable_drains = Arc::new(self.drains.clone());
         let mut invalid = Vec::new();
         for job in jobs {
             let hash = job.hash();
@@ -199,9 +227,18 @@ impl Registry {
         if self.stale_index(request, index, out) {
             return;
         }
-        let Some(job) = self.jobs.remove(&hash) else {
+        if !self.jobs.contains_key(&hash) {
             return self.reply_after(out, request, 404, format!("{hash} not scheduled"));
-        };
+        }
+        if let Some(rollout) = self.rollout_holding(&hash) {
+            let msg = format!(
+                "{hash} is held by rollout {} ({}); abort the rollout first",
+                rollout.id,
+                rollout.status.as_str()
+            );
+            return self.reply_after(out, request, 409, msg);
+        }
+        let job = self.jobs.remove(&hash).expect("checked above");
         self.changed.insert(hash.clone());
         self.version += 1;
         let msg = format!(
@@ -249,6 +286,8 @@ impl Registry {
         }
         self.retry_at = None;
         let changed = std::mem::take(&mut self.changed);
+        let changed_rollouts = std::mem::take(&mut self.changed_rollouts);
+        let changed_drains = std::mem::take(&mut self.changed_drains);
         let mut changes = RegistryChanges::default();
         for hash in &changed {
             match self.jobs.get(hash) {
@@ -256,10 +295,26 @@ impl Registry {
                 None => changes.removed.push(hash.clone()),
             }
         }
+        for id in &changed_rollouts {
+            match self.rollouts.get(id) {
+                Some(rollout) => changes.rollouts_put.push(Arc::clone(rollout)),
+                None => changes.rollouts_removed.push(*id),
+            }
+        }
+        for agent in &changed_drains {
+            match self.drains.contains(agent) {
+                true => changes.drains_put.push(agent.clone()),
+                false => changes.drains_removed.push(agent.clone()),
+            }
+        }
         self.in_flight = Some(InFlightWrite {
             version: self.version,
             jobs: Arc::new(self.jobs.clone()),
             changed,
+            rollouts: Arc::new(self.rollouts.clone()),
+            changed_rollouts,
+            drains: Arc::new(self.drains.clone()),
+            changed_drains,
         });
         Some(Output::Persist {
             sequence: self.version,
@@ -278,6 +333,8 @@ impl Registry {
         match self.in_flight.take() {
             Some(write) if write.version == sequence => {
                 self.durable = write.jobs;
+                self.durable_rollouts = write.rollouts;
+                self.durable_drains = write.drains;
                 self.durable_version = write.version;
                 self.failed_attempts = 0;
                 self.release(out);
@@ -305,7 +362,11 @@ impl Registry {
         out: &mut VecDeque<Output>,
     ) -> Option<WriteFailure> {
         match self.in_flight.take() {
-            Some(write) if write.version == sequence => self.changed.extend(write.changed),
+            Some(write) if write.version == sequence => {
+                self.changed.extend(write.changed);
+                self.changed_rollouts.extend(write.changed_rollouts);
+                self.changed_drains.extend(write.changed_drains);
+            }
             other => {
                 self.in_flight = other;
                 return None;
@@ -319,6 +380,8 @@ impl Registry {
         }
         self.failed_attempts = 0;
         self.jobs = (*self.durable).clone();
+        self.rollouts = (*self.durable_rollouts).clone();
+        self.drains = (*self.durable_drains).clone();
         // The failed writes may have been applied in part of the store's
         // view (an ambiguous failure): the next write puts back the durable
         // value of every hash they touched. No reply waits for it.

@@ -77,14 +77,9 @@ impl World<'_> {
             self.tracer.line(self.now, "user", &text);
             return;
         };
-        let verb = if pending.schedule {
-            "schedule"
-        } else {
-            "unschedule"
-        };
         let text = format!(
-            "{verb} {} answered {}: {}",
-            pending.job, reply.status_code, reply.msg
+            "{} {} answered {}: {}",
+            pending.verb, pending.job, reply.status_code, reply.msg
         );
         self.tracer.line(self.now, "user", &text);
         if reply.status_code == 202 {
@@ -129,6 +124,7 @@ impl World<'_> {
             request,
             UserRequest {
                 schedule,
+                verb,
                 job: job.to_owned(),
                 hash,
             },
@@ -172,7 +168,19 @@ impl World<'_> {
             ),
         );
         let sequence = self.disk.sequence;
-        self.input(Input::RegistryLoaded { jobs, sequence });
+        let rollouts = self
+            .disk
+            .rollouts
+            .values()
+            .map(|rollout| (**rollout).clone())
+            .collect();
+        let drains = self.disk.drains.iter().cloned().collect();
+        self.input(Input::RegistryLoaded {
+            jobs,
+            rollouts,
+            drains,
+            sequence,
+        });
         self.input(Input::AgentsDiscovered {
             agents: self.discovered.clone(),
         });

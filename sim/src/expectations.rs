@@ -47,7 +47,8 @@ impl ExpectationState {
                 | ExpectationKind::Placed { at, .. }
                 | ExpectationKind::Unplaced { at, .. }
                 | ExpectationKind::Explained { at, .. }
-                | ExpectationKind::PlacedOn { at, .. } => Some((index, *at)),
+                | ExpectationKind::PlacedOn { at, .. }
+                | ExpectationKind::Rollout { at, .. } => Some((index, *at)),
                 _ => None,
             })
             .collect()
@@ -164,6 +165,19 @@ impl World<'_> {
                 }
                 (explained.len() as u64, *count)
             }
+            ExpectationKind::Rollout { to, status, .. } => {
+                let found = self.latest_rollout_to(&self.hash_of(to));
+                let detail = match (&self.scheduler, found) {
+                    (None, _) => "the scheduler is down at that time".to_owned(),
+                    (Some(_), None) => format!("no rollout to {to}"),
+                    (Some(_), Some((id, found))) => format!("rollout {id} is {}", found.as_str()),
+                };
+                let held = found.is_some_and(|(_, found)| found == *status);
+                self.tracer
+                    .line(self.now, "check", &format!("{kind}: {detail}"));
+                self.set_verdict(index, held, detail);
+                return;
+            }
             _ => return,
         };
         let detail = format!("found {actual}");
@@ -227,14 +241,33 @@ impl World<'_> {
                 "the scheduler is not settled (something pending)".to_owned(),
             ));
         }
+        // Jobs a rollout holds are wanted at its counts; a running rollout
+        // is work left (a failed one without revert holds its counts: that
+        // is its cause, and the world converges at them).
+        let (held, running) = self.rollout_counts();
+        if let Some(running) = running {
+            return Some(("rollout running", running));
+        }
+        if let Some(agent) = scheduler
+            .drains()
+            .find(|agent| self.discovered.contains(*agent) && scheduler.drain_remaining(agent) > 0)
+        {
+            return Some((
+                "drain under way",
+                format!("drained {agent} still holds tasks"),
+            ));
+        }
+        let task_count = |hash: &JobHash, job: &harpoon_core::wire::JobConfig| {
+            held.get(hash).copied().unwrap_or_else(|| job.task_count())
+        };
         let jobs = scheduler.jobs();
         let mut seen: BTreeMap<&str, u32> = BTreeMap::new();
         for (agent, container, _) in self.listed_instances() {
             // The core's one rule for container IDs, leading zeros refused.
             let wanted = harpoon_core::wire::ContainerId::new(container)
                 .task()
-                .and_then(|(hash, index)| Some((jobs.get(&hash)?, index)))
-                .is_some_and(|(job, index)| index < job.task_count());
+                .and_then(|(hash, index)| Some((task_count(&hash, jobs.get(&hash)?), index)))
+                .is_some_and(|(count, index)| index < count);
             if !wanted {
                 return Some((
                     "unwanted instance",
@@ -250,11 +283,16 @@ impl World<'_> {
                 ));
             }
         }
-        let tasks: u64 = jobs.values().map(|job| u64::from(job.task_count())).sum();
+        let tasks: u64 = jobs
+            .iter()
+            .map(|(hash, job)| u64::from(task_count(hash, job)))
+            .sum();
         if seen.len() as u64 != tasks {
             let missing = jobs
                 .iter()
-                .flat_map(|(hash, job)| (0..job.task_count()).map(move |i| hash.container_id(i)))
+                .flat_map(|(hash, job)| {
+                    (0..task_count(hash, job)).map(move |i| hash.container_id(i))
+                })
                 .find(|id| !seen.contains_key(id.as_str()))
                 .map_or_else(String::new, |id| id.as_str().to_owned());
             return Some((
@@ -292,6 +330,30 @@ impl World<'_> {
             }
         }
         for index in 0..self.expectations.entries.len() {
+            if let ExpectationKind::MinRunning {
+                jobs,
+                count,
+                from,
+                to,
+            } = &self.expectations.entries[index].0.kind
+            {
+                let window =
+                    (harpoon_core::Instant::ZERO + *from)..=(harpoon_core::Instant::ZERO + *to);
+                let broken = self.expectations.entries[index]
+                    .1
+                    .as_ref()
+                    .is_some_and(|v| !v.held);
+                if broken || !window.contains(&self.now) {
+                    continue;
+                }
+                let (jobs, floor) = (jobs.clone(), *count);
+                let actual = self.running_of_jobs(&jobs);
+                if actual < floor {
+                    let detail = format!("{actual} running at {}", self.now);
+                    self.set_verdict(index, false, detail);
+                }
+                continue;
+            }
             let ExpectationKind::InstancesAtMost { job, count } =
                 &self.expectations.entries[index].0.kind
             else {
@@ -417,6 +479,17 @@ impl World<'_> {
                                     stuck.join(", ")
                                 )
                             },
+                        }
+                    }
+                    (ExpectationKind::MinRunning { to, .. }, None)
+                        if self.now >= harpoon_core::Instant::ZERO + *to =>
+                    {
+                        Verdict {
+                            what,
+                            cause: None,
+                            line,
+                            held: true,
+                            detail: "held at every step of the window".to_owned(),
                         }
                     }
                     (ExpectationKind::InstancesAtMost { .. }, None) => Verdict {

@@ -184,6 +184,7 @@ impl World<'_> {
     /// Every acknowledged job is in the registry, unless a request to
     /// unschedule it is under way.
     fn check_acknowledged(&mut self) {
+        self.forget_jobs_rollouts_removed();
         let Some(scheduler) = &self.scheduler else {
             return;
         };

@@ -32,6 +32,7 @@ pub mod queue;
 pub mod range;
 pub mod replay;
 pub mod report;
+mod rollouts;
 pub mod scenario;
 pub mod shrink;
 pub mod swarm;

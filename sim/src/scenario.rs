@@ -20,6 +20,9 @@ use toml::Spanned;
 use crate::behaviour::Behaviour;
 use crate::range::{TimeRange, parse_duration};
 
+mod rollouts;
+pub use rollouts::MigrateSpec;
+
 /// A scenario file that cannot be used: where, which key, and what is wrong.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScenarioError {
@@ -210,6 +213,14 @@ pub enum Action {
     AddAgent(AgentSpec),
     /// Discovery stops listing the agent.
     RemoveAgent(String),
+    /// A user rolls out from one job to another.
+    Migrate(MigrateSpec),
+    /// A user aborts the rollout towards the named job.
+    AbortRollout(String),
+    /// A user drains the agent.
+    Drain(String),
+    /// A user ends the agent's drain.
+    Undrain(String),
 }
 
 impl fmt::Display for Action {
@@ -258,6 +269,10 @@ impl fmt::Display for Action {
                 spec.name, spec.cpu, spec.mem_mb
             ),
             Action::RemoveAgent(agent) => write!(f, "remove agent {agent}"),
+            Action::Migrate(spec) => write!(f, "migrate {} to {}", spec.from, spec.to),
+            Action::AbortRollout(job) => write!(f, "abort the rollout to {job}"),
+            Action::Drain(agent) => write!(f, "drain {agent}"),
+            Action::Undrain(agent) => write!(f, "undrain {agent}"),
         }
     }
 }
@@ -324,6 +339,27 @@ pub enum ExpectationKind {
         /// How many.
         count: u64,
     },
+    /// The latest rollout towards job `to` has `status` at `at`.
+    Rollout {
+        /// When.
+        at: Duration,
+        /// The new job's name.
+        to: String,
+        /// The status it must have.
+        status: harpoon_core::rollout::RolloutStatus,
+    },
+    /// At every step from `from` to `to`, at least `count` instances of
+    /// `jobs` together are `running`.
+    MinRunning {
+        /// Which jobs.
+        jobs: Vec<String>,
+        /// The fewest running.
+        count: u64,
+        /// The window's start.
+        from: Duration,
+        /// The window's end.
+        to: Duration,
+    },
     /// The world converges within this long after the last timeline entry
     /// and stays converged to the end.
     ConvergedWithin(Duration),
@@ -387,6 +423,23 @@ impl fmt::Display for ExpectationKind {
                     "placed_on {{ agent = {agent}, count = {count} }} at {at}"
                 ),
             },
+            ExpectationKind::Rollout { at, to, status } => {
+                write!(
+                    f,
+                    "rollout {{ to = {to}, status = {} }} at {at}",
+                    status.as_str()
+                )
+            }
+            ExpectationKind::MinRunning {
+                jobs,
+                count,
+                from,
+                to,
+            } => write!(
+                f,
+                "min_running {{ jobs = [{}], count = {count} }} from {from} to {to}",
+                jobs.join(", ")
+            ),
             ExpectationKind::ConvergedWithin(within) => write!(f, "converged_within {within}"),
             ExpectationKind::CommandsAtMost(count) => write!(f, "commands_at_most {count}"),
             ExpectationKind::AgentCommandsAtMost { agent, count } => {
@@ -514,6 +567,10 @@ struct RawAt {
     disk_fail: Option<Spanned<RawDiskFail>>,
     add_agent: Option<Spanned<RawAddAgent>>,
     remove_agent: Option<Spanned<String>>,
+    migrate: Option<Spanned<rollouts::RawMigrate>>,
+    abort_rollout: Option<Spanned<String>>,
+    drain: Option<Spanned<String>>,
+    undrain: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -571,6 +628,8 @@ struct RawExpect {
     agent_commands_at_most: Option<Spanned<RawAgentCount>>,
     instances_at_most: Option<Spanned<RawJobCount>>,
     failed_starts_recover: Option<Spanned<String>>,
+    rollout: Option<Spanned<rollouts::RawRolloutExpect>>,
+    min_running: Option<Spanned<rollouts::RawMinRunning>>,
 }
 
 #[derive(Deserialize)]
@@ -920,9 +979,15 @@ impl Parser<'_> {
         single(&entry.drop_stream, Action::DropStream);
         single(&entry.remove_agent, Action::RemoveAgent);
         single(&entry.report_stray, Action::ReportStray);
+        single(&entry.abort_rollout, Action::AbortRollout);
+        single(&entry.drain, Action::Drain);
+        single(&entry.undrain, Action::Undrain);
         if let Some(value) = &entry.schedule_checked {
             let jobs = value.get_ref().clone();
             actions.push((value.span(), Action::ScheduleChecked(jobs)));
+        }
+        if let Some(value) = &entry.migrate {
+            actions.push((value.span(), Action::Migrate(self.migrate(value)?)));
         }
         if let Some(value) = &entry.partition {
             actions.push((value.span(), Action::Partition(value.get_ref().clone())));
@@ -1084,6 +1149,20 @@ impl Parser<'_> {
                 .iter()
                 .try_for_each(|name| agent("at.partition", name)),
             Action::Heal(names) => names.iter().try_for_each(|name| agent("at.heal", name)),
+            Action::Migrate(spec) => {
+                job("at.migrate.from", &spec.from)?;
+                job("at.migrate.to", &spec.to)?;
+                if spec.from == spec.to {
+                    return Err(fail(
+                        "at.migrate.to",
+                        "from and to name the same job: nothing to roll out".to_owned(),
+                    ));
+                }
+                Ok(())
+            }
+            Action::AbortRollout(name) => job("at.abort_rollout", name),
+            Action::Drain(name) => agent("at.drain", name),
+            Action::Undrain(name) => agent("at.undrain", name),
             Action::SchedulerCrash { .. } | Action::DiskFail { .. } | Action::AddAgent(_) => Ok(()),
         }
     }
@@ -1137,6 +1216,17 @@ impl Parser<'_> {
                     count: placed_on.count,
                 },
             ));
+        }
+        if let Some(value) = &entry.rollout {
+            let at = timed("rollout", value.span())?;
+            kinds.push((
+                value.span(),
+                "rollout",
+                self.rollout_expectation(value, at)?,
+            ));
+        }
+        if let Some(value) = &entry.min_running {
+            kinds.push((value.span(), "min_running", self.min_running(value)?));
         }
         if let Some(value) = &entry.converged_within {
             let within = self.duration(value, "expect.converged_within")?;
@@ -1211,6 +1301,7 @@ impl Parser<'_> {
                     | ExpectationKind::Unplaced { .. }
                     | ExpectationKind::Explained { .. }
                     | ExpectationKind::PlacedOn { .. }
+                    | ExpectationKind::Rollout { .. }
             )
         {
             return Err(self.error(
@@ -1240,7 +1331,17 @@ impl Parser<'_> {
             | ExpectationKind::Unplaced { job, .. }
             | ExpectationKind::Explained { job, .. }
             | ExpectationKind::InstancesAtMost { job, .. }
-            | ExpectationKind::FailedStartsRecover { job } => Some(job),
+            | ExpectationKind::FailedStartsRecover { job }
+            | ExpectationKind::Rollout { to: job, .. } => Some(job),
+            ExpectationKind::MinRunning { jobs: names, .. } => {
+                if let Some(job) = names.iter().find(|job| !jobs.contains_key(*job)) {
+                    return Err(fail(
+                        "expect.min_running.jobs",
+                        format!("no job is named {job:?} (jobs: {})", join(jobs.keys())),
+                    ));
+                }
+                None
+            }
             ExpectationKind::PlacedOn { agent, job, .. } => {
                 if !agents.contains(agent) {
                     return Err(fail(

@@ -141,6 +141,9 @@ pub fn generate(seed: u64) -> String {
     // restarts failures: the agents retry their failed starts, so none may
     // be left failed by one at the end.
     let mut restarted_by_agents = Vec::new();
+    // Each job's declaration after its name and before its behaviour, for
+    // the new version a rollout moves it to.
+    let mut declarations = Vec::new();
     for index in 0..job_count {
         let cpu = *g.pick(&[0.1, 0.25, 0.5, 1.0]);
         let mem = *g.pick(&[64u64, 128, 256, 512]);
@@ -175,6 +178,9 @@ pub fn generate(seed: u64) -> String {
             "\n[[job]]\nname = \"j{index}\"\nscale = {scale}\ncpu = {cpu}\nmem = {mem}\nrestart = \"{restart}\"\nbehaviour = \"{behaviour}\"{volumes}"
         );
         jobs.push(format!("j{index}"));
+        declarations.push(format!(
+            "scale = {scale}\ncpu = {cpu}\nmem = {mem}\nrestart = \"{restart}\"{volumes}"
+        ));
         if behaviour == "runs" && restart != "no" {
             restarted_by_agents.push(format!("j{index}"));
         }
@@ -349,7 +355,50 @@ pub fn generate(seed: u64) -> String {
             ));
         }
     }
-    let last = entries.last().map_or(0, |(at, _)| *at);
+    // User actions drawn last, so that the rest of a seed's world is what
+    // it was before they existed: a rollout to a new version of a job
+    // (sometimes aborted), and a drain of an agent (sometimes ended).
+    if !jobs.is_empty() && g.chance(0.3) {
+        let index = g.rng.random_range(0..jobs.len());
+        let (from, to) = (jobs[index].clone(), format!("{}v2", jobs[index]));
+        let behaviour = *g.pick(&[
+            "runs",
+            "runs",
+            "runs",
+            "fails to start",
+            "exits 1 after 10s",
+        ]);
+        let _ = writeln!(
+            g.text,
+            "\n[[job]]\nname = \"{to}\"\n{}\nbehaviour = \"{behaviour}\"",
+            declarations[index]
+        );
+        let (surge, unavailable) = *g.pick(&[(1, 0), (0, 1), (2, 1)]);
+        let at = g.secs(35, 150) * 1000;
+        entries.push((
+            at,
+            format!(
+                "migrate = {{ from = \"{from}\", to = \"{to}\", max_surge = {surge}, max_unavailable = {unavailable}, min_healthy = \"5s\", progress_deadline = \"1m\" }}"
+            ),
+        ));
+        if g.chance(0.2) {
+            entries.push((
+                at + g.secs(2, 30) * 1000,
+                format!("abort_rollout = \"{to}\""),
+            ));
+        }
+    }
+    if agents.len() > 1 && g.chance(0.25) {
+        // Not a0, which alone may offer a volume a job needs.
+        let agent = agents[g.rng.random_range(1..agents.len())].0.clone();
+        let at = g.secs(5, 150) * 1000;
+        entries.push((at, format!("drain = \"{agent}\"")));
+        if g.chance(0.5) {
+            entries.push((at + g.secs(2, 60) * 1000, format!("undrain = \"{agent}\"")));
+        }
+    }
+    entries.sort_by_key(|(at, _)| *at);
+    let last = entries.iter().map(|(at, _)| *at).max().unwrap_or(0);
     for (at, action) in &entries {
         let _ = writeln!(g.text, "\n[[at]]\ntime = \"{}ms\"\n{action}", at);
     }

@@ -108,6 +108,10 @@ impl World<'_> {
                     agents: self.discovered.clone(),
                 });
             }
+            Action::Migrate(spec) => self.migrate_request(spec),
+            Action::AbortRollout(job) => self.abort_request(job),
+            Action::Drain(agent) => self.drain_request(agent, true),
+            Action::Undrain(agent) => self.drain_request(agent, false),
             Action::RemoveAgent(name) => {
                 self.discovered.remove(&AgentId::new(name));
                 self.input(Input::AgentsDiscovered {

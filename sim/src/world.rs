@@ -111,6 +111,8 @@ pub(crate) struct DriverStream {
 #[derive(Clone, Debug)]
 pub(crate) struct UserRequest {
     pub(crate) schedule: bool,
+    /// What the user asked, for the trace: `schedule`, `migrate`, ….
+    pub(crate) verb: &'static str,
     pub(crate) job: String,
     pub(crate) hash: JobHash,
 }
@@ -125,6 +127,9 @@ pub(crate) struct UserRequest {
 #[derive(Debug, Default)]
 pub(crate) struct Disk {
     pub(crate) persisted: harpoon_core::Jobs,
+    /// Rollouts and drained agents, kept with the jobs.
+    pub(crate) rollouts: std::collections::BTreeMap<u64, Arc<harpoon_core::rollout::Rollout>>,
+    pub(crate) drains: std::collections::BTreeSet<harpoon_core::AgentId>,
     pub(crate) sequence: u64,
     pub(crate) writing: Option<(u64, Arc<harpoon_core::RegistryChanges>)>,
     pub(crate) failing_until: Option<harpoon_core::Instant>,
@@ -138,6 +143,18 @@ impl Disk {
         }
         for hash in &changes.removed {
             self.persisted.remove(hash);
+        }
+        for rollout in &changes.rollouts_put {
+            self.rollouts.insert(rollout.id, Arc::clone(rollout));
+        }
+        for id in &changes.rollouts_removed {
+            self.rollouts.remove(id);
+        }
+        for agent in &changes.drains_put {
+            self.drains.insert(agent.clone());
+        }
+        for agent in &changes.drains_removed {
+            self.drains.remove(agent);
         }
         self.sequence = sequence;
     }

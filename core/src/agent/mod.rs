@@ -35,6 +35,8 @@ pub struct AgentRepresentation {
     pub connection: Connection,
     /// How it carries out our commands, and whether placement avoids it.
     pub health: CommandHealth,
+    /// A user drains it (durably): placement avoids it, and its tasks move.
+    pub drained: bool,
     /// Resources as last reported (private: the placement key counts
     /// changes of its totals and volumes).
     resources: HostResources,
@@ -151,6 +153,7 @@ impl AgentRepresentation {
             number: AgentNo::UNASSIGNED,
             connection: Connection::connecting(now),
             health: CommandHealth::default(),
+            drained: false,
             resources: HostResources::default(),
             records: BTreeMap::new(),
             committed: (0, 0),
@@ -347,7 +350,7 @@ impl AgentRepresentation {
     pub fn placement_key(&self) -> PlacementKey {
         PlacementKey {
             synced: self.connection.is_synced(),
-            avoided: self.health.is_avoided(),
+            avoided: self.health.is_avoided() || self.drained,
             committed: self.committed,
             containers: self.records.len(),
             capacity_changes: self.capacity_changes,
@@ -356,9 +359,9 @@ impl AgentRepresentation {
 
     /// Whether placement may put new tasks here: its stream is synced
     /// (commands go only to synced agents) and it is not avoided after
-    /// failing commands.
+    /// failing commands, nor drained.
     pub fn is_placeable(&self) -> bool {
-        self.connection.is_synced() && !self.health.is_avoided()
+        self.connection.is_synced() && !self.health.is_avoided() && !self.drained
     }
 
     /// Forgets every container: the agent was abandoned or wiped.

@@ -351,6 +351,12 @@ impl AgentMut<'_> {
     pub(crate) fn health_mut(&mut self) -> &mut crate::agent::CommandHealth {
         &mut self.rep.health
     }
+
+    /// Drains the agent or ends its drain (placement reads it, so the
+    /// drop records the change).
+    pub(crate) fn set_drained(&mut self, drained: bool) {
+        self.rep.drained = drained;
+    }
 }
 
 impl Drop for AgentMut<'_> {

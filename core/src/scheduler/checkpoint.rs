@@ -19,18 +19,25 @@
 //! [`FORMAT`]; it is deterministic (every map is ordered), so two
 //! schedulers in the same state give the same bytes.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::agent_map::Agents;
+use super::drain::RunningSince;
+use super::rollouts::LiveRollout;
 use super::timer::TimerTable;
 use super::{Dispatch, Scheduler, SchedulerConfig};
+use crate::ids::AgentId;
+use crate::jobs::Jobs;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
+use crate::rollout::RolloutId;
 use crate::time::Instant;
 use crate::transformer::Transformer;
+use crate::wire::ContainerId;
 
 /// The version of a checkpoint's encoding; restoring another is refused.
 const FORMAT: u32 = 1;
@@ -86,6 +93,12 @@ struct StateRef<'a> {
     rng: &'a ChaCha8Rng,
     now: Instant,
     registry: &'a Registry,
+    desired: &'a Jobs,
+    #[serde(with = "crate::map_as_pairs")]
+    rollout_live: &'a BTreeMap<RolloutId, LiveRollout>,
+    moving: &'a BTreeMap<ContainerId, bool>,
+    move_since: &'a BTreeMap<ContainerId, RunningSince>,
+    drained_applied: &'a BTreeSet<AgentId>,
     agents: &'a Agents,
     transformer: &'a Transformer,
     dispatch: &'a Dispatch,
@@ -107,6 +120,12 @@ struct State {
     rng: ChaCha8Rng,
     now: Instant,
     registry: Registry,
+    desired: Jobs,
+    #[serde(with = "crate::map_as_pairs")]
+    rollout_live: BTreeMap<RolloutId, LiveRollout>,
+    moving: BTreeMap<ContainerId, bool>,
+    move_since: BTreeMap<ContainerId, RunningSince>,
+    drained_applied: BTreeSet<AgentId>,
     agents: Agents,
     transformer: Transformer,
     dispatch: Dispatch,
@@ -138,6 +157,11 @@ impl Scheduler {
             rng: &self.rng,
             now: self.now,
             registry: &self.registry,
+            desired: &self.desired,
+            rollout_live: &self.rollout_live,
+            moving: &self.moving,
+            move_since: &self.move_since,
+            drained_applied: &self.drained_applied,
             agents: &self.agents,
             transformer: &self.transformer,
             dispatch: &self.dispatch,
@@ -177,6 +201,11 @@ impl Scheduler {
             rng: state.rng,
             now: state.now,
             registry: state.registry,
+            desired: Arc::new(state.desired),
+            rollout_live: state.rollout_live,
+            moving: state.moving,
+            move_since: state.move_since,
+            drained_applied: state.drained_applied,
             agents: state.agents,
             transformer: state.transformer,
             dispatch: state.dispatch,

@@ -22,7 +22,7 @@ impl Scheduler {
                 self.timers
                     .set(self.now + self.config.tick, TimerReason::Tick);
                 self.transformer.sweep(
-                    self.registry.durable(),
+                    &self.desired,
                     self.agents.locations(),
                     self.agents.table(),
                     SWEEP_PER_TICK,
@@ -32,6 +32,10 @@ impl Scheduler {
             TimerReason::TaskBackoff { container } => self.on_backoff_due(container),
             TimerReason::PersistRetry | TimerReason::ContinueReconcile => {
                 self.reconcile_needed = true
+            }
+            TimerReason::RolloutCheck => {
+                self.advance_rollouts();
+                self.advance_drains();
             }
             TimerReason::Reconnect { agent } => self.on_reconnect_due(&agent),
             TimerReason::StreamSilence { agent } => self.on_silence_due(&agent),

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use crate::ids::{AgentId, CommandId, RequestId};
+use crate::rollout::{Rollout, RolloutId, RolloutParams};
 use crate::wire::{JobConfig, JobHash, StateEvent};
 
 /// One input to [`crate::Scheduler::handle`]. The driver passes the time at
@@ -18,6 +19,10 @@ pub enum Input {
     RegistryLoaded {
         /// Every job in the persisted registry.
         jobs: Vec<JobConfig>,
+        /// Every rollout it holds, finished ones included.
+        rollouts: Vec<Rollout>,
+        /// Every agent it holds as drained.
+        drains: Vec<AgentId>,
         /// The sequence number of the store's last durable write (0 for a
         /// new store); the next write is numbered above it.
         sequence: u64,
@@ -41,6 +46,38 @@ pub enum Input {
         target: UnscheduleTarget,
         /// Check-and-set, as for [`Input::Schedule`].
         index: Option<u64>,
+    },
+    /// A user asks to roll out from one job to another (`POST
+    /// /api/v0/migrate`): `to` is scheduled and replaces `from` task by
+    /// task (see [`crate::rollout`]). Answered once the rollout is durable.
+    Migrate {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// The old job, by config or hash.
+        from: UnscheduleTarget,
+        /// The new job as decoded; the scheduler validates it.
+        to: JobConfig,
+        /// Bounds, health and deadline.
+        params: RolloutParams,
+    },
+    /// A user aborts a rollout (`POST /api/v0/rollouts/{id}/abort`): it is
+    /// reverted.
+    AbortRollout {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// Which rollout.
+        rollout: RolloutId,
+    },
+    /// A user drains an agent (`POST /api/v0/drain`) or ends its drain
+    /// (`/undrain`): a drained agent gets no placements, and its tasks
+    /// move elsewhere, each replacement healthy before the original stops.
+    Drain {
+        /// Echoed in the reply.
+        request: RequestId,
+        /// Which agent (it need not be listed by discovery).
+        agent: AgentId,
+        /// `true` to drain, `false` to end the drain.
+        drain: bool,
     },
     /// The write of [`crate::Output::Persist`] with this sequence number is
     /// durable.

@@ -11,6 +11,7 @@ pub(crate) mod config;
 mod coverage;
 mod discovery;
 pub(crate) mod dispatch;
+mod drain;
 mod explain;
 mod fire;
 pub(crate) mod input;
@@ -19,12 +20,13 @@ pub(crate) mod locations;
 pub(crate) mod output;
 mod plan;
 mod reconcile;
+mod rollouts;
 mod streams;
 mod timer;
 mod view;
 mod why;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use rand::SeedableRng;
@@ -46,6 +48,7 @@ pub use input::{CommandError, Input, UnscheduleTarget};
 pub use job_view::JobTaskCounts;
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace, TraceLevel};
 pub use plan::{ChangePlan, PlanChange, PlannedRemoval, PlannedTask, TaskOutcome};
+pub use rollouts::{ROLLOUT_CHECK, RolloutView};
 pub use timer::TimerReason;
 use timer::TimerTable;
 pub use view::{AgentView, ContainerView, Gauges, Occupancy, PendingCommand};
@@ -96,6 +99,17 @@ pub struct Scheduler {
     algorithm: Box<dyn Algorithm>,
     now: Instant,
     registry: Registry,
+    /// The jobs the transformer places: the durable registry with the
+    /// jobs a rollout holds at its counts (see `rollouts.rs`).
+    desired: Arc<Jobs>,
+    /// What the core knows of each running rollout beyond its record.
+    rollout_live: BTreeMap<crate::rollout::RolloutId, rollouts::LiveRollout>,
+    /// Tasks moving off drained agents (`true`: the replacement is healthy,
+    /// the drained instance may go), and since when each replacement runs.
+    moving: BTreeMap<ContainerId, bool>,
+    move_since: BTreeMap<ContainerId, drain::RunningSince>,
+    /// Agents whose drained flag is set.
+    drained_applied: std::collections::BTreeSet<AgentId>,
     agents: Agents,
     transformer: Transformer,
     /// Commands in flight or waiting behind their agent's limit.
@@ -129,6 +143,11 @@ impl Scheduler {
             rng: ChaCha8Rng::seed_from_u64(seed),
             now,
             registry: Registry::default(),
+            desired: Arc::default(),
+            rollout_live: BTreeMap::new(),
+            moving: BTreeMap::new(),
+            move_since: BTreeMap::new(),
+            drained_applied: std::collections::BTreeSet::new(),
             agents: Agents::default(),
             transformer: Transformer::default(),
             dispatch: Dispatch::default(),
@@ -150,7 +169,12 @@ impl Scheduler {
     pub fn handle(&mut self, now: Instant, input: Input) {
         self.now = self.now.max(now);
         match input {
-            Input::RegistryLoaded { jobs, sequence } => self.on_registry_loaded(jobs, sequence),
+            Input::RegistryLoaded {
+                jobs,
+                rollouts,
+                drains,
+                sequence,
+            } => self.on_registry_loaded(jobs, rollouts, drains, sequence),
             Input::Schedule {
                 request,
                 job,
@@ -175,23 +199,60 @@ impl Scheduler {
                 self.registry
                     .unschedule(request, target, index, &mut self.outputs);
             }
+            Input::Migrate {
+                request,
+                from,
+                to,
+                params,
+            } => {
+                if self.refuse_until_loaded(request) {
+                    return;
+                }
+                self.registry
+                    .migrate(request, from, to, params, &mut self.outputs);
+            }
+            Input::AbortRollout { request, rollout } => {
+                if self.refuse_until_loaded(request) {
+                    return;
+                }
+                if self
+                    .registry
+                    .rollouts()
+                    .get(&rollout)
+                    .is_some_and(|r| r.status.holds_jobs())
+                {
+                    self.metrics.rollouts_aborted += 1;
+                }
+                self.registry
+                    .abort_rollout(request, rollout, &mut self.outputs);
+            }
+            Input::Drain {
+                request,
+                agent,
+                drain,
+            } => {
+                if self.refuse_until_loaded(request) {
+                    return;
+                }
+                self.registry
+                    .drain(request, agent, drain, &mut self.outputs);
+            }
             Input::PersistCompleted { sequence } => {
-                let before = Arc::clone(self.registry.durable());
-                if let Some(changed) = self.registry.write_completed(sequence, &mut self.outputs) {
-                    let forgotten = self.transformer.desired_changed(
-                        &changed,
-                        &before,
-                        self.registry.durable(),
-                    );
+                let before = Arc::clone(&self.desired);
+                let rollouts_before = Arc::clone(self.registry.durable_rollouts());
+                if let Some(mut changed) =
+                    self.registry.write_completed(sequence, &mut self.outputs)
+                {
+                    self.desired = Arc::new(self.placed_jobs());
+                    self.rollouts_written(&rollouts_before, &before, &mut changed);
+                    let forgotten =
+                        self.transformer
+                            .desired_changed(&changed, &before, &self.desired);
                     for container in forgotten {
                         self.timers.cancel(&timer::TimerKey::TaskBackoff(container));
                     }
                     for hash in &changed {
-                        let tasks = self
-                            .registry
-                            .durable()
-                            .get(hash)
-                            .map_or(0, |job| job.task_count());
+                        let tasks = self.desired.get(hash).map_or(0, |job| job.task_count());
                         self.agents.set_desired(hash, tasks);
                     }
                     self.trace("registry", || format!("write {sequence} is durable"));
@@ -199,7 +260,11 @@ impl Scheduler {
                 }
             }
             Input::PersistFailed { sequence, error } => self.on_persist_failed(sequence, &error),
-            Input::AgentsDiscovered { agents } => self.on_agents_discovered(agents),
+            Input::AgentsDiscovered { agents } => {
+                self.on_agents_discovered(agents);
+                // A drained agent listed again gets no placement from now.
+                self.sync_drained_flags();
+            }
             Input::StreamOpened { agent, session } => self.on_stream_opened(&agent, session),
             Input::StreamEvent {
                 agent,
@@ -298,7 +363,10 @@ impl Scheduler {
 
     /// The cluster at a glance (see [`Gauges`]): O(agents).
     pub fn gauges(&self) -> Gauges {
+        let (rollouts_running, agents_draining) = self.rollout_gauges();
         let mut gauges = Gauges {
+            rollouts_running,
+            agents_draining,
             tasks_desired: self.agents.locations().desired_total(),
             tasks_unplaced: self.transformer.unplaced.len() as u64,
             ..Gauges::default()
@@ -417,25 +485,33 @@ impl Scheduler {
         true
     }
 
-    fn on_registry_loaded(&mut self, jobs: Vec<JobConfig>, sequence: u64) {
+    fn on_registry_loaded(
+        &mut self,
+        jobs: Vec<JobConfig>,
+        rollouts: Vec<crate::rollout::Rollout>,
+        drains: Vec<AgentId>,
+        sequence: u64,
+    ) {
         if self.registry.is_loaded() {
             self.trace("registry", || "ignored a second load".to_owned());
             return;
         }
         let count = jobs.len();
-        for (hash, problems) in self.registry.load(jobs, sequence) {
+        for (hash, problems) in self.registry.load(jobs, rollouts, drains, sequence) {
             self.trace(hash.as_str(), || {
                 format!("persisted job does not validate (kept): {problems}")
             });
         }
         self.trace("registry", || format!("loaded {count} jobs"));
-        for (hash, job) in self.registry.durable().iter() {
+        self.desired = Arc::new(self.placed_jobs());
+        for (hash, job) in self.desired.iter() {
             self.agents.set_desired(hash, job.task_count());
         }
         self.transformer.know_legacy_names(self.registry.durable());
         self.transformer
-            .mark_all(self.registry.durable(), self.agents.locations());
+            .mark_all(&self.desired, self.agents.locations());
         self.reconcile_needed = true;
+        self.arm_rollout_check();
     }
 
     fn on_persist_failed(&mut self, sequence: u64, error: &str) {

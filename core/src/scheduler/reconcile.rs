@@ -18,7 +18,7 @@ impl Scheduler {
         if !self.placement_gate_open && self.agents.waiting() == 0 {
             self.placement_gate_open = true;
             self.transformer
-                .mark_all(self.registry.durable(), self.agents.locations());
+                .mark_all(&self.desired, self.agents.locations());
             self.trace("transformer", || {
                 "every agent synced or abandoned: placement starts".to_owned()
             });
@@ -28,8 +28,7 @@ impl Scheduler {
             let indexed: Vec<(&crate::wire::JobHash, u32)> =
                 self.agents.locations().desired().collect();
             let durable: Vec<(&crate::wire::JobHash, u32)> = self
-                .registry
-                .durable()
+                .desired
                 .iter()
                 .map(|(hash, job)| (hash, job.task_count()))
                 .filter(|&(_, tasks)| tasks > 0)
@@ -44,11 +43,12 @@ impl Scheduler {
             ReconcileInput {
                 now: self.now,
                 config: &self.config,
-                desired: self.registry.durable(),
+                desired: &self.desired,
                 agents,
                 changed_agents,
                 locations,
                 in_flight: &self.dispatch,
+                moving: &self.moving,
                 placement_allowed: self.placement_gate_open,
             },
             self.algorithm.as_mut(),

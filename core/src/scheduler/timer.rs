@@ -69,6 +69,9 @@ pub enum TimerReason {
     },
     /// Retry a failed registry write.
     PersistRetry,
+    /// Look at the running rollouts and drains again: a new task may be
+    /// healthy, or a progress deadline passed.
+    RolloutCheck,
 }
 
 /// What a timer watches: two timers of one key never coexist.
@@ -88,10 +91,11 @@ pub(crate) enum TimerKey {
     Probation(AgentId),
     TaskBackoff(ContainerId),
     PersistRetry,
+    RolloutCheck,
 }
 
 /// The kinds of [`TimerReason`], by name, in [`TimerReason::kind`] order.
-pub const TIMER_KINDS: [&str; 10] = [
+pub const TIMER_KINDS: [&str; 11] = [
     "tick",
     "continue reconcile",
     "pending timeout",
@@ -102,6 +106,7 @@ pub const TIMER_KINDS: [&str; 10] = [
     "probation",
     "task back-off",
     "persist retry",
+    "rollout check",
 ];
 
 impl TimerReason {
@@ -118,6 +123,7 @@ impl TimerReason {
             TimerReason::Probation { .. } => 7,
             TimerReason::TaskBackoff { .. } => 8,
             TimerReason::PersistRetry => 9,
+            TimerReason::RolloutCheck => 10,
         }
     }
 
@@ -135,6 +141,7 @@ impl TimerReason {
             TimerReason::Probation { agent } => TimerKey::Probation(agent.clone()),
             TimerReason::TaskBackoff { container } => TimerKey::TaskBackoff(container.clone()),
             TimerReason::PersistRetry => TimerKey::PersistRetry,
+            TimerReason::RolloutCheck => TimerKey::RolloutCheck,
         }
     }
 
@@ -150,7 +157,8 @@ impl TimerReason {
             TimerReason::Tick
             | TimerReason::ContinueReconcile
             | TimerReason::TaskBackoff { .. }
-            | TimerReason::PersistRetry => None,
+            | TimerReason::PersistRetry
+            | TimerReason::RolloutCheck => None,
         }
     }
 }
@@ -185,6 +193,7 @@ impl fmt::Display for TimerReason {
             }
             TimerReason::TaskBackoff { container } => write!(f, "back-off of {container} expires"),
             TimerReason::PersistRetry => f.write_str("retry the registry write"),
+            TimerReason::RolloutCheck => f.write_str("check the running rollouts and drains"),
         }
     }
 }

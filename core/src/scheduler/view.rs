@@ -148,6 +148,10 @@ pub struct Gauges {
     pub tasks_pending: u64,
     /// Tasks that could not be placed.
     pub tasks_unplaced: u64,
+    /// Rollouts running.
+    pub rollouts_running: u64,
+    /// Agents being drained (durably).
+    pub agents_draining: u64,
 }
 
 /// How full the core's tables and queues are (from
@@ -162,6 +166,7 @@ pub struct Occupancy {
     /// Of which back-off timers (one per container at most).
     pub backoff_timers: usize,
     /// Of which the rest: the tick, a continued reconcile, a write retry,
+    /// the rollout check,
     /// and per agent its reconnect, abandon, silence, healthy and
     /// probation timers.
     pub other_timers: usize,
@@ -197,13 +202,13 @@ pub struct Occupancy {
 const PER_AGENT_TIMERS: usize = 5;
 
 impl Occupancy {
-    /// The most timers that may be live: three scheduler-wide (tick,
-    /// continued reconcile, write retry), five per agent (reconnect,
+    /// The most timers that may be live: four scheduler-wide (tick,
+    /// continued reconcile, write retry, rollout check), five per agent (reconnect,
     /// abandon, silence, healthy, probation after failing commands), a
     /// pending timeout per pending record or unanswered command, and a
     /// back-off per backing-off record or task.
     pub fn timer_limit(&self) -> usize {
-        3 + PER_AGENT_TIMERS * self.agents
+        4 + PER_AGENT_TIMERS * self.agents
             + self.records_pending
             + self.commands_in_flight
             + self.records_backing_off
@@ -235,7 +240,7 @@ impl Occupancy {
                 self.backoff_timers, self.records_backing_off, self.tasks_backing_off
             ));
         }
-        if self.other_timers > 3 + PER_AGENT_TIMERS * self.agents {
+        if self.other_timers > 4 + PER_AGENT_TIMERS * self.agents {
             broken.push(format!(
                 "{} stream and scheduler timers for {} agents",
                 self.other_timers, self.agents

@@ -75,6 +75,8 @@ pub enum Why {
     DuplicateOf(AgentId),
     /// The container belongs to no desired task.
     NotDesired,
+    /// Its agent is drained and the task's replacement elsewhere is healthy.
+    Drained,
 }
 
 impl std::fmt::Display for Why {
@@ -84,6 +86,7 @@ impl std::fmt::Display for Why {
             Why::Created => f.write_str("created with nothing pending"),
             Why::DuplicateOf(agent) => write!(f, "duplicate of the instance on {agent}"),
             Why::NotDesired => f.write_str("not desired"),
+            Why::Drained => f.write_str("its agent is drained and the replacement is healthy"),
         }
     }
 }
@@ -159,6 +162,10 @@ pub struct ReconcileInput<'a> {
     pub placement_allowed: bool,
     /// Commands sent and not yet answered.
     pub in_flight: &'a Dispatch,
+    /// Tasks moving off a drained agent: each gets an instance elsewhere
+    /// while the drained one is kept, until it is released (`true`: the
+    /// replacement is healthy) and the drained instance goes.
+    pub moving: &'a BTreeMap<ContainerId, bool>,
 }
 
 struct Instance<'a> {
@@ -168,6 +175,8 @@ struct Instance<'a> {
     synced: bool,
     /// A command for it is unanswered: nothing more goes to it until then.
     busy: bool,
+    /// Its agent is drained.
+    drained: bool,
 }
 
 impl<'a> Instance<'a> {
@@ -184,6 +193,7 @@ impl<'a> Instance<'a> {
             record,
             synced: agent.connection.is_synced(),
             busy: in_flight.on(&agent.id, id),
+            drained: agent.drained,
         }
     }
 }

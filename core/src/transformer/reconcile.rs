@@ -41,6 +41,7 @@ pub(super) struct Reconcile<'t, 'a> {
     locations: &'a Locations,
     placement_allowed: bool,
     in_flight: &'a Dispatch,
+    moving: &'a BTreeMap<ContainerId, bool>,
     plan: Plan,
     /// Missing tasks, gathered rather than placed at once, so that they
     /// can be placed in an order that packs well.
@@ -65,6 +66,7 @@ impl<'t, 'a> Reconcile<'t, 'a> {
             locations: input.locations,
             placement_allowed: input.placement_allowed,
             in_flight: input.in_flight,
+            moving: input.moving,
             plan: Plan::default(),
             gathered: Vec::new(),
             examined: BTreeSet::new(),
@@ -162,6 +164,7 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                     );
                     if desired
                         && holders.len() == 1
+                        && !self.moving.contains_key(id)
                         && holders[0] == agent.number
                         && !self.transformer.legacy.involves(locations.job_at(slot))
                     {
@@ -234,6 +237,11 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                 if self.placeable(id) && !self.transformer.queued.contains(id) {
                     let shared = self.transformer.container_config(hash, job);
                     self.gathered.push((id.clone(), Demand::of(hash, &shared)));
+                } else if !self.placeable(id) {
+                    // Backing off or awaiting an answer: not unplaced. Left
+                    // among them, a retry of its shape would neither place
+                    // nor fail it, and be due again at once, forever.
+                    self.transformer.unplaced.remove(id);
                 }
             }
             Some(_) if instances.is_empty() => {
@@ -241,6 +249,9 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                 let legacy_id = legacy_id.as_ref().expect("legacy instances have a name");
                 self.transformer
                     .keep_one(now, legacy_id, &mut legacy, &mut self.plan);
+            }
+            Some((hash, job)) if self.moving.contains_key(id) => {
+                self.move_off_drained(id, hash, job, &mut instances);
             }
             Some(_) => {
                 self.transformer.unplaced.remove(id);
@@ -264,6 +275,44 @@ impl<'t, 'a> Reconcile<'t, 'a> {
                     if let Some(planned) = removal(now, id, instance, Why::NotDesired) {
                         self.plan.commands.push(planned);
                     }
+                }
+            }
+        }
+    }
+
+    /// A task moving off a drained agent: its drained instances are kept
+    /// until an instance elsewhere is healthy (the drain releases it), then
+    /// removed; with no instance elsewhere, one is gathered for placement
+    /// (which avoids drained agents).
+    fn move_off_drained(
+        &mut self,
+        id: &ContainerId,
+        hash: &'a JobHash,
+        job: &'a Arc<JobConfig>,
+        instances: &mut [Instance<'a>],
+    ) {
+        let now = self.now;
+        instances.sort_by_key(|instance| instance.drained);
+        let split = instances.partition_point(|instance| !instance.drained);
+        let (elsewhere, drained) = instances.split_at_mut(split);
+        if elsewhere.is_empty() {
+            self.transformer.keep_one(now, id, drained, &mut self.plan);
+            if self.placeable(id) && !self.transformer.queued.contains(id) {
+                let shared = self.transformer.container_config(hash, job);
+                self.gathered.push((id.clone(), Demand::of(hash, &shared)));
+            } else if !self.placeable(id) {
+                // As for a missing task: not unplaced while it cannot be.
+                self.transformer.unplaced.remove(id);
+            }
+            return;
+        }
+        self.transformer.unplaced.remove(id);
+        self.transformer
+            .keep_one(now, id, elsewhere, &mut self.plan);
+        if self.moving.get(id) == Some(&true) {
+            for instance in drained.iter() {
+                if let Some(planned) = removal(now, id, instance, Why::Drained) {
+                    self.plan.commands.push(planned);
                 }
             }
         }
@@ -311,7 +360,13 @@ impl<'t, 'a> Reconcile<'t, 'a> {
             let Some((hash, job)) = self.wanted_job(&task) else {
                 continue;
             };
-            if !self.instances_of(&id, &task).is_empty() || !self.placeable(&id) {
+            let instances = self.instances_of(&id, &task);
+            let missing = match self.moving.contains_key(&id) {
+                // A task moving off a drained agent is missing elsewhere.
+                true => instances.iter().all(|instance| instance.drained),
+                false => instances.is_empty(),
+            };
+            if !missing || !self.placeable(&id) {
                 continue;
             }
             let legacy_id = task

@@ -104,7 +104,7 @@ impl PlacementView {
 
 /// Whether `agent` is synced but avoided after failing commands.
 fn is_avoided(agent: &AgentRepresentation) -> bool {
-    agent.connection.is_synced() && agent.health.is_avoided()
+    agent.connection.is_synced() && (agent.health.is_avoided() || agent.drained)
 }
 
 /// Every placeable agent, with what it has promised, and the agents'

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use harpoon_core::wire::WireDuration;
-use harpoon_io::ctl::{Client, CtlError};
+use harpoon_io::ctl::{Client, CtlError, RolloutOptions};
 
 /// Talks to a harpoon scheduler.
 #[derive(Debug, Parser)]
@@ -70,19 +70,67 @@ enum Command {
     Registry,
     /// List agents with resources used / total.
     Agents,
-    /// Replace the job in FROM by the one in TO: schedule TO, wait until
-    /// all its tasks run, then unschedule FROM. If TO's tasks do not all
-    /// run in time, TO is unscheduled again and FROM left as it was.
+    /// Replace the job in FROM by the one in TO with a rollout the
+    /// scheduler carries out: task by task within the bounds, each new task
+    /// healthy before an old one stops, reverted if it makes no progress.
+    /// With --timeout, the original harpoonctl's client-side migration
+    /// instead: schedule TO, wait until all its tasks run, then unschedule
+    /// FROM (TO unscheduled again if they do not run in time).
     Migrate {
         /// The job scheduled now.
         from: PathBuf,
-        /// The job that replaces it (the same job name).
+        /// The job that replaces it.
         to: PathBuf,
-        /// How long TO's tasks may take to run, e.g. 30s (default: twice
-        /// TO's grace.startup, as the original harpoonctl).
-        #[arg(long, value_parser = parse_duration)]
+        /// At most this many tasks above the larger scale at once (default 1).
+        #[arg(long)]
+        max_surge: Option<u32>,
+        /// At most this many tasks below the smaller scale not running
+        /// (default 0).
+        #[arg(long)]
+        max_unavailable: Option<u32>,
+        /// A new task is healthy once it ran this long without a restart
+        /// (default 10s).
+        #[arg(long, value_parser = check_duration)]
+        min_healthy: Option<String>,
+        /// The rollout fails after this long without progress (default 5m).
+        #[arg(long, value_parser = check_duration)]
+        progress_deadline: Option<String>,
+        /// Leave a failed rollout as it is instead of reverting it.
+        #[arg(long)]
+        no_revert: bool,
+        /// Follow the rollout to its end, a line per change; exit non-zero
+        /// unless it succeeds.
+        #[arg(long)]
+        wait: bool,
+        /// The original client-side migration, TO's tasks given this long
+        /// to run, e.g. 30s.
+        #[arg(long, value_parser = parse_duration, conflicts_with_all = ["max_surge", "max_unavailable", "min_healthy", "progress_deadline", "no_revert", "wait"])]
         timeout: Option<Duration>,
     },
+    /// List the rollouts: status, step, each side's tasks, and why one waits.
+    Rollouts,
+    /// Drain an agent: nothing new is placed there and its tasks move
+    /// elsewhere, each replacement healthy before the original stops.
+    Drain {
+        /// The agent's URL, as discovery lists it.
+        agent: String,
+        /// Wait until the agent holds no task (at most --wait-timeout).
+        #[arg(long)]
+        wait: bool,
+        /// How long --wait waits.
+        #[arg(long, value_parser = parse_duration, default_value = "10m")]
+        wait_timeout: Duration,
+    },
+    /// End an agent's drain.
+    Undrain {
+        /// The agent's URL.
+        agent: String,
+    },
+}
+
+/// A duration in Go's syntax, checked here and sent as written.
+fn check_duration(text: &str) -> Result<String, String> {
+    parse_duration(text).map(|_| text.to_owned())
 }
 
 /// A duration in Go's syntax, as on the wire (`250ms`, `30s`, `1m30s`).
@@ -103,9 +151,41 @@ fn main() -> ExitCode {
         Command::Ps => client.ps().map(|table| table.to_string()),
         Command::Registry => client.registry().map(|table| table.to_string()),
         Command::Agents => client.agents().map(|table| table.to_string()),
-        Command::Migrate { from, to, timeout } => {
-            client.migrate(from, to, *timeout, &mut |step| eprintln!("{step}"))
+        Command::Migrate {
+            from,
+            to,
+            timeout: Some(timeout),
+            ..
+        } => client.migrate(from, to, Some(*timeout), &mut |step| eprintln!("{step}")),
+        Command::Migrate {
+            from,
+            to,
+            max_surge,
+            max_unavailable,
+            min_healthy,
+            progress_deadline,
+            no_revert,
+            wait,
+            timeout: None,
+        } => {
+            let options = RolloutOptions {
+                max_surge: *max_surge,
+                max_unavailable: *max_unavailable,
+                min_healthy: min_healthy.clone(),
+                progress_deadline: progress_deadline.clone(),
+                no_revert: *no_revert,
+            };
+            client.start_rollout(from, to, &options, *wait, &mut |step| eprintln!("{step}"))
         }
+        Command::Rollouts => client.rollouts().map(|table| table.to_string()),
+        Command::Drain {
+            agent,
+            wait,
+            wait_timeout,
+        } => client.drain(agent, true, wait.then_some(*wait_timeout), &mut |step| {
+            eprintln!("{step}")
+        }),
+        Command::Undrain { agent } => client.drain(agent, false, None, &mut |_| {}),
     };
     match result {
         Ok(text) => {

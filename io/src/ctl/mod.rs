@@ -3,6 +3,7 @@
 
 mod migrate;
 mod plan;
+mod rollouts;
 mod table;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use std::time::Duration;
 use harpoon_core::wire::{ContainerStatus, JobConfig, RpcReply, StateEvent};
 
 pub use plan::{render_plan, render_why};
+pub use rollouts::RolloutOptions;
 pub use table::Table;
 
 /// Why a command failed; every message says what to do.

@@ -94,6 +94,8 @@ impl CoreTask {
         log_windows.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         driver.feed(Input::RegistryLoaded {
             jobs: stored.jobs,
+            rollouts: stored.rollouts,
+            drains: stored.drains,
             sequence: stored.sequence,
         });
         loop {
@@ -201,6 +203,31 @@ impl Driver {
                     request,
                     target,
                     index,
+                });
+            }
+            CoreMessage::Migrate { migrate, reply } => {
+                let request = self.remember(reply);
+                self.feed(Input::Migrate {
+                    request,
+                    from: migrate.from,
+                    to: migrate.to,
+                    params: migrate.params,
+                });
+            }
+            CoreMessage::AbortRollout { rollout, reply } => {
+                let request = self.remember(reply);
+                self.feed(Input::AbortRollout { request, rollout });
+            }
+            CoreMessage::Drain {
+                agent,
+                drain,
+                reply,
+            } => {
+                let request = self.remember(reply);
+                self.feed(Input::Drain {
+                    request,
+                    agent,
+                    drain,
                 });
             }
             CoreMessage::Query(query) => self.answer(query),
@@ -380,6 +407,8 @@ impl Driver {
                     tasks_pending: gauges.tasks_pending,
                     tasks_unplaced: gauges.tasks_unplaced,
                     unplaced_by_reason: self.scheduler.unplaced_by_constraint(),
+                    rollouts_running: gauges.rollouts_running,
+                    agents_draining: gauges.agents_draining,
                 };
                 let _ = reply.send(snapshot);
             }
@@ -391,6 +420,25 @@ impl Driver {
             }
             Query::Why(hash, reply) => {
                 let _ = reply.send(self.scheduler.why(&hash));
+            }
+            Query::Rollouts(reply) => {
+                let rollouts = self
+                    .scheduler
+                    .rollouts()
+                    .map(|view| super::rollouts_api::RolloutJson::of(&view))
+                    .collect();
+                let _ = reply.send(rollouts);
+            }
+            Query::Drains(reply) => {
+                let drains = self
+                    .scheduler
+                    .drains()
+                    .map(|agent| super::rollouts_api::DrainJson {
+                        agent: agent.to_string(),
+                        remaining: self.scheduler.drain_remaining(agent),
+                    })
+                    .collect();
+                let _ = reply.send(drains);
             }
         }
     }

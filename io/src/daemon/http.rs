@@ -22,7 +22,7 @@ use crate::request_body::BodyError;
 
 use super::messages::{CoreHandle, CoreMessage, Query};
 use super::status_page;
-use super::{index_query, metrics, plan_api};
+use super::{index_query, metrics, plan_api, rollouts_api};
 
 /// Limits and settings of the API server.
 #[derive(Clone, Debug)]
@@ -147,6 +147,69 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
             }
             plan_api::why(core, hash).await
         }
+        ("/api/v0/migrate", _) if rpc_method => match read_body(request, options).await {
+            Ok(bytes) => match rollouts_api::decode_migrate(&bytes) {
+                Ok(migrate) => forward(core, |reply| CoreMessage::Migrate { migrate, reply }).await,
+                Err(msg) => rpc(StatusCode::BAD_REQUEST, &msg),
+            },
+            Err(response) => response,
+        },
+        ("/api/v0/drain" | "/api/v0/undrain", _) if rpc_method => {
+            let drain = path == "/api/v0/drain";
+            match read_body(request, options).await {
+                Ok(bytes) => match rollouts_api::decode_drain(&bytes) {
+                    Ok(agent) => {
+                        forward(core, |reply| CoreMessage::Drain {
+                            agent,
+                            drain,
+                            reply,
+                        })
+                        .await
+                    }
+                    Err(msg) => rpc(StatusCode::BAD_REQUEST, &msg),
+                },
+                Err(response) => response,
+            }
+        }
+        ("/api/v0/drains", &Method::GET) => match core.query(Query::Drains).await {
+            Ok(drains) => json(StatusCode::OK, &drains),
+            Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+        },
+        ("/api/v0/rollouts", &Method::GET) => match core.query(Query::Rollouts).await {
+            Ok(rollouts) => json(StatusCode::OK, &rollouts),
+            Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+        },
+        (path, _) if path.starts_with("/api/v0/rollouts/") => {
+            let rest = &path["/api/v0/rollouts/".len()..];
+            let (number, abort) = match rest.strip_suffix("/abort") {
+                Some(number) => (number, true),
+                None => (rest, false),
+            };
+            let id = match rollouts_api::rollout_id(number) {
+                Ok(id) => id,
+                Err((status, msg)) => return rpc(status, &msg),
+            };
+            match (abort, &method) {
+                (true, _) if rpc_method => {
+                    forward(core, |reply| CoreMessage::AbortRollout {
+                        rollout: id,
+                        reply,
+                    })
+                    .await
+                }
+                (false, &Method::GET) => match core.query(Query::Rollouts).await {
+                    Ok(rollouts) => match rollouts.into_iter().find(|r| r.id == id) {
+                        Some(rollout) => json(StatusCode::OK, &rollout),
+                        None => rpc(StatusCode::NOT_FOUND, &format!("no rollout {id}")),
+                    },
+                    Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
+                },
+                _ => rpc(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    &format!("{method} is not allowed on {path}"),
+                ),
+            }
+        }
         ("/api/v0/registry", &Method::GET) => match core.query(Query::Registry).await {
             Ok(jobs) => json(StatusCode::OK, &*jobs),
             Err(gone) => rpc(StatusCode::SERVICE_UNAVAILABLE, &gone.to_string()),
@@ -168,7 +231,8 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
         },
         (
             "/api/v0/schedule" | "/api/v0/unschedule" | "/api/v0/registry" | "/api/v0/proxy"
-            | "/api/v0/plan" | "/metrics",
+            | "/api/v0/plan" | "/metrics" | "/api/v0/migrate" | "/api/v0/drain" | "/api/v0/undrain"
+            | "/api/v0/drains" | "/api/v0/rollouts",
             _,
         ) => rpc(
             StatusCode::METHOD_NOT_ALLOWED,

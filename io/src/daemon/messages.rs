@@ -40,6 +40,29 @@ pub enum CoreMessage {
         /// Where the answer goes.
         reply: oneshot::Sender<Reply>,
     },
+    /// A user's migrate request (a rollout).
+    Migrate {
+        /// The decoded request.
+        migrate: super::rollouts_api::Migrate,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// A user's abort of a rollout.
+    AbortRollout {
+        /// Which rollout.
+        rollout: u64,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Reply>,
+    },
+    /// A user's drain (`drain: true`) or undrain of an agent.
+    Drain {
+        /// Which agent.
+        agent: harpoon_core::AgentId,
+        /// Drain or end the drain.
+        drain: bool,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Reply>,
+    },
     /// A read-only question.
     Query(Query),
     /// Stop: finish the registry write under way and end.
@@ -66,6 +89,10 @@ pub enum Query {
         super::status_page::PageRequest,
         oneshot::Sender<super::status_page::StatusSnapshot>,
     ),
+    /// Every rollout.
+    Rollouts(oneshot::Sender<Vec<super::rollouts_api::RolloutJson>>),
+    /// Every drained agent and what it still holds.
+    Drains(oneshot::Sender<Vec<super::rollouts_api::DrainJson>>),
 }
 
 /// The core's counters and the gauges it keeps.
@@ -90,6 +117,10 @@ pub struct MetricsSnapshot {
     /// The same by the constraint that binds them, every label of a
     /// bounded set.
     pub unplaced_by_reason: Vec<(&'static str, u64)>,
+    /// Rollouts running.
+    pub rollouts_running: u64,
+    /// Agents being drained.
+    pub agents_draining: u64,
 }
 
 /// A cloneable handle to the core task.

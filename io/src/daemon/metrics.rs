@@ -98,8 +98,35 @@ impl Collector for SnapshotCollector {
                 counter.metric_type(),
             )?)?;
         }
+        // Rollouts by the status they reached: one family, a label each.
+        let mut family = encoder.encode_descriptor(
+            "rollouts",
+            "Rollouts accepted (started) and ended, by status.",
+            None,
+            prometheus_client::metrics::MetricType::Counter,
+        )?;
+        for (status, value) in [
+            ("started", c.rollouts_started),
+            ("succeeded", c.rollouts_succeeded),
+            ("reverted", c.rollouts_reverted),
+            ("failed", c.rollouts_failed),
+            ("aborted", c.rollouts_aborted),
+        ] {
+            let labels = [("status".to_owned(), status.to_owned())];
+            ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+        }
         let s = &self.0;
-        let gauges: [(&str, &str, u64); 7] = [
+        let gauges: [(&str, &str, u64); 9] = [
+            (
+                "rollouts_running",
+                "Rollouts replacing tasks now.",
+                s.rollouts_running,
+            ),
+            (
+                "agents_draining",
+                "Agents being drained.",
+                s.agents_draining,
+            ),
             (
                 "agents_connected",
                 "Agents whose event stream is open and synced.",

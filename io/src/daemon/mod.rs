@@ -40,6 +40,7 @@ mod operator_log;
 mod plan_api;
 pub mod record;
 pub mod registry_file;
+pub mod rollouts_api;
 mod sse;
 pub mod status_page;
 pub mod store;

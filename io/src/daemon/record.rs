@@ -422,6 +422,8 @@ mod tests {
         let agent = AgentId::new("http://a0");
         let mut inputs = vec![
             Input::RegistryLoaded {
+                rollouts: Vec::new(),
+                drains: Vec::new(),
                 jobs: Vec::new(),
                 sequence: 0,
             },
@@ -543,7 +545,15 @@ mod tests {
         };
         let mut scheduler = Scheduler::new(SchedulerConfig::default(), 1, Instant::ZERO);
         let jobs = (0..40).map(|i| job(&format!("job{i}"))).collect();
-        scheduler.handle(Instant::ZERO, Input::RegistryLoaded { jobs, sequence: 0 });
+        scheduler.handle(
+            Instant::ZERO,
+            Input::RegistryLoaded {
+                jobs,
+                rollouts: Vec::new(),
+                drains: Vec::new(),
+                sequence: 0,
+            },
+        );
         while scheduler.poll_output().is_some() {}
         assert!(scheduler.checkpoint().as_bytes().len() > 8 * options.max_file_bytes as usize);
         let mut recorder = Recorder::start(&options, 1, &scheduler).expect("recording");

@@ -350,7 +350,7 @@ fn json<T: serde::Serialize>(value: &T) -> String {
 fn trace_input(tracer: &mut Tracer, recorded: &RecordedInput) {
     let at = recorded.at;
     match &recorded.input {
-        Input::RegistryLoaded { jobs, sequence } => tracer.line(
+        Input::RegistryLoaded { jobs, sequence, .. } => tracer.line(
             at,
             "disk",
             &format!("registry loaded: {} jobs, sequence {sequence}", jobs.len()),
@@ -399,6 +399,37 @@ fn trace_input(tracer: &mut Tracer, recorded: &RecordedInput) {
             at,
             "disk",
             &format!("registry write #{sequence} failed: {error}"),
+        ),
+        Input::Migrate {
+            request, from, to, ..
+        } => {
+            let from = match from {
+                harpoon_core::UnscheduleTarget::Config(job) => job.hash().to_string(),
+                harpoon_core::UnscheduleTarget::Hash(hash) => hash.to_string(),
+            };
+            tracer.line(
+                at,
+                "user",
+                &format!("migrate {from} to {} (request {})", to.hash(), request.0),
+            );
+        }
+        Input::AbortRollout { request, rollout } => tracer.line(
+            at,
+            "user",
+            &format!("abort rollout {rollout:?} (request {})", request.0),
+        ),
+        Input::Drain {
+            request,
+            agent,
+            drain,
+        } => tracer.line(
+            at,
+            "user",
+            &format!(
+                "{} {agent} (request {})",
+                if *drain { "drain" } else { "undrain" },
+                request.0
+            ),
         ),
         Input::AgentsDiscovered { agents } => {
             tracer.line(at, "discovery", &format!("{} agents listed", agents.len()))

@@ -55,6 +55,8 @@ fn run() -> Vec<(Instant, Input, u64)> {
     let mut sessions: BTreeMap<AgentId, u64> = BTreeMap::new();
     let mut pending: VecDeque<Input> = VecDeque::from([
         Input::RegistryLoaded {
+            rollouts: Vec::new(),
+            drains: Vec::new(),
             jobs: Vec::new(),
             sequence: 0,
         },

@@ -235,6 +235,11 @@ impl Inferred {
                     self.timeline.push((at, Act::Unschedule(hash)));
                 }
             }
+            // Rollouts and drains are not written into the scenario (its
+            // `migrate` and `drain` keys would need the rollout's jobs by
+            // scenario name): the scenario approximates them by the jobs
+            // the registry then holds.
+            Input::Migrate { .. } | Input::AbortRollout { .. } | Input::Drain { .. } => {}
             Input::AgentsDiscovered { agents } => self.discovered(at, agents),
             Input::StreamOpened { agent, .. } => {
                 let seen = self.agents.entry(agent.clone()).or_default();

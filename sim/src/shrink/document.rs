@@ -22,7 +22,9 @@ const SECTIONS: [&str; 4] = ["agent", "job", "at", "expect"];
 /// The tables a scenario holds, in the order they are written.
 const TABLES: [&str; 2] = ["scheduler", "network"];
 /// Timeline keys whose value is the name of one agent.
-const AGENT_ACTIONS: [&str; 6] = [
+const AGENT_ACTIONS: [&str; 8] = [
+    "drain",
+    "undrain",
     "crash",
     "restart",
     "wipe",
@@ -41,7 +43,7 @@ const AGENT_TABLE_ACTIONS: [&str; 5] = [
     "flap_stream",
 ];
 /// Timeline keys whose value is the name of a job.
-const JOB_ACTIONS: [&str; 2] = ["schedule", "unschedule"];
+const JOB_ACTIONS: [&str; 3] = ["schedule", "unschedule", "abort_rollout"];
 /// Expectation keys whose value is a table naming a job under `job` (or
 /// an agent under `agent`).
 const JOB_EXPECTATIONS: [&str; 6] = [
@@ -471,6 +473,17 @@ fn keep_entry(entry: &Table, agents: &BTreeSet<&str>, jobs: &BTreeSet<&str>) -> 
             return false;
         }
     }
+    // A rollout names two jobs.
+    if let Some(migrate) = entry.get("migrate").and_then(Value::as_table)
+        && ["from", "to"].iter().any(|field| {
+            migrate
+                .get(*field)
+                .and_then(Value::as_str)
+                .is_some_and(|name| jobs.contains(name))
+        })
+    {
+        return false;
+    }
     for key in AGENT_LIST_ACTIONS {
         if let Some(list) = entry.get(key).and_then(Value::as_array)
             && !list
@@ -487,6 +500,25 @@ fn keep_entry(entry: &Table, agents: &BTreeSet<&str>, jobs: &BTreeSet<&str>) -> 
 fn keep_expectation(entry: &Table, agents: &BTreeSet<&str>, jobs: &BTreeSet<&str>) -> bool {
     let recovering = entry.get("failed_starts_recover").and_then(Value::as_str);
     if recovering.is_some_and(|job| jobs.contains(job)) {
+        return false;
+    }
+    let rollout_to = entry
+        .get("rollout")
+        .and_then(Value::as_table)
+        .and_then(|table| table.get("to"))
+        .and_then(Value::as_str);
+    if rollout_to.is_some_and(|job| jobs.contains(job)) {
+        return false;
+    }
+    if let Some(names) = entry
+        .get("min_running")
+        .and_then(Value::as_table)
+        .and_then(|table| table.get("jobs"))
+        .and_then(Value::as_array)
+        && names
+            .iter()
+            .any(|name| name.as_str().is_some_and(|name| jobs.contains(name)))
+    {
         return false;
     }
     JOB_EXPECTATIONS.iter().all(|key| {

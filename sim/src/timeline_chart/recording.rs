@@ -324,6 +324,10 @@ fn faults_and_actions(scenario: &Scenario, end: Instant, recording: &mut Recordi
             Action::Restart(_) | Action::Heal(_) | Action::SchedulerCrash { .. } => {}
             Action::Schedule(_)
             | Action::ScheduleChecked(_)
+            | Action::Migrate(_)
+            | Action::AbortRollout(_)
+            | Action::Drain(_)
+            | Action::Undrain(_)
             | Action::Unschedule(_)
             | Action::AddAgent(_)
             | Action::RemoveAgent(_) => recording.actions.push(Marker { at, label }),

@@ -226,6 +226,8 @@ fn play(seed: u64, choices: &[(u8, u8)], split: usize, trace: bool) -> Result<()
     let agents: BTreeSet<AgentId> = AGENTS.iter().map(|name| agent(name)).collect();
     let start = [
         Input::RegistryLoaded {
+            rollouts: Vec::new(),
+            drains: Vec::new(),
             jobs: vec![job("old", 2, 1.0, 128)],
             sequence: 3,
         },
@@ -327,6 +329,8 @@ fn tracing_changes_no_decision() {
             &mut scheduler,
             &mut world,
             Input::RegistryLoaded {
+                rollouts: Vec::new(),
+                drains: Vec::new(),
                 jobs: vec![job("old", 2, 1.0, 128)],
                 sequence: 0,
             },

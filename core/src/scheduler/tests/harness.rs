@@ -171,7 +171,12 @@ impl Harness {
 
     /// Loads `jobs` as the persisted registry and lists `agents`.
     pub fn start(&mut self, jobs: Vec<JobConfig>, agents: &[&str]) {
-        self.input(Input::RegistryLoaded { jobs, sequence: 0 });
+        self.input(Input::RegistryLoaded {
+            jobs,
+            rollouts: Vec::new(),
+            drains: Vec::new(),
+            sequence: 0,
+        });
         self.discover(agents);
     }
 

@@ -10,3 +10,4 @@ mod notices;
 mod plan;
 mod races;
 mod requests;
+mod rollouts;

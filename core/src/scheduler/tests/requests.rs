@@ -206,6 +206,8 @@ fn sequence_numbers_continue_above_the_loaded_one() {
     let mut h = Harness::new(config());
     h.input(crate::Input::RegistryLoaded {
         jobs: vec![],
+        rollouts: vec![],
+        drains: vec![],
         sequence: 41,
     });
     h.schedule(job("web", 1, 0.1, 1));

@@ -22,6 +22,11 @@ use super::{StoreError, StoredRegistry, json_registry};
 
 const JOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("jobs");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Rollouts by number → the rollout's JSON. Absent from stores written
+/// before rollouts existed, which read as holding none.
+const ROLLOUTS: TableDefinition<u64, &[u8]> = TableDefinition::new("rollouts");
+/// Agents being drained (the value is unused).
+const DRAINS: TableDefinition<&str, ()> = TableDefinition::new("drains");
 const FORMAT_KEY: &str = "format_version";
 const SEQUENCE_KEY: &str = "sequence";
 /// The layout described above.
@@ -258,6 +263,21 @@ fn apply_to(db: &Database, sequence: u64, changes: &RegistryChanges) -> Result<(
         for hash in &changes.removed {
             jobs.remove(hash.as_str())?;
         }
+        let mut rollouts = txn.open_table(ROLLOUTS)?;
+        for rollout in &changes.rollouts_put {
+            let json = serde_json::to_vec(&**rollout).expect("rollouts always encode");
+            rollouts.insert(rollout.id, json.as_slice())?;
+        }
+        for id in &changes.rollouts_removed {
+            rollouts.remove(*id)?;
+        }
+        let mut drains = txn.open_table(DRAINS)?;
+        for agent in &changes.drains_put {
+            drains.insert(agent.as_str(), ())?;
+        }
+        for agent in &changes.drains_removed {
+            drains.remove(agent.as_str())?;
+        }
         let mut meta = txn.open_table(META)?;
         meta.insert(SEQUENCE_KEY, sequence)?;
     }
@@ -315,7 +335,36 @@ fn read_from(path: &Path, db: &impl ReadableDatabase) -> Result<StoredRegistry, 
         raw.push(hash.value(), json.value());
     }
     let jobs = raw.decode().map_err(corrupt)?;
-    Ok(StoredRegistry { jobs, sequence })
+    let mut rollouts = Vec::new();
+    match txn.open_table(ROLLOUTS) {
+        Ok(table) => {
+            for entry in table.iter().map_err(|e| corrupt(e.to_string()))? {
+                let (id, json) = entry.map_err(|e| corrupt(e.to_string()))?;
+                let rollout = serde_json::from_slice(json.value())
+                    .map_err(|e| corrupt(format!("rollout {}: {e}", id.value())))?;
+                rollouts.push(rollout);
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(corrupt(format!("rollouts table: {e}"))),
+    }
+    let mut drains = Vec::new();
+    match txn.open_table(DRAINS) {
+        Ok(table) => {
+            for entry in table.iter().map_err(|e| corrupt(e.to_string()))? {
+                let (agent, _) = entry.map_err(|e| corrupt(e.to_string()))?;
+                drains.push(harpoon_core::AgentId::new(agent.value()));
+            }
+        }
+        Err(redb::TableError::TableDoesNotExist(_)) => {}
+        Err(e) => return Err(corrupt(format!("drains table: {e}"))),
+    }
+    Ok(StoredRegistry {
+        jobs,
+        rollouts,
+        drains,
+        sequence,
+    })
 }
 
 #[cfg(test)]
@@ -340,7 +389,49 @@ mod tests {
                 .map(|job| (job.hash(), Arc::new((*job).clone())))
                 .collect(),
             removed: vec![],
+            ..RegistryChanges::default()
         }
+    }
+
+    #[test]
+    fn rollouts_and_drains_are_kept_with_the_jobs_and_survive_a_reopen() {
+        use harpoon_core::AgentId;
+        use harpoon_core::rollout::{Rollout, RolloutParams, RolloutStatus, Wanted};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("registry.redb");
+        let (mut store, _) = open_or_import(&path).unwrap();
+        let (a, b) = (job("a"), job("b"));
+        let rollout = Rollout {
+            id: 1,
+            from: a.hash(),
+            from_job: "a".to_owned(),
+            from_scale: 1,
+            to: b.hash(),
+            to_job: "b".to_owned(),
+            to_scale: 1,
+            params: RolloutParams::default(),
+            status: RolloutStatus::Running,
+            wanted: Wanted { from: 1, to: 1 },
+            step: 1,
+            outcome: None,
+        };
+        let mut changes = put(&[&a, &b]);
+        changes.rollouts_put.push(Arc::new(rollout.clone()));
+        changes.drains_put = vec![
+            AgentId::new("http://a0:7777"),
+            AgentId::new("http://a1:7777"),
+        ];
+        store.apply(1, &changes).unwrap();
+        let removal = RegistryChanges {
+            drains_removed: vec![AgentId::new("http://a1:7777")],
+            ..RegistryChanges::default()
+        };
+        store.apply(2, &removal).unwrap();
+        drop(store);
+        let (_, loaded) = open_or_import(&path).unwrap();
+        assert_eq!(loaded.rollouts, vec![rollout]);
+        assert_eq!(loaded.drains, vec![AgentId::new("http://a0:7777")]);
+        assert_eq!(loaded.sequence, 2);
     }
 
     #[test]
@@ -357,6 +448,7 @@ mod tests {
         let removal = RegistryChanges {
             put: vec![],
             removed: vec![a.hash(), job("never-stored").hash()],
+            ..RegistryChanges::default()
         };
         store.apply(4, &removal).unwrap();
         drop(store);

@@ -60,6 +60,7 @@ pub(super) fn read(path: &Path) -> Result<StoredRegistry, StoreError> {
     Ok(StoredRegistry {
         jobs: decode(path, &bytes)?,
         sequence: 0,
+        ..StoredRegistry::default()
     })
 }
 

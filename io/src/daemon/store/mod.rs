@@ -59,6 +59,10 @@ pub enum StoreKind {
 pub struct StoredRegistry {
     /// Every job.
     pub jobs: Vec<JobConfig>,
+    /// Every rollout, finished ones included.
+    pub rollouts: Vec<harpoon_core::rollout::Rollout>,
+    /// Every agent being drained.
+    pub drains: Vec<harpoon_core::AgentId>,
     /// The sequence number of the last durable write (0 for a new store).
     pub sequence: u64,
 }

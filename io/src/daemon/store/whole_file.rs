@@ -54,6 +54,19 @@ impl WholeFileStore {
     /// changes stay applied in memory: the core retries them (whole values,
     /// so applying them again is harmless).
     pub fn apply(&mut self, changes: &RegistryChanges) -> Result<(), StoreError> {
+        // The file's format is the original's: jobs by hash, nothing else.
+        // A rollout or drain it cannot keep is refused, changing nothing,
+        // rather than acknowledged and lost at the next start.
+        if !(changes.rollouts_put.is_empty()
+            && changes.rollouts_removed.is_empty()
+            && changes.drains_put.is_empty()
+            && changes.drains_removed.is_empty())
+        {
+            return Err(StoreError::Write {
+                path: self.path.clone(),
+                reason: "the whole-file registry holds jobs only, not rollouts or drains; run with the embedded store".to_owned(),
+            });
+        }
         for (hash, job) in &changes.put {
             self.jobs.insert(hash.clone(), Arc::clone(job));
         }
@@ -201,12 +214,14 @@ mod tests {
                 .map(|j| (j.hash(), Arc::new(j)))
                 .collect(),
             removed: vec![],
+            ..RegistryChanges::default()
         };
         store.apply(&changes).unwrap();
         store
             .apply(&RegistryChanges {
                 put: vec![],
                 removed: vec![job_hash("a")],
+                ..RegistryChanges::default()
             })
             .unwrap();
         let (_, loaded) = WholeFileStore::open(&path).unwrap();
