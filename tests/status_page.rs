@@ -68,6 +68,106 @@ fn the_page_shows_agents_and_jobs_with_user_input_escaped() {
 }
 
 #[test]
+fn the_page_explains_unplaced_jobs_and_shows_rollouts_and_drained_agents() {
+    let env = TestEnv::new("status-rollouts");
+    let scheduler = Proc::start(
+        "harpoon-scheduler",
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--local-agents",
+            "2",
+            "--persist",
+            &env.path("registry.redb"),
+            "--data-dir",
+            &env.path("agents"),
+        ],
+    );
+    let url = &scheduler.url;
+    let at = address(url);
+    let page = || {
+        let page = raw_http::request(at, "GET", "/", &[], None);
+        assert_eq!(page.status, 200, "{}", page.body);
+        page.body
+    };
+    let web = env.job("web", 2);
+    schedule(url, &web);
+    wait_for("two running instances", SETTLE, || {
+        (proxy(url).iter().filter(|(_, _, s)| s == "running").count() == 2).then_some(())
+    });
+
+    // A job no local agent has the memory for: its row gives the core's
+    // explanation (agents evaluated, what ruled them out, the closest).
+    let huge = env
+        .guard
+        .job("huge")
+        .product("e2e", "test")
+        .scale(1)
+        .resources(64 * 1024 * 1024, 0.05)
+        .json();
+    schedule(url, &huge);
+    let body = wait_for("the huge job explained on the page", SETTLE, || {
+        let body = page();
+        body.contains("1 task unplaced: 2 agents evaluated: 2 lacked memory; closest: http://")
+            .then_some(body)
+    });
+    assert!(body.contains("needs 67,108,864 MB memory"), "{body}");
+
+    // A rollout that waits a minute for its new tasks to count healthy is
+    // shown running, with why it waits.
+    let mut web2 = web.clone();
+    web2["env"] = serde_json::json!({ "VERSION": "2" });
+    let migrate = serde_json::json!({
+        "from": web, "to": web2, "min_healthy": "1m", "progress_deadline": "10m"
+    });
+    let (status, text) = http(
+        "POST",
+        &format!("{url}/api/v0/migrate"),
+        Some(&serde_json::to_vec(&migrate).unwrap()),
+        None,
+    );
+    assert_eq!(status, 202, "{text}");
+    // The page says why it waits in the API's words.
+    let (id, body) = wait_for("the running rollout on the page", SETTLE, || {
+        let rollouts = get_json(&format!("{url}/api/v0/rollouts"));
+        let id = rollouts[0]["id"].as_u64()?;
+        let waiting = rollouts[0]["waiting"].as_str()?.to_owned();
+        let body = page();
+        body.contains(&waiting).then_some((id, body))
+    });
+    assert!(body.contains("id=\"rollouts-running\">1<"), "{body}");
+    assert!(
+        body.contains(&format!(
+            "<tr class=\"rollout\" data-rollout=\"{id}\" data-status=\"running\""
+        )),
+        "{body}"
+    );
+
+    // A drained agent is marked on its row and counted in the header.
+    let agent = proxy(url)[0].0.clone();
+    let drain = serde_json::json!({ "agent": agent });
+    let (status, text) = http(
+        "POST",
+        &format!("{url}/api/v0/drain"),
+        Some(&serde_json::to_vec(&drain).unwrap()),
+        None,
+    );
+    assert_eq!(status, 202, "{text}");
+    let body = wait_for("the drained agent on the page", SETTLE, || {
+        let body = page();
+        body.contains("id=\"agents-draining\">1<").then_some(body)
+    });
+    assert!(
+        body.contains(&format!(
+            "data-agent=\"{agent}\" data-state=\"synced\" data-draining="
+        )),
+        "{body}"
+    );
+    assert_eq!(body.matches("data-draining=").count(), 1, "{body}");
+    assert!(body.contains("draining, "), "{body}");
+}
+
+#[test]
 fn with_a_token_the_page_needs_a_login_whose_cookie_opens_the_page_only() {
     let env = TestEnv::new("status-login");
     let scheduler = Proc::start_logging(

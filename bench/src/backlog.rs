@@ -53,8 +53,8 @@ pub fn run(size: Size) -> Table {
     table
 }
 
-/// A job of `scale` tasks that fit on no agent.
-fn unplaceable(name: &str, scale: u32) -> JobConfig {
+/// A job of `scale` tasks that fit on no agent (also part 9's).
+pub(crate) fn unplaceable(name: &str, scale: u32) -> JobConfig {
     let mut job = job(name, scale);
     job.container.resources.cpu = 1_000_000.0;
     job

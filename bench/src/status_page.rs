@@ -5,8 +5,10 @@
 
 use std::time::Instant as WallClock;
 
-use harpoon_core::Instant;
-use harpoon_io::daemon::status_page::{PageRequest, RecentTraces, StatusSnapshot, status_page};
+use harpoon_core::{Input, Instant};
+use harpoon_io::daemon::status_page::{
+    JOBS_PER_PAGE, PageRequest, RecentTraces, StatusSnapshot, status_page,
+};
 
 use crate::Size;
 use crate::cluster::SteadyCluster;
@@ -26,7 +28,8 @@ pub fn run(size: Size) -> Table {
     let (empty_bytes, empty_micros) = measure(&empty, &RecentTraces::default(), repeats);
     table.row("empty page: time", empty_micros, None, "µs", None);
     table.row("empty page: size", empty_bytes as f64, None, "bytes", None);
-    for agents in [10, size.pick(10_000, 1_000)] {
+    let large = size.pick(10_000, 1_000);
+    for agents in [10, large] {
         let cluster = SteadyCluster::build(agents * TASKS_PER_AGENT, agents);
         let (bytes, micros) = measure(&cluster, &recent, repeats);
         let what = format!(
@@ -50,6 +53,34 @@ pub fn run(size: Size) -> Table {
             Some(("≤ 200 KB".to_owned(), bytes <= 200_000)),
         );
     }
+    // The worst page for the core task: every job on it has unplaced tasks,
+    // so each costs an explanation, O(agents).
+    let mut unplaced = SteadyCluster::build(0, large);
+    let unplaced_jobs = unplaced_page(&mut unplaced);
+    let (bytes, micros) = measure(&unplaced, &recent, repeats);
+    let what = format!(
+        "{} agents, a page of {unplaced_jobs} jobs with unplaced tasks",
+        count(u64::from(large))
+    );
+    table.row(
+        format!("{what}: time"),
+        micros,
+        Some(empty_micros),
+        "µs",
+        Some(("≤ 50 ms".to_owned(), micros <= 50_000.0)),
+    );
+    table.row(
+        format!("{what}: size"),
+        bytes as f64,
+        Some(empty_bytes as f64),
+        "bytes",
+        Some(("≤ 200 KB".to_owned(), bytes <= 200_000)),
+    );
+    table.notes.push(format!(
+        "A job with unplaced tasks shows the core's explanation (`why`, O(agents)), made \
+         once per job of the page: the last rows fill a page of {JOBS_PER_PAGE} jobs of \
+         {UNPLACED_TASKS_PER_JOB} tasks that fit on no agent."
+    ));
     table.notes.push(format!(
         "The page shows the gauges of the whole cluster (O(agents) to read), one page of \
          agents and of jobs ({} each) and the {} latest decisions from a full ring of {}; \
@@ -59,6 +90,38 @@ pub fn run(size: Size) -> Table {
         harpoon_io::daemon::status_page::RECENT_TRACES_KEPT,
     ));
     table
+}
+
+/// Tasks per job in the unplaced page.
+const UNPLACED_TASKS_PER_JOB: u32 = 10;
+
+/// Schedules a page of jobs whose tasks fit nowhere and lets the core try
+/// them; returns how many jobs.
+fn unplaced_page(cluster: &mut SteadyCluster) -> usize {
+    for index in 0..JOBS_PER_PAGE {
+        let request = Input::Schedule {
+            request: cluster.request(),
+            job: crate::backlog::unplaceable(&format!("unplaced{index}"), UNPLACED_TASKS_PER_JOB),
+            index: None,
+        };
+        let sequence = cluster
+            .feed_until_write(request)
+            .expect("a schedule writes the registry");
+        cluster.feed(Input::PersistCompleted { sequence });
+        while cluster
+            .scheduler
+            .poll_timeout()
+            .is_some_and(|(at, _)| at <= cluster.now)
+        {
+            cluster.feed(Input::TimePassed);
+        }
+    }
+    assert_eq!(
+        cluster.scheduler.unplaced_count(),
+        JOBS_PER_PAGE * UNPLACED_TASKS_PER_JOB as usize,
+        "every task unplaced"
+    );
+    JOBS_PER_PAGE
 }
 
 /// The page's bytes and the best time, µs, of `repeats` snapshots and

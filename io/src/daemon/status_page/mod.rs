@@ -1,18 +1,23 @@
 //! The status page: `GET /` serves the cluster at a glance as one
 //! server-rendered HTML page (agents with their committed resources and
-//! containers, jobs with their running, pending and unplaced tasks, the
-//! core's recent decisions), embedded in the daemon: no script, no file
+//! containers and whether they are drained, jobs with their running,
+//! pending and unplaced tasks and the core's explanation of the unplaced,
+//! rollouts in progress and recently finished, the core's recent
+//! decisions), embedded in the daemon: no script, no file
 //! fetched from elsewhere, a meta refresh.
 //!
 //! - `snapshot`: what the page shows, copied out of the core by the core
 //!   task (bounded: a page of agents and of jobs).
 //! - `recent_traces`: the ring of the core's latest trace lines.
+//! - `rollouts`: the running and latest finished rollouts, in the rollout
+//!   API's view.
 //! - `render`: the HTML (maud; every value escaped).
 //! - `login`: with `--token`, a login form that sets an HttpOnly cookie.
 
 mod login;
 mod recent_traces;
 mod render;
+mod rollouts;
 mod snapshot;
 
 use bytes::Bytes;
@@ -22,6 +27,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 pub use recent_traces::{RECENT_TRACES_KEPT, RecentTrace, RecentTraces};
 pub use render::{REFRESH_SECONDS, login_page, status_page};
+pub use rollouts::{FINISHED_ROLLOUTS_SHOWN, RUNNING_ROLLOUTS_SHOWN, RolloutsShown};
 pub use snapshot::{
     AGENTS_PER_PAGE, AgentRow, ContainerCounts, DECISIONS_SHOWN, JOBS_PER_PAGE, JobRow,
     PageRequest, StatusSnapshot, unplaced_explanation,

@@ -6,6 +6,9 @@
 use harpoon_core::ConnectionState;
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use crate::daemon::rollouts_api::{RolloutJson, RolloutSide};
+
+use super::rollouts::RolloutsShown;
 use super::snapshot::{
     AGENTS_PER_PAGE, AgentRow, JOBS_PER_PAGE, JobRow, PageRequest, StatusSnapshot,
 };
@@ -25,11 +28,13 @@ pub fn status_page(snapshot: &StatusSnapshot, logout: bool) -> String {
             dl #summary {
                 div { dt { "agents connected" } dd #agents-connected { (gauges.agents_connected) " of " (gauges.agents_known) } }
                 div { dt { "agents avoided" } dd { (gauges.agents_avoided) } }
+                div { dt { "agents draining" } dd #agents-draining { (gauges.agents_draining) } }
                 div { dt { "tasks desired" } dd #tasks-desired { (gauges.tasks_desired) } }
                 div { dt { "running" } dd #tasks-running { (gauges.tasks_running) } }
                 div { dt { "pending" } dd { (gauges.tasks_pending) } }
                 div { dt { "unplaced" } dd.bad[gauges.tasks_unplaced > 0] { (gauges.tasks_unplaced) } }
                 div { dt { "jobs" } dd { (snapshot.jobs_total) } }
+                div { dt { "rollouts running" } dd #rollouts-running { (gauges.rollouts_running) } }
                 div { dt { "registry index" } dd #registry-index { (snapshot.registry_index) } }
             }
         }
@@ -45,8 +50,8 @@ pub fn status_page(snapshot: &StatusSnapshot, logout: bool) -> String {
                 }
             }
         }
-        // Rollouts in progress will have their section here, between the
-        // jobs they change and the agents (issue 16).
+        // Between the jobs they change and the agents they move tasks on.
+        (rollouts_section(&snapshot.rollouts))
         section #agents {
             h2 { "Agents" }
             (pager("agents", snapshot.page, snapshot.page.agents_from, snapshot.agents.len(), gauges.agents_known as usize, AGENTS_PER_PAGE))
@@ -146,9 +151,15 @@ fn agent_row(agent: &AgentRow) -> Markup {
         ConnectionState::Abandoned => "abandoned",
     };
     html! {
-        tr.agent data-agent=(agent.id) data-state=(state) {
+        tr.agent data-agent=(agent.id) data-state=(state) data-draining=[agent.draining] {
             td.name { (agent.id) }
-            td.(state) { (state) @if agent.avoided { " (avoided)" } }
+            td.(state) {
+                (state)
+                @if agent.avoided { " (avoided)" }
+                @if let Some(remaining) = agent.draining {
+                    " " span.draining { "draining, " (remaining) (if remaining == 1 { " task left" } else { " tasks left" }) }
+                }
+            }
             td { (bar(agent.cpu_committed_millis, agent.cpu_total_millis, &format!("{} of {} cpu", cores(agent.cpu_committed_millis), cores(agent.cpu_total_millis)))) }
             td { (bar(agent.mem_committed_mb, agent.mem_total_mb, &format!("{} of {} MB", agent.mem_committed_mb, agent.mem_total_mb))) }
             td.n.running { (counts.running) }
@@ -158,6 +169,58 @@ fn agent_row(agent: &AgentRow) -> Markup {
             td.n { (counts.finished) }
         }
     }
+}
+
+fn rollouts_section(rollouts: &RolloutsShown) -> Markup {
+    html! {
+        section #rollouts {
+            h2 { "Rollouts" }
+            @if rollouts.running.is_empty() {
+                p.empty { "No rollout is running." }
+            } @else {
+                @if rollouts.running.len() < rollouts.running_total {
+                    p.pager { "The first " (rollouts.running.len()) " of " (rollouts.running_total) " running." }
+                }
+                (rollout_table(&rollouts.running, "waiting for"))
+            }
+            @if !rollouts.finished.is_empty() {
+                h3 { "Recently finished" }
+                (rollout_table(&rollouts.finished, "outcome"))
+            }
+        }
+    }
+}
+
+/// Rollouts in a table; `note` heads the last column (why a running one
+/// waits, how a finished one ended).
+fn rollout_table(rollouts: &[RolloutJson], note: &str) -> Markup {
+    html! {
+        table {
+            thead { tr { th.n { "id" } th { "status" } th.n { "step" } th { "from" } th.n { "old running" } th { "to" } th.n { "new healthy" } th.n { "new running" } th { (note) } } }
+            tbody {
+                @for rollout in rollouts {
+                    tr.rollout data-rollout=(rollout.id) data-status=(rollout.status) {
+                        td.n { (rollout.id) }
+                        td class={ "status-" (rollout.status) } { (rollout.status) }
+                        td.n { (rollout.step) }
+                        td { (side(&rollout.from)) }
+                        td.n { (rollout.from.running) " of " (rollout.from.wanted) " wanted (scale " (rollout.from.scale) ")" }
+                        td { (side(&rollout.to)) }
+                        td.n { @if let Some(healthy) = rollout.to.healthy { (healthy) " of " (rollout.to.scale) } }
+                        td.n { (rollout.to.running) " of " (rollout.to.wanted) " wanted (scale " (rollout.to.scale) ")" }
+                        td.reason {
+                            @if let Some(waiting) = &rollout.waiting { (waiting) }
+                            @if let Some(outcome) = &rollout.outcome { (outcome) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn side(side: &RolloutSide) -> Markup {
+    html! { span.name { (side.job) } " " span.hash { (side.hash) } }
 }
 
 /// A committed-of-total bar: a `<meter>` (no style or script needed), and
@@ -237,6 +300,7 @@ mod tests {
                 id: "http://a1:3333\"><script>alert(1)</script>".to_owned(),
                 state: ConnectionState::Synced,
                 avoided: false,
+                draining: None,
                 cpu_committed_millis: 1500,
                 cpu_total_millis: 4000,
                 mem_committed_mb: 64,
@@ -295,6 +359,84 @@ mod tests {
         );
         let last = pager("agents", page, 200, 50, 250, 100).into_string();
         assert!(!last.contains("next"), "{last}");
+    }
+
+    fn rollout(id: u64, status: &str, waiting: Option<&str>, outcome: Option<&str>) -> RolloutJson {
+        let side = |job: &str, hash: &str, healthy| RolloutSide {
+            hash: hash.to_owned(),
+            job: job.to_owned(),
+            scale: 3,
+            wanted: 2,
+            running: 1,
+            healthy,
+        };
+        RolloutJson {
+            id,
+            status: status.to_owned(),
+            step: 4,
+            from: side("web", "web-1111111", None),
+            to: side("<b>web</b>", "web-2222222", Some(1)),
+            max_surge: 1,
+            max_unavailable: 0,
+            min_healthy: "10s".to_owned(),
+            progress_deadline: "5m".to_owned(),
+            auto_revert: true,
+            waiting: waiting.map(str::to_owned),
+            outcome: outcome.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn running_and_finished_rollouts_are_shown_with_their_counts_and_why() {
+        let mut snapshot = snapshot_with_job("web", "./run");
+        snapshot.gauges.rollouts_running = 1;
+        snapshot.rollouts = RolloutsShown {
+            running: vec![rollout(
+                7,
+                "running",
+                Some("waiting for 1 of 2 new tasks"),
+                None,
+            )],
+            running_total: 1,
+            finished: vec![rollout(6, "reverted", None, Some("no progress for 5m"))],
+        };
+        let page = status_page(&snapshot, false);
+        assert!(page.contains("id=\"rollouts-running\">1<"), "{page}");
+        assert!(
+            page.contains("data-rollout=\"7\" data-status=\"running\""),
+            "{page}"
+        );
+        assert!(page.contains("web-1111111"));
+        assert!(
+            page.contains("&lt;b&gt;web&lt;/b&gt;"),
+            "job names are escaped"
+        );
+        assert!(page.contains("1 of 3"), "new healthy of scale: {page}");
+        assert!(page.contains("1 of 2 wanted (scale 3)"), "{page}");
+        assert!(page.contains("waiting for 1 of 2 new tasks"));
+        assert!(page.contains("Recently finished"));
+        assert!(page.contains("data-rollout=\"6\" data-status=\"reverted\""));
+        assert!(page.contains("no progress for 5m"));
+        assert!(!page.contains("No rollout is running."));
+
+        let idle = status_page(&snapshot_with_job("web", "./run"), false);
+        assert!(idle.contains("No rollout is running."));
+        assert!(!idle.contains("Recently finished"));
+    }
+
+    #[test]
+    fn a_drained_agent_is_marked_with_the_tasks_it_still_holds() {
+        let mut snapshot = snapshot_with_job("web", "./run");
+        snapshot.gauges.agents_draining = 1;
+        snapshot.agents[0].draining = Some(2);
+        let page = status_page(&snapshot, false);
+        assert!(page.contains("data-draining=\"2\""), "{page}");
+        assert!(page.contains("draining, 2 tasks left"), "{page}");
+        assert!(page.contains("id=\"agents-draining\">1<"), "{page}");
+        snapshot.agents[0].draining = None;
+        let page = status_page(&snapshot, false);
+        assert!(!page.contains("data-draining"), "{page}");
+        assert!(!page.contains("tasks left"), "{page}");
     }
 
     #[test]

@@ -3,10 +3,13 @@
 //! Everything is bounded: one page of agents and of jobs, the gauges the
 //! core keeps (O(agents) to read) and the recent decisions.
 
+use std::collections::BTreeSet;
+
 use harpoon_core::wire::{ContainerStatus, JobHash, cpu_millis};
-use harpoon_core::{ConnectionState, Gauges, JobTaskCounts, Scheduler};
+use harpoon_core::{AgentId, ConnectionState, Gauges, JobTaskCounts, Scheduler};
 
 use super::recent_traces::{RecentTrace, RecentTraces};
+use super::rollouts::RolloutsShown;
 
 /// Agents shown per page.
 pub const AGENTS_PER_PAGE: usize = 100;
@@ -72,6 +75,8 @@ pub struct AgentRow {
     pub state: ConnectionState,
     /// Whether placement avoids it after failing commands.
     pub avoided: bool,
+    /// While it is drained: the desired tasks it still holds.
+    pub draining: Option<usize>,
     /// CPU promised to its containers and pending creates, milli-cores.
     pub cpu_committed_millis: u64,
     /// CPU it offers, milli-cores.
@@ -118,6 +123,8 @@ pub struct StatusSnapshot {
     pub agents: Vec<AgentRow>,
     /// The page's jobs, in hash order.
     pub jobs: Vec<JobRow>,
+    /// Rollouts running and recently finished.
+    pub rollouts: RolloutsShown,
     /// The most recent decisions, newest first.
     pub decisions: Vec<RecentTrace>,
 }
@@ -125,12 +132,14 @@ pub struct StatusSnapshot {
 impl StatusSnapshot {
     /// Copies what page `page` shows out of `scheduler`: O(agents) for the
     /// gauges and the skip to the page, plus the containers of the page's
-    /// agents and the tasks of its jobs.
+    /// agents, the tasks of its jobs (and an explanation, O(agents), for
+    /// each of its jobs with unplaced tasks) and the rollouts.
     pub fn collect(
         scheduler: &Scheduler,
         recent: &RecentTraces,
         page: PageRequest,
     ) -> StatusSnapshot {
+        let drained: BTreeSet<&AgentId> = scheduler.drains().collect();
         let agents = scheduler
             .agents()
             .skip(page.agents_from)
@@ -153,6 +162,9 @@ impl StatusSnapshot {
                     id: view.id.to_string(),
                     state: view.state,
                     avoided: view.avoided_until().is_some(),
+                    draining: drained
+                        .contains(&view.id)
+                        .then(|| scheduler.drain_remaining(view.id)),
                     cpu_committed_millis: view.committed_cpu_millis,
                     cpu_total_millis: cpu_millis(view.resources.cpus.total),
                     mem_committed_mb: view.committed_mem_mb,
@@ -169,7 +181,7 @@ impl StatusSnapshot {
             .map(|(hash, job)| {
                 let tasks = scheduler.job_tasks(hash).unwrap_or_default();
                 let unplaced_reason = if tasks.unplaced > 0 {
-                    unplaced_explanation(scheduler, hash, tasks.desired)
+                    unplaced_explanation(scheduler, hash)
                 } else {
                     None
                 };
@@ -192,6 +204,7 @@ impl StatusSnapshot {
             page,
             agents,
             jobs,
+            rollouts: RolloutsShown::collect(scheduler),
             decisions: recent
                 .newest_first()
                 .take(DECISIONS_SHOWN)
@@ -201,15 +214,28 @@ impl StatusSnapshot {
     }
 }
 
-/// Why `job`'s tasks could not be placed: the core's reason for the first
-/// of its unplaced tasks. The one place the page asks for an explanation,
-/// so that a richer one (the planned `why`) replaces it here alone.
-pub fn unplaced_explanation(scheduler: &Scheduler, job: &JobHash, tasks: u32) -> Option<String> {
-    (0..tasks).find_map(|index| {
-        scheduler
-            .unplaced_reason(&job.container_id(index))
-            .map(ToString::to_string)
-    })
+/// Why `job`'s tasks could not be placed: the core's explanation
+/// ([`Scheduler::why`]: agents evaluated, ruled out by each constraint, the
+/// closest candidate) of its first unplaced task, which stands for all of
+/// them (a job's tasks share one demand), with how many there are. The one
+/// place the page asks for an explanation; it costs O(agents), so the page
+/// asks only for its own jobs with unplaced tasks, once each.
+pub fn unplaced_explanation(scheduler: &Scheduler, job: &JobHash) -> Option<String> {
+    let why = scheduler.why(job)?;
+    let mut unplaced = why
+        .tasks
+        .iter()
+        .filter(|task| task.unplaced_reason.is_some());
+    let first = unplaced.next()?;
+    let count = 1 + unplaced.count();
+    let tasks = if count == 1 { "task" } else { "tasks" };
+    // The explanation is made whenever a reason is kept; the reason alone
+    // is the fallback should that ever change.
+    let text = match &first.unplaced {
+        Some(explanation) => explanation.to_string(),
+        None => first.unplaced_reason.clone().unwrap_or_default(),
+    };
+    Some(format!("{count} {tasks} unplaced: {text}"))
 }
 
 fn cut_chars(text: &str) -> String {
