@@ -173,6 +173,7 @@ impl StatusSnapshot {
                 }
             })
             .collect();
+        let mut explained = 0;
         let jobs = scheduler
             .jobs()
             .iter()
@@ -180,10 +181,13 @@ impl StatusSnapshot {
             .take(JOBS_PER_PAGE)
             .map(|(hash, job)| {
                 let tasks = scheduler.job_tasks(hash).unwrap_or_default();
-                let unplaced_reason = if tasks.unplaced > 0 {
+                let unplaced_reason = if tasks.unplaced == 0 {
+                    None
+                } else if explained < EXPLAINED_JOBS_PER_PAGE {
+                    explained += 1;
                     unplaced_explanation(scheduler, hash)
                 } else {
-                    None
+                    kept_reason(scheduler, hash, job.task_count(), tasks.unplaced)
                 };
                 let container = &job.container;
                 JobRow {
@@ -236,6 +240,21 @@ pub fn unplaced_explanation(scheduler: &Scheduler, job: &JobHash) -> Option<Stri
         None => first.unplaced_reason.clone().unwrap_or_default(),
     };
     Some(format!("{count} {tasks} unplaced: {text}"))
+}
+
+/// Jobs of one page given the whole explanation ([`unplaced_explanation`],
+/// O(agents) each); the page's other jobs with unplaced tasks show the
+/// one-line reason the core keeps, so a page of unplaceable jobs costs at
+/// most this many scans of the agents, not one per job.
+const EXPLAINED_JOBS_PER_PAGE: usize = 10;
+
+/// The one-line reason the core keeps for the first unplaced task of
+/// `job` (of its `scale` tasks), with how many are unplaced.
+fn kept_reason(scheduler: &Scheduler, job: &JobHash, scale: u32, unplaced: u32) -> Option<String> {
+    let reason =
+        (0..scale).find_map(|index| scheduler.unplaced_reason(&job.container_id(index)))?;
+    let tasks = if unplaced == 1 { "task" } else { "tasks" };
+    Some(format!("{unplaced} {tasks} unplaced: {reason}"))
 }
 
 fn cut_chars(text: &str) -> String {
