@@ -197,6 +197,55 @@ mod tests {
     }
 
     #[test]
+    fn a_migrate_plan_shows_its_step_bounds_tasks_and_the_command_to_apply() {
+        use crate::plan_json::{PlannedStepJson, PlannedTaskJson, RemovalJson};
+        let plan = PlanJson {
+            index: 4,
+            change: "migrate".into(),
+            hash: "web-2222222".into(),
+            job: "web".into(),
+            tasks: vec![PlannedTaskJson {
+                container: "web-2222222-0".into(),
+                outcome: "place".into(),
+                agent: Some("http://a1".into()),
+                explanation: None,
+            }],
+            removals: vec![RemovalJson {
+                container: "web-1111111-2".into(),
+                agent: "http://a0".into(),
+                status: Some("running".into()),
+                stop_first: true,
+            }],
+            rollout: Some(PlannedStepJson {
+                from: "web-1111111".into(),
+                from_job: "web".into(),
+                from_scale: 3,
+                to_scale: 3,
+                max_surge: 1,
+                max_unavailable: 1,
+                ceiling: 4,
+                floor: 2,
+                from_running: 3,
+                from_present: 3,
+                wanted_from: 2,
+                wanted_to: 1,
+                waiting: None,
+            }),
+        };
+        assert_eq!(
+            render_plan(&plan, "v1.json v2.json"),
+            "migrate web (web-2222222) at registry index 4\n\
+             first step of a rollout from web (web-1111111, 3 tasks) to 3 tasks: keep 2 old, place 1 new\n\
+             bounds: at most 4 tasks at once (max_surge 1), at least 2 available (max_unavailable 1); 3 old running, 3 old present\n\
+             TASK           OUTCOME  AGENT OR WHY\n\
+             web-2222222-0  place    http://a1\n\
+             CONTAINER      AGENT      STATUS   ACTION\n\
+             web-1111111-2  http://a0  running  stop, remove\n\
+             apply only if the registry is unchanged: harpoonctl migrate v1.json v2.json --index 4 (and the same rollout options)\n"
+        );
+    }
+
+    #[test]
     fn why_groups_consecutive_tasks_in_the_same_state() {
         let task = |task: u32, state: &str| TaskWhyJson {
             container: format!("web-1234567-{task}"),
