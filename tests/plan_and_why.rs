@@ -223,9 +223,102 @@ fn why_explains_a_job_that_cannot_fit() {
         metrics.contains("harpoon_tasks_unplaced_by_reason{reason=\"memory\"} 1"),
         "{metrics}"
     );
-    // An unknown job, and a migrate (no rollouts yet).
+    // An unknown job.
     let (status, _) = http("GET", &format!("{url}/api/v0/why/nope-1234567"), None, None);
     assert_eq!(status, 404);
-    let (status, reply) = post_plan(url, &json!({ "migrate": { "from": hash, "to": huge } }));
-    assert_eq!(status, 501, "{reply}");
+}
+
+/// The plan of a migrate is its first step; a plan refuses a migrate body
+/// as the migrate does; a migrate at the plan's index starts the rollout,
+/// whose first new task goes where the plan said.
+#[test]
+fn plan_a_migrate_then_migrate_at_the_planned_index() {
+    let env = TestEnv::new("plan-migrate");
+    let cluster = cluster(&env);
+    let url = &cluster.scheduler.url;
+    let web = env.job("web", 2);
+    schedule(url, &web);
+    wait_for("both old tasks running", SETTLE, || {
+        let running = proxy(url)
+            .into_iter()
+            .filter(|(_, _, status)| status == "running")
+            .count();
+        (running == 2).then_some(())
+    });
+    let mut web2 = web.clone();
+    web2["env"] = json!({ "VERSION": "2" });
+    let rollout = json!({ "from": web, "to": web2 });
+    let (status, plan) = post_plan(url, &json!({ "migrate": rollout }));
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["change"], "migrate", "{plan}");
+    let step = &plan["rollout"];
+    // Default bounds: one task of surge, none unavailable, so the first
+    // step adds one new task and stops no old one.
+    assert_eq!(
+        (&step["ceiling"], &step["floor"], &step["from_running"]),
+        (&json!(3), &json!(2), &json!(2)),
+        "{plan}"
+    );
+    assert_eq!(
+        (&step["wanted_from"], &step["wanted_to"]),
+        (&json!(2), &json!(1)),
+        "{plan}"
+    );
+    assert_eq!(plan["removals"], json!([]), "{plan}");
+    let tasks = plan["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 1, "{plan}");
+    assert_eq!(tasks[0]["outcome"], "place", "{plan}");
+    let planned = (
+        tasks[0]["agent"].as_str().unwrap().to_owned(),
+        tasks[0]["container"].as_str().unwrap().to_owned(),
+    );
+    let index = plan["index"].as_u64().unwrap();
+    assert!(
+        get_json(&format!("{url}/api/v0/rollouts"))
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "the plan changed nothing"
+    );
+    // Bodies the migrate refuses, the plan refuses alike.
+    for bad in [
+        json!({ "from": web, "to": web2, "surge": 1 }),
+        json!({ "from": web, "to": web }),
+        json!({ "from": web, "to": web2, "max_surge": 0, "max_unavailable": 0 }),
+        json!({ "from": "web-0000000", "to": web2 }),
+        json!({ "from": web, "to": web2, "min_healthy": "soon" }),
+    ] {
+        let (status, reply) = post_plan(url, &json!({ "migrate": bad }));
+        let body = serde_json::to_vec(&bad).unwrap();
+        let (migrate_status, text) =
+            http("POST", &format!("{url}/api/v0/migrate"), Some(&body), None);
+        let migrate_reply: Value = serde_json::from_str(&text).unwrap();
+        assert_ne!(status, 202, "{reply}");
+        assert_eq!(
+            (status, &reply["msg"]),
+            (migrate_status, &migrate_reply["msg"]),
+            "{bad}"
+        );
+    }
+    // harpoonctl shows the step and the index to pass on.
+    let (from, to) = (write_job(&env, "web", &web), write_job(&env, "web2", &web2));
+    let (ok, out, err) = harpoonctl(url, &["plan", &from, "--migrate", &to]);
+    assert!(ok, "{err}");
+    assert!(out.contains("keep 2 old, place 1 new"), "{out}");
+    assert!(out.contains(&planned.1), "{out}");
+    assert!(out.contains(&format!("--index {index}")), "{out}");
+    // A stale index is refused; the planned one starts the rollout.
+    let stale = format!("{url}/api/v0/migrate?index={}", index + 7);
+    let body = serde_json::to_vec(&rollout).unwrap();
+    let (status, text) = http("POST", &stale, Some(&body), None);
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("plan again"), "{text}");
+    let (ok, out, err) = harpoonctl(url, &["migrate", &from, &to, "--index", &index.to_string()]);
+    assert!(ok, "harpoonctl migrate --index: {out}{err}");
+    wait_for("the first new task placed", SETTLE, || {
+        proxy(url)
+            .into_iter()
+            .find(|(_, id, _)| *id == planned.1)
+            .map(|(agent, id, _)| assert_eq!((agent, id), planned.clone()))
+    });
 }

@@ -36,8 +36,8 @@ pub use registry::{Jobs, RegistryChanges};
 pub use scheduler::{
     AgentCommand, AgentView, ChangePlan, Checkpoint, CommandAction, CommandError, ContainerView,
     Coverage, Gauges, Input, InstanceState, JobExplanation, JobTaskCounts, Occupancy, Output,
-    PendingCommand, PlanChange, PlannedRemoval, PlannedTask, ROLLOUT_CHECK, Reply, RestoreError,
-    RolloutView, Scheduler, SchedulerConfig, TaskExplanation, TaskOutcome, TimerReason, Trace,
-    TraceLevel, TransitionRow, UnscheduleTarget,
+    PendingCommand, PlanChange, PlannedRemoval, PlannedStep, PlannedTask, ROLLOUT_CHECK, Reply,
+    RestoreError, RolloutView, Scheduler, SchedulerConfig, TaskExplanation, TaskOutcome,
+    TimerReason, Trace, TraceLevel, TransitionRow, UnscheduleTarget,
 };
 pub use time::{Duration, Instant};

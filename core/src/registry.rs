@@ -49,6 +49,7 @@
 //!   back a job that was answered 500.
 
 mod rollouts;
+pub(crate) use rollouts::validate_migrate;
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;

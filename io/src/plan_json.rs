@@ -14,7 +14,7 @@ pub struct PlanJson {
     /// The durable registry index the plan was made against: apply with
     /// `?index=N` to apply it only if the registry is unchanged.
     pub index: u64,
-    /// `schedule` or `unschedule`.
+    /// `schedule`, `unschedule` or `migrate`.
     pub change: String,
     /// The job's hash.
     pub hash: String,
@@ -24,6 +24,45 @@ pub struct PlanJson {
     pub tasks: Vec<PlannedTaskJson>,
     /// Each container that would be stopped or removed.
     pub removals: Vec<RemovalJson>,
+    /// For a migrate: the rollout's first step (`hash` and `job` name the
+    /// new job, `tasks` its tasks the step places, `removals` the old
+    /// job's containers it stops).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout: Option<PlannedStepJson>,
+}
+
+/// A migrate's first step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlannedStepJson {
+    /// The old job's hash.
+    pub from: String,
+    /// The old job's name.
+    pub from_job: String,
+    /// The old job's scale.
+    pub from_scale: u32,
+    /// The new job's scale.
+    pub to_scale: u32,
+    /// Bounds as given (or defaulted).
+    pub max_surge: u32,
+    /// Bounds as given (or defaulted).
+    pub max_unavailable: u32,
+    /// The most tasks that may exist at once: `max(from_scale, to_scale) +
+    /// max_surge`.
+    pub ceiling: u32,
+    /// The fewest that must stay available: `min(from_scale, to_scale) -
+    /// max_unavailable`.
+    pub floor: u32,
+    /// Old tasks running now.
+    pub from_running: u32,
+    /// Old instances present now.
+    pub from_present: u32,
+    /// Old tasks the step keeps (tasks `0..wanted_from`).
+    pub wanted_from: u32,
+    /// New tasks the step places (tasks `0..wanted_to`).
+    pub wanted_to: u32,
+    /// Why the first step changes nothing yet, when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// One task of a plan.
@@ -156,10 +195,10 @@ impl From<&ChangePlan> for PlanJson {
     fn from(plan: &ChangePlan) -> PlanJson {
         PlanJson {
             index: plan.index,
-            change: if plan.schedules {
-                "schedule"
-            } else {
-                "unschedule"
+            change: match (&plan.rollout, plan.schedules) {
+                (Some(_), _) => "migrate",
+                (None, true) => "schedule",
+                (None, false) => "unschedule",
             }
             .to_owned(),
             hash: plan.hash.to_string(),
@@ -194,6 +233,21 @@ impl From<&ChangePlan> for PlanJson {
                     stop_first: removal.stop_first,
                 })
                 .collect(),
+            rollout: plan.rollout.as_ref().map(|step| PlannedStepJson {
+                from: step.from.to_string(),
+                from_job: step.from_job.clone(),
+                from_scale: step.from_scale,
+                to_scale: step.to_scale,
+                max_surge: step.params.max_surge,
+                max_unavailable: step.params.max_unavailable,
+                ceiling: step.ceiling,
+                floor: step.floor,
+                from_running: step.from_running,
+                from_present: step.from_present,
+                wanted_from: step.wanted.from,
+                wanted_to: step.wanted.to,
+                waiting: step.waiting.clone(),
+            }),
         }
     }
 }

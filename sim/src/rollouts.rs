@@ -37,6 +37,7 @@ impl World<'_> {
             from: UnscheduleTarget::Hash(from.config.hash()),
             to: to.config.clone(),
             params: spec.params.clone(),
+            index: None,
         };
         self.input(input);
     }

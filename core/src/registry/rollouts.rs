@@ -46,53 +46,30 @@ impl Registry {
     }
 
     /// Handles a migrate request: `to` is scheduled with no task wanted
-    /// yet and a rollout from `from` is recorded, in one write.
+    /// yet and a rollout from `from` is recorded, in one write. With
+    /// `index`, only if the registry is still at that index (as for
+    /// [`Registry::schedule`]).
     pub fn migrate(
         &mut self,
         request: RequestId,
         from: UnscheduleTarget,
         to: JobConfig,
         params: RolloutParams,
+        index: Option<u64>,
         out: &mut VecDeque<Output>,
     ) {
-        let mut problems = Vec::new();
-        let from = match from {
-            UnscheduleTarget::Hash(hash) => Some(hash),
-            UnscheduleTarget::Config(job) => match job.validate() {
-                Ok(()) => Some(job.hash()),
-                Err(invalid) => {
-                    problems.push(format!("from: {invalid}"));
-                    None
-                }
-            },
+        let from = match validate_migrate(&from, &to, &params) {
+            Ok(from) => from,
+            Err(msg) => return reply_now(out, request, 400, msg),
         };
-        if let Err(invalid) = to.validate() {
-            problems.push(format!("to: {invalid}"));
+        if self.stale_index(request, index, out) {
+            return;
         }
-        problems.extend(params.problems());
-        let Some(from) = from.filter(|_| problems.is_empty()) else {
-            return reply_now(out, request, 400, problems.join("; "));
-        };
         let to_hash = to.hash();
-        if from == to_hash {
-            let msg = format!("from and to are the same job ({from}): nothing to roll out");
-            return reply_now(out, request, 400, msg);
-        }
-        let Some(old) = self.jobs.get(&from).cloned() else {
-            return self.reply_after(out, request, 404, format!("from: {from} not scheduled"));
+        let old = match self.migrate_conflict(&from, &to_hash) {
+            Ok(old) => old,
+            Err((status, msg)) => return self.reply_after(out, request, status, msg),
         };
-        if self.jobs.contains_key(&to_hash) {
-            let msg = format!("to: {to_hash} already scheduled");
-            return self.reply_after(out, request, 409, msg);
-        }
-        if let Some(rollout) = self.rollout_holding(&from) {
-            let msg = format!(
-                "{from} is held by rollout {} ({}) already",
-                rollout.id,
-                rollout.status.as_str()
-            );
-            return self.reply_after(out, request, 409, msg);
-        }
         self.version += 1;
         let rollout = Rollout {
             id: self.version,
@@ -184,6 +161,32 @@ impl Registry {
         }
     }
 
+    /// Why a well-formed migrate from `from` to `to_hash` cannot be
+    /// accepted now (404 unknown `from`, 409 `to` scheduled or `from` held
+    /// by another rollout), or the old job. Shared by the migrate and its
+    /// plan, so both refuse alike.
+    pub fn migrate_conflict(
+        &self,
+        from: &JobHash,
+        to_hash: &JobHash,
+    ) -> Result<Arc<JobConfig>, (u16, String)> {
+        let Some(old) = self.jobs.get(from).cloned() else {
+            return Err((404, format!("from: {from} not scheduled")));
+        };
+        if self.jobs.contains_key(to_hash) {
+            return Err((409, format!("to: {to_hash} already scheduled")));
+        }
+        if let Some(rollout) = self.rollout_holding(from) {
+            let msg = format!(
+                "{from} is held by rollout {} ({}) already",
+                rollout.id,
+                rollout.status.as_str()
+            );
+            return Err((409, msg));
+        }
+        Ok(old)
+    }
+
     fn put_rollout(&mut self, rollout: Rollout) {
         self.version += 1;
         self.changed_rollouts.insert(rollout.id);
@@ -216,4 +219,39 @@ impl Registry {
         };
         self.reply_after(out, request, 202, msg);
     }
+}
+
+/// The old job's hash of a migrate request, or every problem of its own
+/// form for a 400 (invalid jobs or bounds, `from` equal to `to`). Shared by
+/// the migrate and its plan.
+pub fn validate_migrate(
+    from: &UnscheduleTarget,
+    to: &JobConfig,
+    params: &RolloutParams,
+) -> Result<JobHash, String> {
+    let mut problems = Vec::new();
+    let from = match from {
+        UnscheduleTarget::Hash(hash) => Some(hash.clone()),
+        UnscheduleTarget::Config(job) => match job.validate() {
+            Ok(()) => Some(job.hash()),
+            Err(invalid) => {
+                problems.push(format!("from: {invalid}"));
+                None
+            }
+        },
+    };
+    if let Err(invalid) = to.validate() {
+        problems.push(format!("to: {invalid}"));
+    }
+    problems.extend(params.problems());
+    let Some(from) = from.filter(|_| problems.is_empty()) else {
+        return Err(problems.join("; "));
+    };
+    let to_hash = to.hash();
+    if from == to_hash {
+        return Err(format!(
+            "from and to are the same job ({from}): nothing to roll out"
+        ));
+    }
+    Ok(from)
 }

@@ -59,6 +59,10 @@ pub enum Input {
         to: JobConfig,
         /// Bounds, health and deadline.
         params: RolloutParams,
+        /// Check-and-set, as for [`Input::Schedule`] (absent in
+        /// recordings made before migrate took one).
+        #[serde(default)]
+        index: Option<u64>,
     },
     /// A user aborts a rollout (`POST /api/v0/rollouts/{id}/abort`): it is
     /// reverted.

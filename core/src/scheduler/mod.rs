@@ -19,6 +19,7 @@ mod job_view;
 pub(crate) mod locations;
 pub(crate) mod output;
 mod plan;
+mod plan_migrate;
 mod reconcile;
 mod rollouts;
 mod streams;
@@ -48,6 +49,7 @@ pub use input::{CommandError, Input, UnscheduleTarget};
 pub use job_view::JobTaskCounts;
 pub use output::{AgentCommand, CommandAction, Output, Reply, Trace, TraceLevel};
 pub use plan::{ChangePlan, PlanChange, PlannedRemoval, PlannedTask, TaskOutcome};
+pub use plan_migrate::PlannedStep;
 pub use rollouts::{ROLLOUT_CHECK, RolloutView};
 pub use timer::TimerReason;
 use timer::TimerTable;
@@ -204,12 +206,13 @@ impl Scheduler {
                 from,
                 to,
                 params,
+                index,
             } => {
                 if self.refuse_until_loaded(request) {
                     return;
                 }
                 self.registry
-                    .migrate(request, from, to, params, &mut self.outputs);
+                    .migrate(request, from, to, params, index, &mut self.outputs);
             }
             Input::AbortRollout { request, rollout } => {
                 if self.refuse_until_loaded(request) {

@@ -23,14 +23,14 @@ use super::Scheduler;
 use super::explain::explain;
 use super::input::UnscheduleTarget;
 use super::output::Reply;
+use super::plan_migrate::PlannedStep;
 use crate::algorithm::{self, Demand, Explanation};
 use crate::ids::AgentId;
+use crate::rollout::RolloutParams;
 use crate::transformer::build_placement_cluster;
 use crate::wire::{ContainerId, ContainerStatus, JobConfig, JobHash};
 
 /// A change to plan.
-// Planning a migration (the rollout's first step) joins here as a variant
-// once rollouts exist; the API answers it 501 until then.
 #[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum PlanChange {
@@ -38,6 +38,16 @@ pub enum PlanChange {
     Schedule(JobConfig),
     /// Unschedule this job.
     Unschedule(UnscheduleTarget),
+    /// Roll out from one job to another: its first step is planned (see
+    /// `plan_migrate.rs`).
+    Migrate {
+        /// The old job.
+        from: UnscheduleTarget,
+        /// The new job.
+        to: JobConfig,
+        /// Bounds, health and deadline.
+        params: RolloutParams,
+    },
 }
 
 /// What the scheduler would do if a change were durable now.
@@ -56,6 +66,9 @@ pub struct ChangePlan {
     pub tasks: Vec<PlannedTask>,
     /// Each container that would be stopped or removed, in task order.
     pub removals: Vec<PlannedRemoval>,
+    /// For a migrate: the rollout's first step (`tasks` are the new job's
+    /// tasks it places, `removals` the old job's it stops).
+    pub rollout: Option<PlannedStep>,
 }
 
 /// One task of a job being scheduled, and what would become of it.
@@ -111,6 +124,7 @@ impl Scheduler {
         match change {
             PlanChange::Schedule(job) => self.plan_schedule(job),
             PlanChange::Unschedule(target) => self.plan_unschedule(target),
+            PlanChange::Migrate { from, to, params } => self.plan_migrate(from, to, params),
         }
     }
 
@@ -122,14 +136,32 @@ impl Scheduler {
         if self.registry.jobs().contains_key(&hash) {
             return Err(refusal(409, format!("{hash} already scheduled")));
         }
+        Ok(ChangePlan {
+            index: self.registry.durable_sequence(),
+            job: job.container.job.clone(),
+            tasks: self.planned_tasks(&hash, &job, job.task_count()),
+            hash,
+            schedules: true,
+            removals: Vec::new(),
+            rollout: None,
+        })
+    }
+
+    /// What would become of tasks `0..count` of job `job` (hash `hash`)
+    /// once the transformer places it at that count, in task order.
+    pub(super) fn planned_tasks(
+        &self,
+        hash: &JobHash,
+        job: &JobConfig,
+        count: u32,
+    ) -> Vec<PlannedTask> {
+        let hash = hash.clone();
         let agents = self.agents.table();
         let locations = self.agents.locations();
         // The reconcile looks at the job's tasks in container ID order
         // (its marked set is ordered by ID), so that is the order they are
         // gathered and placed in.
-        let mut ids: Vec<ContainerId> = (0..job.task_count())
-            .map(|index| hash.container_id(index))
-            .collect();
+        let mut ids: Vec<ContainerId> = (0..count).map(|index| hash.container_id(index)).collect();
         ids.sort();
         let mut outcomes: BTreeMap<ContainerId, TaskOutcome> = BTreeMap::new();
         let mut present: BTreeMap<&AgentId, u32> = BTreeMap::new();
@@ -196,14 +228,7 @@ impl Scheduler {
             .map(|(container, outcome)| PlannedTask { container, outcome })
             .collect();
         tasks.sort_by_key(|task| task.container.task().map(|(_, index)| index));
-        Ok(ChangePlan {
-            index: self.registry.durable_sequence(),
-            job: job.container.job.clone(),
-            hash,
-            schedules: true,
-            tasks,
-            removals: Vec::new(),
-        })
+        tasks
     }
 
     fn plan_unschedule(&self, target: UnscheduleTarget) -> Result<ChangePlan, Reply> {
@@ -217,10 +242,28 @@ impl Scheduler {
         let Some(job) = self.registry.jobs().get(&hash) else {
             return Err(refusal(404, format!("{hash} not scheduled")));
         };
+        Ok(ChangePlan {
+            index: self.registry.durable_sequence(),
+            job: job.container.job.clone(),
+            removals: self.planned_removals(&hash, 0..job.task_count()),
+            hash,
+            schedules: false,
+            tasks: Vec::new(),
+            rollout: None,
+        })
+    }
+
+    /// The instances of tasks `tasks` of job `hash` that removing them
+    /// would stop or remove, in task order then agent order.
+    pub(super) fn planned_removals(
+        &self,
+        hash: &JobHash,
+        tasks: std::ops::Range<u32>,
+    ) -> Vec<PlannedRemoval> {
         let agents = self.agents.table();
-        let located = self.agents.locations().job(&hash);
+        let located = self.agents.locations().job(hash);
         let mut removals = Vec::new();
-        for index in 0..job.task_count() {
+        for index in tasks {
             let container = hash.container_id(index);
             for &number in located.of_task(index) {
                 let Some(agent) = agents.at(number) else {
@@ -247,18 +290,11 @@ impl Scheduler {
             let task = |r: &PlannedRemoval| r.container.task().map(|(_, index)| index);
             task(a).cmp(&task(b)).then_with(|| a.agent.cmp(&b.agent))
         });
-        Ok(ChangePlan {
-            index: self.registry.durable_sequence(),
-            job: job.container.job.clone(),
-            hash,
-            schedules: false,
-            tasks: Vec::new(),
-            removals,
-        })
+        removals
     }
 }
 
-fn refusal(status_code: u16, msg: String) -> Reply {
+pub(super) fn refusal(status_code: u16, msg: String) -> Reply {
     Reply {
         status_code,
         msg,

@@ -238,12 +238,7 @@ impl Scheduler {
     /// its new tasks' health brought up to date.
     fn observe(&mut self, rollout: &Rollout) -> Observed {
         let now = self.now;
-        let from_running: Vec<bool> = (0..rollout.wanted.from)
-            .map(|index| self.task_status(&rollout.from, index).0)
-            .collect();
-        let from_present = (0..rollout.from_scale)
-            .map(|index| self.agents.locations().of_task(&rollout.from, index).len() as u32)
-            .sum();
+        let (from_running, from_present) = self.observe_old(rollout);
         let statuses: Vec<(bool, u64)> = (0..rollout.wanted.to)
             .map(|index| self.task_status(&rollout.to, index))
             .collect();
@@ -276,6 +271,19 @@ impl Scheduler {
         }
     }
 
+    /// What the agents report of a rollout's old job: whether each wanted
+    /// old task runs, and how many old instances are present. A plan of a
+    /// migrate observes the same way.
+    pub(super) fn observe_old(&self, rollout: &Rollout) -> (Vec<bool>, u32) {
+        let from_running = (0..rollout.wanted.from)
+            .map(|index| self.task_status(&rollout.from, index).0)
+            .collect();
+        let from_present = (0..rollout.from_scale)
+            .map(|index| self.agents.locations().of_task(&rollout.from, index).len() as u32)
+            .sum();
+        (from_running, from_present)
+    }
+
     /// Whether task `index` of `job` runs on some agent, and its restart
     /// count there.
     fn task_status(&self, job: &JobHash, index: u32) -> (bool, u64) {
@@ -291,7 +299,7 @@ impl Scheduler {
     }
 
     /// Why a rollout that could not step waits, for a person.
-    fn waiting_reason(&self, rollout: &Rollout, observed: &Observed) -> String {
+    pub(super) fn waiting_reason(&self, rollout: &Rollout, observed: &Observed) -> String {
         let wanted = rollout.wanted;
         for index in 0..wanted.to {
             if let Some(reason) = self.unplaced_reason(&rollout.to.container_id(index)) {

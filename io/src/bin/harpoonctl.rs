@@ -48,14 +48,35 @@ enum Command {
     },
     /// Show what scheduling the job in FILE would do, changing nothing:
     /// where each task would go or why it cannot, and the registry index
-    /// to apply it at (`schedule FILE --index N`).
+    /// to apply it at (`schedule FILE --index N`). With --migrate TO, the
+    /// first step of a rollout from FILE to TO instead (`migrate FILE TO
+    /// --index N`).
     Plan {
         /// The job file.
         file: PathBuf,
         /// Plan unscheduling the job instead: what would be stopped and
         /// removed.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "migrate")]
         unschedule: bool,
+        /// Plan a rollout from FILE to the job in this file: the new tasks
+        /// its first step places, the old ones it stops, its bounds.
+        #[arg(long, value_name = "TO")]
+        migrate: Option<PathBuf>,
+        /// As for `migrate` (with --migrate).
+        #[arg(long, requires = "migrate")]
+        max_surge: Option<u32>,
+        /// As for `migrate` (with --migrate).
+        #[arg(long, requires = "migrate")]
+        max_unavailable: Option<u32>,
+        /// As for `migrate` (with --migrate).
+        #[arg(long, requires = "migrate", value_parser = check_duration)]
+        min_healthy: Option<String>,
+        /// As for `migrate` (with --migrate).
+        #[arg(long, requires = "migrate", value_parser = check_duration)]
+        progress_deadline: Option<String>,
+        /// As for `migrate` (with --migrate).
+        #[arg(long, requires = "migrate")]
+        no_revert: bool,
     },
     /// Show where each task of a job is and why: its instances, what is
     /// pending, and for a task no agent can take, the agents evaluated,
@@ -102,9 +123,13 @@ enum Command {
         /// unless it succeeds.
         #[arg(long)]
         wait: bool,
+        /// Only if the registry is still at this index (the one `plan FROM
+        /// --migrate TO` printed); else 409 with the index now.
+        #[arg(long)]
+        index: Option<u64>,
         /// The original client-side migration, TO's tasks given this long
         /// to run, e.g. 30s.
-        #[arg(long, value_parser = parse_duration, conflicts_with_all = ["max_surge", "max_unavailable", "min_healthy", "progress_deadline", "no_revert", "wait"])]
+        #[arg(long, value_parser = parse_duration, conflicts_with_all = ["max_surge", "max_unavailable", "min_healthy", "progress_deadline", "no_revert", "wait", "index"])]
         timeout: Option<Duration>,
     },
     /// List the rollouts: status, step, each side's tasks, and why one waits.
@@ -146,7 +171,28 @@ fn main() -> ExitCode {
     let result: Result<String, CtlError> = match &args.command {
         Command::Schedule { file, index } => client.schedule(file, *index),
         Command::Unschedule { target, index } => client.unschedule(target, *index),
-        Command::Plan { file, unschedule } => client.plan(file, *unschedule),
+        Command::Plan {
+            file,
+            migrate: Some(to),
+            max_surge,
+            max_unavailable,
+            min_healthy,
+            progress_deadline,
+            no_revert,
+            ..
+        } => {
+            let options = RolloutOptions {
+                max_surge: *max_surge,
+                max_unavailable: *max_unavailable,
+                min_healthy: min_healthy.clone(),
+                progress_deadline: progress_deadline.clone(),
+                no_revert: *no_revert,
+            };
+            client.plan_migrate(file, to, &options)
+        }
+        Command::Plan {
+            file, unschedule, ..
+        } => client.plan(file, *unschedule),
         Command::Why { target } => client.why(target),
         Command::Ps => client.ps().map(|table| table.to_string()),
         Command::Registry => client.registry().map(|table| table.to_string()),
@@ -166,6 +212,7 @@ fn main() -> ExitCode {
             progress_deadline,
             no_revert,
             wait,
+            index,
             timeout: None,
         } => {
             let options = RolloutOptions {
@@ -175,7 +222,9 @@ fn main() -> ExitCode {
                 progress_deadline: progress_deadline.clone(),
                 no_revert: *no_revert,
             };
-            client.start_rollout(from, to, &options, *wait, &mut |step| eprintln!("{step}"))
+            client.start_rollout_at(from, to, &options, *index, *wait, &mut |step| {
+                eprintln!("{step}")
+            })
         }
         Command::Rollouts => client.rollouts().map(|table| table.to_string()),
         Command::Drain {

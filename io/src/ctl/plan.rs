@@ -6,6 +6,7 @@ use std::path::Path;
 
 use harpoon_core::wire::JobConfig;
 
+use super::rollouts::{RolloutOptions, migrate_body};
 use super::{Client, CtlError, Table, read_job_file};
 use crate::plan_json::{PlanJson, WhyJson};
 
@@ -21,6 +22,21 @@ impl Client {
         body.push(b'}');
         let plan: PlanJson = self.post_json("/api/v0/plan", &body)?;
         Ok(render_plan(&plan, &file.display().to_string()))
+    }
+
+    /// `plan FROM --migrate TO`: the first step of a rollout from the job
+    /// in FROM to the one in TO, and the index to start it at.
+    pub fn plan_migrate(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: &RolloutOptions,
+    ) -> Result<String, CtlError> {
+        let body = serde_json::json!({ "migrate": migrate_body(from, to, options)? });
+        let body = serde_json::to_vec(&body).expect("JSON");
+        let plan: PlanJson = self.post_json("/api/v0/plan", &body)?;
+        let files = format!("{} {}", from.display(), to.display());
+        Ok(render_plan(&plan, &files))
     }
 
     /// `why JOB|HASH`: each task of the job (every job of that name, if a
@@ -67,7 +83,29 @@ pub fn render_plan(plan: &PlanJson, file: &str) -> String {
         "{} {} ({}) at registry index {}\n",
         plan.change, plan.job, plan.hash, plan.index
     );
-    if plan.change == "schedule" {
+    if let Some(step) = &plan.rollout {
+        text.push_str(&format!(
+            "first step of a rollout from {} ({}, {} tasks) to {} tasks: keep {} old, place {} new\n\
+             bounds: at most {} tasks at once (max_surge {}), at least {} available (max_unavailable {}); \
+             {} old running, {} old present\n",
+            step.from_job,
+            step.from,
+            step.from_scale,
+            step.to_scale,
+            step.wanted_from,
+            step.wanted_to,
+            step.ceiling,
+            step.max_surge,
+            step.floor,
+            step.max_unavailable,
+            step.from_running,
+            step.from_present,
+        ));
+        if let Some(waiting) = &step.waiting {
+            text.push_str(&format!("the step changes nothing yet: {waiting}\n"));
+        }
+    }
+    if plan.change == "schedule" || !plan.tasks.is_empty() {
         let mut table = Table::new(&["TASK", "OUTCOME", "AGENT OR WHY"]);
         for task in &plan.tasks {
             let detail = match (&task.agent, &task.explanation) {
@@ -78,9 +116,10 @@ pub fn render_plan(plan: &PlanJson, file: &str) -> String {
             table.row(vec![task.container.clone(), task.outcome.clone(), detail]);
         }
         text.push_str(&table.to_string());
-    } else if plan.removals.is_empty() {
+    }
+    if plan.change == "unschedule" && plan.removals.is_empty() {
         text.push_str("nothing runs: no container to stop or remove\n");
-    } else {
+    } else if !plan.removals.is_empty() {
         let mut table = Table::new(&["CONTAINER", "AGENT", "STATUS", "ACTION"]);
         for removal in &plan.removals {
             let action = if removal.stop_first {
@@ -100,8 +139,13 @@ pub fn render_plan(plan: &PlanJson, file: &str) -> String {
         }
         text.push_str(&table.to_string());
     }
+    let same_options = if plan.rollout.is_some() {
+        " (and the same rollout options)"
+    } else {
+        ""
+    };
     text.push_str(&format!(
-        "apply only if the registry is unchanged: harpoonctl {} {file} --index {}\n",
+        "apply only if the registry is unchanged: harpoonctl {} {file} --index {}{same_options}\n",
         plan.change, plan.index
     ));
     text
@@ -150,6 +194,55 @@ mod tests {
         assert!(!looks_like_hash("web"));
         assert!(!looks_like_hash("my-web"));
         assert!(!looks_like_hash("web-9c8374"));
+    }
+
+    #[test]
+    fn a_migrate_plan_shows_its_step_bounds_tasks_and_the_command_to_apply() {
+        use crate::plan_json::{PlannedStepJson, PlannedTaskJson, RemovalJson};
+        let plan = PlanJson {
+            index: 4,
+            change: "migrate".into(),
+            hash: "web-2222222".into(),
+            job: "web".into(),
+            tasks: vec![PlannedTaskJson {
+                container: "web-2222222-0".into(),
+                outcome: "place".into(),
+                agent: Some("http://a1".into()),
+                explanation: None,
+            }],
+            removals: vec![RemovalJson {
+                container: "web-1111111-2".into(),
+                agent: "http://a0".into(),
+                status: Some("running".into()),
+                stop_first: true,
+            }],
+            rollout: Some(PlannedStepJson {
+                from: "web-1111111".into(),
+                from_job: "web".into(),
+                from_scale: 3,
+                to_scale: 3,
+                max_surge: 1,
+                max_unavailable: 1,
+                ceiling: 4,
+                floor: 2,
+                from_running: 3,
+                from_present: 3,
+                wanted_from: 2,
+                wanted_to: 1,
+                waiting: None,
+            }),
+        };
+        assert_eq!(
+            render_plan(&plan, "v1.json v2.json"),
+            "migrate web (web-2222222) at registry index 4\n\
+             first step of a rollout from web (web-1111111, 3 tasks) to 3 tasks: keep 2 old, place 1 new\n\
+             bounds: at most 4 tasks at once (max_surge 1), at least 2 available (max_unavailable 1); 3 old running, 3 old present\n\
+             TASK           OUTCOME  AGENT OR WHY\n\
+             web-2222222-0  place    http://a1\n\
+             CONTAINER      AGENT      STATUS   ACTION\n\
+             web-1111111-2  http://a0  running  stop, remove\n\
+             apply only if the registry is unchanged: harpoonctl migrate v1.json v2.json --index 4 (and the same rollout options)\n"
+        );
     }
 
     #[test]

@@ -56,32 +56,27 @@ impl Client {
         wait: bool,
         progress: &mut dyn FnMut(&str),
     ) -> Result<String, CtlError> {
-        let (from_bytes, to_bytes) = (read_job_file(from)?, read_job_file(to)?);
-        let decode = |bytes: &[u8]| {
-            serde_json::from_slice::<serde_json::Value>(bytes)
-                .map_err(|error| CtlError::File(error.to_string()))
+        self.start_rollout_at(from, to, options, None, wait, progress)
+    }
+
+    /// [`Client::start_rollout`], only if the registry is still at `index`
+    /// when given (the index `plan FROM --migrate TO` printed).
+    pub fn start_rollout_at(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: &RolloutOptions,
+        index: Option<u64>,
+        wait: bool,
+        progress: &mut dyn FnMut(&str),
+    ) -> Result<String, CtlError> {
+        let to_bytes = read_job_file(to)?;
+        let body = migrate_body(from, to, options)?;
+        let path = match index {
+            Some(index) => format!("/api/v0/migrate?index={index}"),
+            None => "/api/v0/migrate".to_owned(),
         };
-        let mut body = serde_json::json!({
-            "from": decode(&from_bytes)?,
-            "to": decode(&to_bytes)?,
-        });
-        let fields = body.as_object_mut().expect("an object");
-        if let Some(n) = options.max_surge {
-            fields.insert("max_surge".into(), n.into());
-        }
-        if let Some(n) = options.max_unavailable {
-            fields.insert("max_unavailable".into(), n.into());
-        }
-        if let Some(d) = &options.min_healthy {
-            fields.insert("min_healthy".into(), d.clone().into());
-        }
-        if let Some(d) = &options.progress_deadline {
-            fields.insert("progress_deadline".into(), d.clone().into());
-        }
-        if options.no_revert {
-            fields.insert("auto_revert".into(), false.into());
-        }
-        let accepted = self.post("/api/v0/migrate", &serde_json::to_vec(&body).expect("JSON"))?;
+        let accepted = self.post(&path, &serde_json::to_vec(&body).expect("JSON"))?;
         if !wait {
             return Ok(accepted);
         }
@@ -231,4 +226,39 @@ fn progress_line(rollout: &RolloutJson) -> String {
         line.push_str(&format!(" ({why})"));
     }
     line
+}
+
+/// The body of `POST /api/v0/migrate` (and of a plan's `migrate`) for the
+/// jobs in files `from` and `to` and the options given.
+pub fn migrate_body(
+    from: &Path,
+    to: &Path,
+    options: &RolloutOptions,
+) -> Result<serde_json::Value, CtlError> {
+    let (from_bytes, to_bytes) = (read_job_file(from)?, read_job_file(to)?);
+    let decode = |bytes: &[u8]| {
+        serde_json::from_slice::<serde_json::Value>(bytes)
+            .map_err(|error| CtlError::File(error.to_string()))
+    };
+    let mut body = serde_json::json!({
+        "from": decode(&from_bytes)?,
+        "to": decode(&to_bytes)?,
+    });
+    let fields = body.as_object_mut().expect("an object");
+    if let Some(n) = options.max_surge {
+        fields.insert("max_surge".into(), n.into());
+    }
+    if let Some(n) = options.max_unavailable {
+        fields.insert("max_unavailable".into(), n.into());
+    }
+    if let Some(d) = &options.min_healthy {
+        fields.insert("min_healthy".into(), d.clone().into());
+    }
+    if let Some(d) = &options.progress_deadline {
+        fields.insert("progress_deadline".into(), d.clone().into());
+    }
+    if options.no_revert {
+        fields.insert("auto_revert".into(), false.into());
+    }
+    Ok(body)
 }

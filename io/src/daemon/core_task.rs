@@ -205,13 +205,18 @@ impl Driver {
                     index,
                 });
             }
-            CoreMessage::Migrate { migrate, reply } => {
+            CoreMessage::Migrate {
+                migrate,
+                index,
+                reply,
+            } => {
                 let request = self.remember(reply);
                 self.feed(Input::Migrate {
                     request,
                     from: migrate.from,
                     to: migrate.to,
                     params: migrate.params,
+                    index,
                 });
             }
             CoreMessage::AbortRollout { rollout, reply } => {

@@ -147,13 +147,26 @@ async fn route(request: Request<Incoming>, core: &CoreHandle, options: &ApiOptio
             }
             plan_api::why(core, hash).await
         }
-        ("/api/v0/migrate", _) if rpc_method => match read_body(request, options).await {
-            Ok(bytes) => match rollouts_api::decode_migrate(&bytes) {
-                Ok(migrate) => forward(core, |reply| CoreMessage::Migrate { migrate, reply }).await,
-                Err(msg) => rpc(StatusCode::BAD_REQUEST, &msg),
-            },
-            Err(response) => response,
-        },
+        ("/api/v0/migrate", _) if rpc_method => {
+            let index = match index() {
+                Ok(index) => index,
+                Err(problem) => return rpc(StatusCode::BAD_REQUEST, &problem),
+            };
+            match read_body(request, options).await {
+                Ok(bytes) => match rollouts_api::decode_migrate(&bytes) {
+                    Ok(migrate) => {
+                        let make = |reply| CoreMessage::Migrate {
+                            migrate,
+                            index,
+                            reply,
+                        };
+                        forward(core, make).await
+                    }
+                    Err(msg) => rpc(StatusCode::BAD_REQUEST, &msg),
+                },
+                Err(response) => response,
+            }
+        }
         ("/api/v0/drain" | "/api/v0/undrain", _) if rpc_method => {
             let drain = path == "/api/v0/drain";
             match read_body(request, options).await {

@@ -1,4 +1,4 @@
-//! The check-and-set query of schedule and unschedule (`?index=N`), parsed
+//! The check-and-set query of schedule, unschedule and migrate (`?index=N`), parsed
 //! and validated once, where the request enters.
 
 /// The `index` a request's query names, if any, or why the query is

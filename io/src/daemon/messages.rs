@@ -44,6 +44,8 @@ pub enum CoreMessage {
     Migrate {
         /// The decoded request.
         migrate: super::rollouts_api::Migrate,
+        /// Check-and-set (`?index=N`).
+        index: Option<u64>,
         /// Where the answer goes.
         reply: oneshot::Sender<Reply>,
     },

@@ -1,5 +1,7 @@
 //! `POST /api/v0/plan` and `GET /api/v0/why/{hash}`: read-only questions
-//! to the core, answered with the JSON of [`crate::plan_json`].
+//! to the core, answered with the JSON of [`crate::plan_json`]. A plan's
+//! `migrate` body is decoded by `POST /api/v0/migrate`'s own decoder, so
+//! the two refuse a body alike.
 
 use harpoon_core::wire::{JobConfig, JobHash};
 use harpoon_core::{PlanChange, UnscheduleTarget};
@@ -8,6 +10,7 @@ use serde::Deserialize;
 
 use super::http::{ApiResponse, json, rpc};
 use super::messages::{CoreHandle, Query};
+use super::rollouts_api::{Migrate, decode_migrate};
 use crate::plan_json::{PlanJson, WhyJson};
 
 /// The body of a plan request: exactly one change.
@@ -16,8 +19,8 @@ use crate::plan_json::{PlanJson, WhyJson};
 enum PlanBody {
     Schedule(Box<JobConfig>),
     Unschedule(UnscheduleBody),
-    /// A rollout's body (issue 16): refused until rollouts exist.
-    Migrate(serde::de::IgnoredAny),
+    /// A migrate's body, decoded by `POST /api/v0/migrate`'s own decoder.
+    Migrate(serde_json::Value),
 }
 
 /// A job to unschedule: its hash, or its config.
@@ -38,13 +41,11 @@ pub async fn plan(core: &CoreHandle, body: &[u8]) -> ApiResponse {
         Ok(PlanBody::Unschedule(UnscheduleBody::Job(job))) => {
             PlanChange::Unschedule(UnscheduleTarget::Config(*job))
         }
-        Ok(PlanBody::Migrate(_)) => {
-            return rpc(
-                StatusCode::NOT_IMPLEMENTED,
-                "planning a migrate needs rollouts, which this scheduler does not have yet; \
-                 plan the schedule of the new job and the unschedule of the old one instead",
-            );
-        }
+        // Written back out (the body is bounded) for the migrate's decoder.
+        Ok(PlanBody::Migrate(body)) => match decode_migrate(body.to_string().as_bytes()) {
+            Ok(Migrate { from, to, params }) => PlanChange::Migrate { from, to, params },
+            Err(msg) => return rpc(StatusCode::BAD_REQUEST, &msg),
+        },
         Err(error) => {
             return rpc(
                 StatusCode::BAD_REQUEST,

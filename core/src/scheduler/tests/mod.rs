@@ -8,6 +8,7 @@ mod job_tasks;
 mod legacy;
 mod notices;
 mod plan;
+mod plan_migrate;
 mod races;
 mod requests;
 mod rollouts;

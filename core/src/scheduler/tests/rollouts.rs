@@ -18,6 +18,7 @@ fn migrate(
         from: UnscheduleTarget::Hash(from.hash()),
         to: to.clone(),
         params: RolloutParams::default(),
+        index: None,
     });
 }
 
@@ -123,6 +124,7 @@ fn invalid_rollout_parameters_are_refused_at_once_with_every_problem() {
             progress_deadline_ms: 30_000,
             auto_revert: true,
         },
+        index: None,
     });
     let replies = h.take_replies();
     assert_eq!(replies[0].1.status_code, 400);
