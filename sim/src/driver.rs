@@ -58,7 +58,12 @@ impl World<'_> {
                     ),
                 );
                 self.disk.writing = Some((sequence, changes));
-                let latency = self.scenario.scheduler.persist_latency.draw(&mut self.rng);
+                let latency = match self.disk.slow_until {
+                    // The `slow_disk` fault: a write begun while it lasts
+                    // takes its latency instead.
+                    Some((until, slow)) if self.now < until => slow.draw(&mut self.rng),
+                    _ => self.scenario.scheduler.persist_latency.draw(&mut self.rng),
+                };
                 self.queue.push(
                     self.now + latency,
                     Event::PersistDone {
@@ -589,7 +594,13 @@ impl World<'_> {
             &format!("stream session {session} accepted"),
         );
         let flaps = self.now < sim.flap_stream_until;
+        let repeats = self.now < sim.repeat_first_event_until;
         self.send_stream(&agent, session, StreamPayload::Opened);
+        if repeats {
+            // The `repeat_first_event` fault: the full first event comes
+            // twice, as from an agent that replays its snapshot.
+            self.send_stream(&agent, session, StreamPayload::Event(first.clone()));
+        }
         self.send_stream(&agent, session, StreamPayload::Event(first));
         if flaps {
             // The `flap_stream` fault: the stream breaks right after its

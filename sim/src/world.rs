@@ -133,6 +133,8 @@ pub(crate) struct Disk {
     pub(crate) sequence: u64,
     pub(crate) writing: Option<(u64, Arc<harpoon_core::RegistryChanges>)>,
     pub(crate) failing_until: Option<harpoon_core::Instant>,
+    /// Until when writes begun take longer (`slow_disk`), and how long.
+    pub(crate) slow_until: Option<(harpoon_core::Instant, crate::range::TimeRange)>,
 }
 
 impl Disk {
