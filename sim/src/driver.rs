@@ -337,6 +337,7 @@ impl World<'_> {
                 agent: agent.clone(),
                 container: container.clone(),
                 action: action.name(),
+                sent_at: self.now,
             },
         );
         let timeout = self.scenario.network.request_timeout;
@@ -438,7 +439,17 @@ impl World<'_> {
         };
         self.tracer.line(self.now, agent.as_str(), &text);
         if matches!(action, CommandAction::Create(_)) {
-            self.check_agent_totals(&agent);
+            // A create sent before the scheduler heard of a shrink was
+            // placed on the totals it knew; only later ones are judged.
+            let sent_at = self.commands.get(&command).map(|c| c.sent_at);
+            let placed_blind = match self.resize_heard_at.get(&agent) {
+                Some(None) => true,
+                Some(Some(heard)) => sent_at.is_some_and(|sent| sent < *heard),
+                None => false,
+            };
+            if !placed_blind {
+                self.check_agent_totals(&agent);
+            }
         }
         self.apply_effects(&agent, effects);
         if self.network.is_partitioned(&agent) || self.network.randomly_lost(&mut self.rng) {
@@ -678,6 +689,18 @@ impl World<'_> {
             StreamPayload::Event(event) => {
                 if current {
                     self.heard_from.insert(agent.clone());
+                    // Heard only from an event carrying the new totals
+                    // (not one the old session had on its way).
+                    let current_totals = self.agents.get(&agent).is_some_and(|sim| {
+                        event.resources.mem.total == sim.total_mem_mb()
+                            && harpoon_core::wire::cpu_millis(event.resources.cpus.total)
+                                == sim.total_cpu_millis()
+                    });
+                    if current_totals
+                        && let Some(heard @ None) = self.resize_heard_at.get_mut(&agent)
+                    {
+                        *heard = Some(self.now);
+                    }
                 }
                 self.input(Input::StreamEvent {
                     agent,

@@ -104,6 +104,7 @@ impl World<'_> {
                 if let Some(sim) = self.agents.get_mut(&agent) {
                     sim.shrink(*cpu, *mem_mb);
                 }
+                self.resize_heard_at.insert(agent, None);
             }
             Action::LoseContainers { agent, count } => {
                 let agent = AgentId::new(agent);

@@ -92,6 +92,7 @@ scenarios! {
     agent_loses_some_containers => "53-agent-loses-some-containers.toml",
     stream_repeats_its_first_event => "54-stream-repeats-its-first-event.toml",
     slow_disk => "55-slow-disk.toml",
+    agent_restarts_smaller_under_creates_in_flight => "56-agent-restarts-smaller-under-creates-in-flight.toml",
     rollout_clean => "40-rollout-clean.toml",
     rollout_new_version_fails_to_start => "41-rollout-new-version-fails-to-start.toml",
     rollout_new_version_exits_after_30s => "42-rollout-new-version-exits-after-30s.toml",
