@@ -16,7 +16,10 @@
 //! every command (`fail_commands`), or accepts every command and does
 //! nothing (`never_confirm`); `report_stray` makes it report a container
 //! nobody scheduled. (A stream that breaks after each first event is the
-//! driver's: see `driver.rs`.)
+//! driver's: see `driver.rs`.) `shrink_agent` restarts it with less cpu and
+//! memory than its containers reserve (they keep running), and
+//! `lose_containers` deletes some of its containers behind the scheduler's
+//! back (see `agent/faults.rs`).
 //!
 //! The agent knows nothing about the network or the scheduler: a command
 //! returns its answer, and every visible change is pushed to
@@ -118,6 +121,8 @@ pub struct SimAgent {
     never_confirm_until: Instant,
     /// Until then, its stream breaks right after each first event.
     pub flap_stream_until: Instant,
+    /// Until then, its stream delivers its first event twice.
+    pub repeat_first_event_until: Instant,
     strays: u64,
     next_generation: u64,
 }
@@ -134,6 +139,7 @@ impl SimAgent {
             fail_commands_until: Instant::ZERO,
             never_confirm_until: Instant::ZERO,
             flap_stream_until: Instant::ZERO,
+            repeat_first_event_until: Instant::ZERO,
             strays: 0,
             next_generation: 0,
         }
@@ -651,3 +657,5 @@ fn deleted(id: &str, container: &SimContainer) -> ContainerInstance {
 
 #[cfg(test)]
 mod tests;
+
+mod faults;

@@ -58,7 +58,12 @@ impl World<'_> {
                     ),
                 );
                 self.disk.writing = Some((sequence, changes));
-                let latency = self.scenario.scheduler.persist_latency.draw(&mut self.rng);
+                let latency = match self.disk.slow_until {
+                    // The `slow_disk` fault: a write begun while it lasts
+                    // takes its latency instead.
+                    Some((until, slow)) if self.now < until => slow.draw(&mut self.rng),
+                    _ => self.scenario.scheduler.persist_latency.draw(&mut self.rng),
+                };
                 self.queue.push(
                     self.now + latency,
                     Event::PersistDone {
@@ -332,6 +337,7 @@ impl World<'_> {
                 agent: agent.clone(),
                 container: container.clone(),
                 action: action.name(),
+                sent_at: self.now,
             },
         );
         let timeout = self.scenario.network.request_timeout;
@@ -433,7 +439,17 @@ impl World<'_> {
         };
         self.tracer.line(self.now, agent.as_str(), &text);
         if matches!(action, CommandAction::Create(_)) {
-            self.check_agent_totals(&agent);
+            // A create sent before the scheduler heard of a shrink was
+            // placed on the totals it knew; only later ones are judged.
+            let sent_at = self.commands.get(&command).map(|c| c.sent_at);
+            let placed_blind = match self.resize_heard_at.get(&agent) {
+                Some(None) => true,
+                Some(Some(heard)) => sent_at.is_some_and(|sent| sent < *heard),
+                None => false,
+            };
+            if !placed_blind {
+                self.check_agent_totals(&agent);
+            }
         }
         self.apply_effects(&agent, effects);
         if self.network.is_partitioned(&agent) || self.network.randomly_lost(&mut self.rng) {
@@ -589,7 +605,13 @@ impl World<'_> {
             &format!("stream session {session} accepted"),
         );
         let flaps = self.now < sim.flap_stream_until;
+        let repeats = self.now < sim.repeat_first_event_until;
         self.send_stream(&agent, session, StreamPayload::Opened);
+        if repeats {
+            // The `repeat_first_event` fault: the full first event comes
+            // twice, as from an agent that replays its snapshot.
+            self.send_stream(&agent, session, StreamPayload::Event(first.clone()));
+        }
         self.send_stream(&agent, session, StreamPayload::Event(first));
         if flaps {
             // The `flap_stream` fault: the stream breaks right after its
@@ -667,6 +689,18 @@ impl World<'_> {
             StreamPayload::Event(event) => {
                 if current {
                     self.heard_from.insert(agent.clone());
+                    // Heard only from an event carrying the new totals
+                    // (not one the old session had on its way).
+                    let current_totals = self.agents.get(&agent).is_some_and(|sim| {
+                        event.resources.mem.total == sim.total_mem_mb()
+                            && harpoon_core::wire::cpu_millis(event.resources.cpus.total)
+                                == sim.total_cpu_millis()
+                    });
+                    if current_totals
+                        && let Some(heard @ None) = self.resize_heard_at.get_mut(&agent)
+                    {
+                        *heard = Some(self.now);
+                    }
                 }
                 self.input(Input::StreamEvent {
                     agent,

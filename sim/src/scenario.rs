@@ -204,6 +204,39 @@ pub enum Action {
         /// For how long.
         duration: Duration,
     },
+    /// The agent restarts with this much cpu and memory, less than its
+    /// containers may reserve; they keep running. An extra key.
+    ShrinkAgent {
+        /// Which agent.
+        agent: String,
+        /// Its cpu from now on, in cores.
+        cpu: f64,
+        /// Its memory from now on, in MB.
+        mem_mb: u64,
+    },
+    /// The agent loses `count` of its containers (never all of them)
+    /// behind the scheduler's back. An extra key.
+    LoseContainers {
+        /// Which agent.
+        agent: String,
+        /// How many, at most.
+        count: u64,
+    },
+    /// For a while, the agent's stream delivers its first event twice
+    /// after every (re)connect. An extra key.
+    RepeatFirstEvent {
+        /// Which agent.
+        agent: String,
+        /// For how long.
+        duration: Duration,
+    },
+    /// Registry writes take `latency` for a while. An extra key.
+    SlowDisk {
+        /// How long a write begun meanwhile takes.
+        latency: TimeRange,
+        /// For how long.
+        duration: Duration,
+    },
     /// The scheduler dies and comes back after `down`.
     SchedulerCrash {
         /// How long it stays down.
@@ -261,6 +294,18 @@ impl fmt::Display for Action {
             }
             Action::DiskFail { duration } => {
                 write!(f, "every registry write fails for {duration}")
+            }
+            Action::ShrinkAgent { agent, cpu, mem_mb } => {
+                write!(f, "{agent} restarts with {cpu} cpu, {mem_mb} MB")
+            }
+            Action::LoseContainers { agent, count } => {
+                write!(f, "{agent} loses {count} of its containers")
+            }
+            Action::RepeatFirstEvent { agent, duration } => {
+                write!(f, "{agent}'s stream repeats its first event for {duration}")
+            }
+            Action::SlowDisk { latency, duration } => {
+                write!(f, "registry writes take {latency} for {duration}")
             }
             Action::SchedulerCrash { down } => write!(f, "scheduler crashes for {down}"),
             Action::AddAgent(spec) => write!(
@@ -565,6 +610,10 @@ struct RawAt {
     report_stray: Option<Spanned<String>>,
     scheduler_crash: Option<Spanned<RawSchedulerCrash>>,
     disk_fail: Option<Spanned<RawDiskFail>>,
+    shrink_agent: Option<Spanned<RawShrinkAgent>>,
+    lose_containers: Option<Spanned<RawLoseContainers>>,
+    repeat_first_event: Option<Spanned<RawFailStarts>>,
+    slow_disk: Option<Spanned<RawSlowDisk>>,
     add_agent: Option<Spanned<RawAddAgent>>,
     remove_agent: Option<Spanned<String>>,
     migrate: Option<Spanned<rollouts::RawMigrate>>,
@@ -598,6 +647,29 @@ struct RawSchedulerCrash {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDiskFail {
+    #[serde(rename = "for")]
+    duration: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawShrinkAgent {
+    agent: String,
+    cpu: f64,
+    mem: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoseContainers {
+    agent: String,
+    count: u64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlowDisk {
+    latency: String,
     #[serde(rename = "for")]
     duration: String,
 }
@@ -1018,7 +1090,7 @@ impl Parser<'_> {
             ));
         }
         type Fault = fn(String, Duration) -> Action;
-        let faults: [(&Option<Spanned<RawFailStarts>>, &str, Fault); 3] = [
+        let faults: [(&Option<Spanned<RawFailStarts>>, &str, Fault); 4] = [
             (
                 &entry.fail_commands,
                 "at.fail_commands.for",
@@ -1033,6 +1105,11 @@ impl Parser<'_> {
                 &entry.flap_stream,
                 "at.flap_stream.for",
                 |agent, duration| Action::FlapStream { agent, duration },
+            ),
+            (
+                &entry.repeat_first_event,
+                "at.repeat_first_event.for",
+                |agent, duration| Action::RepeatFirstEvent { agent, duration },
             ),
         ];
         for (value, key, make) in faults {
@@ -1051,6 +1128,56 @@ impl Parser<'_> {
             let duration = parse_duration(&value.get_ref().duration)
                 .map_err(|message| self.error(value.span(), "at.disk_fail.for", message))?;
             actions.push((value.span(), Action::DiskFail { duration }));
+        }
+        if let Some(value) = &entry.shrink_agent {
+            let shrink = value.get_ref();
+            if !(shrink.cpu > 0.0 && shrink.cpu.is_finite()) {
+                return Err(self.error(
+                    value.span(),
+                    "at.shrink_agent.cpu",
+                    "must be greater than 0",
+                ));
+            }
+            if shrink.mem == 0 {
+                return Err(self.error(
+                    value.span(),
+                    "at.shrink_agent.mem",
+                    "must be greater than 0",
+                ));
+            }
+            actions.push((
+                value.span(),
+                Action::ShrinkAgent {
+                    agent: shrink.agent.clone(),
+                    cpu: shrink.cpu,
+                    mem_mb: shrink.mem,
+                },
+            ));
+        }
+        if let Some(value) = &entry.lose_containers {
+            let lose = value.get_ref();
+            if lose.count == 0 {
+                return Err(self.error(
+                    value.span(),
+                    "at.lose_containers.count",
+                    "must be at least 1 (a loss of nothing is no fault)",
+                ));
+            }
+            actions.push((
+                value.span(),
+                Action::LoseContainers {
+                    agent: lose.agent.clone(),
+                    count: lose.count,
+                },
+            ));
+        }
+        if let Some(value) = &entry.slow_disk {
+            let slow = value.get_ref();
+            let latency = TimeRange::parse(&slow.latency)
+                .map_err(|message| self.error(value.span(), "at.slow_disk.latency", message))?;
+            let duration = parse_duration(&slow.duration)
+                .map_err(|message| self.error(value.span(), "at.slow_disk.for", message))?;
+            actions.push((value.span(), Action::SlowDisk { latency, duration }));
         }
         if let Some(value) = &entry.add_agent {
             let add = value.get_ref();
@@ -1145,6 +1272,11 @@ impl Parser<'_> {
             Action::NeverConfirm { agent: name, .. } => agent("at.never_confirm.agent", name),
             Action::FlapStream { agent: name, .. } => agent("at.flap_stream.agent", name),
             Action::ReportStray(name) => agent("at.report_stray", name),
+            Action::ShrinkAgent { agent: name, .. } => agent("at.shrink_agent.agent", name),
+            Action::LoseContainers { agent: name, .. } => agent("at.lose_containers.agent", name),
+            Action::RepeatFirstEvent { agent: name, .. } => {
+                agent("at.repeat_first_event.agent", name)
+            }
             Action::Partition(names) => names
                 .iter()
                 .try_for_each(|name| agent("at.partition", name)),
@@ -1163,7 +1295,10 @@ impl Parser<'_> {
             Action::AbortRollout(name) => job("at.abort_rollout", name),
             Action::Drain(name) => agent("at.drain", name),
             Action::Undrain(name) => agent("at.undrain", name),
-            Action::SchedulerCrash { .. } | Action::DiskFail { .. } | Action::AddAgent(_) => Ok(()),
+            Action::SchedulerCrash { .. }
+            | Action::DiskFail { .. }
+            | Action::SlowDisk { .. }
+            | Action::AddAgent(_) => Ok(()),
         }
     }
 

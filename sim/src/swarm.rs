@@ -406,6 +406,49 @@ pub fn generate(seed: u64) -> String {
             drain_kept = true;
         }
     }
+    // The faults added after those, drawn after every other draw for the
+    // same reason: an agent restarted smaller than what it runs (never a0,
+    // which alone surely offers a volume), one losing some of its
+    // containers, a stream repeating its first event after reconnecting,
+    // and slow registry writes. Each ends by itself (a shrink is for good:
+    // the other agents have room for everything).
+    if agent_count > 1 && g.chance(0.15) {
+        let agent = agents[g.rng.random_range(1..agent_count)].0.clone();
+        let cpu = *g.pick(&[0.5, 1.0]);
+        let mem = *g.pick(&[128u64, 256]);
+        let at = g.secs(5, 150) * 1000;
+        entries.push((
+            at,
+            format!("shrink_agent = {{ agent = \"{agent}\", cpu = {cpu}, mem = {mem} }}"),
+        ));
+    }
+    if g.chance(0.15) {
+        let agent = agents[g.rng.random_range(0..agent_count)].0.clone();
+        let count = g.rng.random_range(1..=3u32);
+        let at = g.secs(5, 150) * 1000;
+        entries.push((
+            at,
+            format!("lose_containers = {{ agent = \"{agent}\", count = {count} }}"),
+        ));
+    }
+    if g.chance(0.15) {
+        let agent = agents[g.rng.random_range(0..agent_count)].0.clone();
+        let at = g.secs(5, 150) * 1000;
+        let lasts = g.secs(2, 60);
+        entries.push((
+            at,
+            format!("repeat_first_event = {{ agent = \"{agent}\", for = \"{lasts}s\" }}"),
+        ));
+    }
+    if g.chance(0.1) {
+        let latency = *g.pick(&["1s", "5s", "1s..8s"]);
+        let at = g.secs(5, 150) * 1000;
+        let lasts = g.secs(2, 60);
+        entries.push((
+            at,
+            format!("slow_disk = {{ latency = \"{latency}\", for = \"{lasts}s\" }}"),
+        ));
+    }
     entries.sort_by_key(|(at, _)| *at);
     let last = entries.iter().map(|(at, _)| *at).max().unwrap_or(0);
     for (at, action) in &entries {

@@ -88,6 +88,32 @@ impl World<'_> {
                 }
                 self.break_stream(&agent, "connection reset: the stream flaps");
             }
+            Action::RepeatFirstEvent { agent, duration } => {
+                let until = self.now + *duration;
+                let agent = AgentId::new(agent);
+                if let Some(sim) = self.agents.get_mut(&agent) {
+                    sim.repeat_first_event_until = sim.repeat_first_event_until.max(until);
+                }
+                // Broken at once, so that the fault shows even on a stream
+                // that would not have broken while it lasts.
+                self.break_stream(&agent, "connection reset: the stream reconnects");
+            }
+            Action::ShrinkAgent { agent, cpu, mem_mb } => {
+                let agent = AgentId::new(agent);
+                self.break_stream(&agent, "connection reset: the agent restarts");
+                if let Some(sim) = self.agents.get_mut(&agent) {
+                    sim.shrink(*cpu, *mem_mb);
+                }
+                self.resize_heard_at.insert(agent, None);
+            }
+            Action::LoseContainers { agent, count } => {
+                let agent = AgentId::new(agent);
+                let mut effects = crate::agent::Effects::default();
+                if let Some(sim) = self.agents.get_mut(&agent) {
+                    sim.lose_containers(*count, &mut self.rng, &mut effects);
+                }
+                self.apply_effects(&agent, effects);
+            }
             Action::ReportStray(name) => {
                 let agent = AgentId::new(name);
                 let mut effects = crate::agent::Effects::default();
@@ -101,6 +127,10 @@ impl World<'_> {
                 let until = self.now + *duration;
                 self.disk.failing_until =
                     Some(self.disk.failing_until.map_or(until, |u| u.max(until)));
+            }
+            Action::SlowDisk { latency, duration } => {
+                let until = self.now + *duration;
+                self.disk.slow_until = Some((until, *latency));
             }
             Action::AddAgent(spec) => {
                 self.add_agent(spec.clone());

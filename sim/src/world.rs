@@ -98,6 +98,8 @@ pub(crate) struct InFlightCommand {
     pub(crate) agent: AgentId,
     pub(crate) container: String,
     pub(crate) action: &'static str,
+    /// When the scheduler sent it.
+    pub(crate) sent_at: harpoon_core::Instant,
 }
 
 /// The driver's side of an agent's event stream.
@@ -133,6 +135,8 @@ pub(crate) struct Disk {
     pub(crate) sequence: u64,
     pub(crate) writing: Option<(u64, Arc<harpoon_core::RegistryChanges>)>,
     pub(crate) failing_until: Option<harpoon_core::Instant>,
+    /// Until when writes begun take longer (`slow_disk`), and how long.
+    pub(crate) slow_until: Option<(harpoon_core::Instant, crate::range::TimeRange)>,
 }
 
 impl Disk {
@@ -212,6 +216,11 @@ pub(crate) struct World<'s> {
     /// Agents whose stream delivered an event to this scheduler process:
     /// until then it cannot know what they run.
     pub(crate) heard_from: BTreeSet<AgentId>,
+    /// Agents a `shrink_agent` restarted smaller, and when the scheduler
+    /// first heard an event of theirs since (`None`: not yet). Until then
+    /// it cannot know their smaller totals, so a create it sent before
+    /// may rightly land on an agent that no longer has room for it.
+    pub(crate) resize_heard_at: BTreeMap<AgentId, Option<harpoon_core::Instant>>,
     pub(crate) next_session: u64,
     /// For each stream session of the network (numbered across the whole
     /// run), the scheduler incarnation that opened it and the core's own
@@ -265,6 +274,7 @@ impl<'s> World<'s> {
             commands: BTreeMap::new(),
             streams: BTreeMap::new(),
             heard_from: BTreeSet::new(),
+            resize_heard_at: BTreeMap::new(),
             next_session: 0,
             core_sessions: BTreeMap::new(),
             requests: BTreeMap::new(),

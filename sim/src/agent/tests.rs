@@ -239,3 +239,89 @@ fn the_restart_policy_restarts_an_exited_process() {
     }
     assert_eq!(seen, ["running", "failed", "running", "failed"]);
 }
+
+#[test]
+fn a_shrunk_agent_keeps_its_containers_and_reports_the_smaller_totals() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut agent = agent();
+    for id in ["web-1-0", "web-1-1"] {
+        let mut effects = Effects::default();
+        let create = CommandAction::Create(config());
+        agent
+            .command(
+                id,
+                &create,
+                Behaviour::Runs,
+                Instant::ZERO,
+                &mut rng,
+                &mut effects,
+            )
+            .unwrap();
+        settle(&mut agent, effects, &mut rng);
+    }
+    agent.stream = Some(7);
+    agent.shrink(0.5, 128);
+    assert_eq!(agent.stream, None, "a restart ends the stream");
+    let state = agent.full_state();
+    assert_eq!(state.containers.len(), 2);
+    assert_eq!(state.resources.cpus.total, 0.5);
+    assert_eq!(state.resources.cpus.reserved, 1.0);
+    assert_eq!(state.resources.mem.total, 128);
+    assert_eq!(state.resources.mem.reserved, 512);
+}
+
+#[test]
+fn a_loss_deletes_some_containers_never_all_and_later_commands_get_404() {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    let mut agent = agent();
+    let ids = ["web-1-0", "web-1-1", "web-1-2"];
+    for id in ids {
+        let mut effects = Effects::default();
+        let create = CommandAction::Create(config());
+        agent
+            .command(
+                id,
+                &create,
+                Behaviour::Runs,
+                Instant::ZERO,
+                &mut rng,
+                &mut effects,
+            )
+            .unwrap();
+        settle(&mut agent, effects, &mut rng);
+    }
+    let mut effects = Effects::default();
+    assert_eq!(agent.lose_containers(5, &mut rng, &mut effects), 2);
+    assert_eq!(effects.changed.len(), 2);
+    assert!(
+        effects
+            .changed
+            .iter()
+            .all(|instance| instance.status == ContainerStatus::Deleted)
+    );
+    assert_eq!(agent.instances().count(), 1);
+    assert_eq!(
+        agent.reserved_mem_mb(),
+        256,
+        "lost containers release theirs"
+    );
+    let lost = &effects.changed[0].container_id;
+    for action in [
+        CommandAction::Start,
+        CommandAction::Stop,
+        CommandAction::Destroy,
+    ] {
+        let answer = agent.command(
+            lost,
+            &action,
+            Behaviour::Runs,
+            Instant::ZERO,
+            &mut rng,
+            &mut Effects::default(),
+        );
+        assert_eq!(answer, Err(CommandError::NotFound), "{}", action.name());
+    }
+    let mut effects = Effects::default();
+    assert_eq!(agent.lose_containers(1, &mut rng, &mut effects), 0);
+    assert_eq!(agent.instances().count(), 1, "never all of them");
+}

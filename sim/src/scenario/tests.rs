@@ -263,3 +263,94 @@ fn failed_starts_recover_needs_a_restart_policy_that_retries() {
     let error = error_of(&(FULL.to_owned() + "\n[[expect]]\nfailed_starts_recover = \"db\"\n"));
     assert_eq!(error.key, "expect.job");
 }
+
+#[test]
+fn the_later_fault_keys_parse_and_name_a_listed_agent() {
+    let source = format!(
+        "{FULL}
+[[at]]
+time = \"1s\"
+shrink_agent = {{ agent = \"a2\", cpu = 0.5, mem = 128 }}
+[[at]]
+time = \"2s\"
+lose_containers = {{ agent = \"a2\", count = 2 }}
+[[at]]
+time = \"3s\"
+repeat_first_event = {{ agent = \"a2\", for = \"1m\" }}
+[[at]]
+time = \"4s\"
+slow_disk = {{ latency = \"5s\", for = \"1m\" }}
+"
+    );
+    let scenario = parse(&source, "test.toml").unwrap();
+    let added: Vec<String> = scenario
+        .timeline
+        .iter()
+        .filter(|entry| {
+            matches!(
+                entry.action,
+                Action::ShrinkAgent { .. }
+                    | Action::LoseContainers { .. }
+                    | Action::RepeatFirstEvent { .. }
+                    | Action::SlowDisk { .. }
+            )
+        })
+        .map(|entry| entry.action.to_string())
+        .collect();
+    assert_eq!(
+        added,
+        [
+            "a2 restarts with 0.5 cpu, 128 MB",
+            "a2 loses 2 of its containers",
+            "a2's stream repeats its first event for 1m0s",
+            "registry writes take 5s for 1m0s",
+        ]
+    );
+    for (entry, key) in [
+        (
+            "shrink_agent = { agent = \"zz\", cpu = 0.5, mem = 128 }",
+            "at.shrink_agent.agent",
+        ),
+        (
+            "lose_containers = { agent = \"zz\", count = 1 }",
+            "at.lose_containers.agent",
+        ),
+        (
+            "repeat_first_event = { agent = \"zz\", for = \"1m\" }",
+            "at.repeat_first_event.agent",
+        ),
+    ] {
+        let error = error_of(&format!("{FULL}\n[[at]]\ntime = \"1s\"\n{entry}\n"));
+        assert_eq!(error.key, key, "{error}");
+        assert!(error.message.contains("\"zz\""), "{error}");
+    }
+    for (entry, key) in [
+        (
+            "shrink_agent = { agent = \"a2\", cpu = 0.0, mem = 128 }",
+            "at.shrink_agent.cpu",
+        ),
+        (
+            "shrink_agent = { agent = \"a2\", cpu = 1.0, mem = 0 }",
+            "at.shrink_agent.mem",
+        ),
+        (
+            "lose_containers = { agent = \"a2\", count = 0 }",
+            "at.lose_containers.count",
+        ),
+        (
+            "repeat_first_event = { agent = \"a2\", for = \"soon\" }",
+            "at.repeat_first_event.for",
+        ),
+        (
+            "slow_disk = { latency = \"fast\", for = \"1m\" }",
+            "at.slow_disk.latency",
+        ),
+        (
+            "slow_disk = { latency = \"5s\", for = \"soon\" }",
+            "at.slow_disk.for",
+        ),
+    ] {
+        let error = error_of(&format!("{FULL}\n[[at]]\ntime = \"1s\"\n{entry}\n"));
+        assert_eq!(error.key, key, "{error}");
+    }
+}

@@ -35,12 +35,15 @@ const AGENT_ACTIONS: [&str; 8] = [
 /// Timeline keys whose value is a list of agent names.
 const AGENT_LIST_ACTIONS: [&str; 2] = ["partition", "heal"];
 /// Timeline keys whose value is a table naming one agent under `agent`.
-const AGENT_TABLE_ACTIONS: [&str; 5] = [
+const AGENT_TABLE_ACTIONS: [&str; 8] = [
     "slow",
     "fail_starts",
     "fail_commands",
     "never_confirm",
     "flap_stream",
+    "shrink_agent",
+    "lose_containers",
+    "repeat_first_event",
 ];
 /// Timeline keys whose value is the name of a job.
 const JOB_ACTIONS: [&str; 3] = ["schedule", "unschedule", "abort_rollout"];

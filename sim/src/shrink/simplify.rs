@@ -111,6 +111,7 @@ fn fields(document: &Document) -> Vec<(Path, Field)> {
             "fail_commands",
             "never_confirm",
             "flap_stream",
+            "repeat_first_event",
         ]
         .into_iter()
         .find(|key| entry.contains_key(*key));
@@ -121,6 +122,7 @@ fn fields(document: &Document) -> Vec<(Path, Field)> {
                     "fail_starts" => &["fail_starts", "for"],
                     "fail_commands" => &["fail_commands", "for"],
                     "never_confirm" => &["never_confirm", "for"],
+                    "repeat_first_event" => &["repeat_first_event", "for"],
                     _ => &["flap_stream", "for"],
                 },
                 ms(1_000, 1_000),

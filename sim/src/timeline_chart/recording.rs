@@ -309,18 +309,24 @@ fn faults_and_actions(scenario: &Scenario, end: Instant, recording: &mut Recordi
             }
             Action::FailCommands { agent, duration }
             | Action::NeverConfirm { agent, duration }
-            | Action::FlapStream { agent, duration } => {
+            | Action::FlapStream { agent, duration }
+            | Action::RepeatFirstEvent { agent, duration } => {
                 fault(agent, at + *duration, FaultKind::BrokenPeer);
             }
             Action::Wipe(agent) | Action::DropStream(agent) | Action::ReportStray(agent) => {
                 fault(agent, at, FaultKind::Wipe);
             }
-            Action::DiskFail { duration } => recording.bands.push(Band {
-                from: at,
-                to: (at + *duration).min(end),
-                scheduler_down: false,
-                label,
-            }),
+            Action::ShrinkAgent { agent, .. } | Action::LoseContainers { agent, .. } => {
+                fault(agent, at, FaultKind::Wipe);
+            }
+            Action::DiskFail { duration } | Action::SlowDisk { duration, .. } => {
+                recording.bands.push(Band {
+                    from: at,
+                    to: (at + *duration).min(end),
+                    scheduler_down: false,
+                    label,
+                })
+            }
             Action::Restart(_) | Action::Heal(_) | Action::SchedulerCrash { .. } => {}
             Action::Schedule(_)
             | Action::ScheduleChecked(_)
