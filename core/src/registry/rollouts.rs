@@ -71,23 +71,7 @@ impl Registry {
             Err((status, msg)) => return self.reply_after(out, request, status, msg),
         };
         self.version += 1;
-        let rollout = Rollout {
-            id: self.version,
-            from: from.clone(),
-            from_job: old.container.job.clone(),
-            from_scale: old.task_count(),
-            to: to_hash.clone(),
-            to_job: to.container.job.clone(),
-            to_scale: to.task_count(),
-            params,
-            status: RolloutStatus::Running,
-            wanted: Wanted {
-                from: old.task_count(),
-                to: 0,
-            },
-            step: 0,
-            outcome: None,
-        };
+        let rollout = Rollout::begin(self.version, &from, &old, &to_hash, &to, params);
         let msg = format!(
             "rollout {} from {from} to {to_hash} has been accepted",
             rollout.id

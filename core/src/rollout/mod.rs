@@ -18,7 +18,7 @@ pub mod step;
 use serde::{Deserialize, Serialize};
 
 use crate::time::Duration;
-use crate::wire::JobHash;
+use crate::wire::{JobConfig, JobHash};
 
 /// A rollout's number: the registry version of the write that created it,
 /// so numbers increase across restarts (the store keeps the sequence).
@@ -209,6 +209,37 @@ pub struct Rollout {
 }
 
 impl Rollout {
+    /// A rollout just accepted, numbered `id`, from the job `old` (hash
+    /// `from`) to `to` (hash `to_hash`): running, at step 0, every old task
+    /// wanted and no new one yet. The one place a rollout begins, so that
+    /// a plan of a migrate steps from exactly what the migrate records.
+    pub fn begin(
+        id: RolloutId,
+        from: &JobHash,
+        old: &JobConfig,
+        to_hash: &JobHash,
+        to: &JobConfig,
+        params: RolloutParams,
+    ) -> Rollout {
+        Rollout {
+            id,
+            from: from.clone(),
+            from_job: old.container.job.clone(),
+            from_scale: old.task_count(),
+            to: to_hash.clone(),
+            to_job: to.container.job.clone(),
+            to_scale: to.task_count(),
+            params,
+            status: RolloutStatus::Running,
+            wanted: Wanted {
+                from: old.task_count(),
+                to: 0,
+            },
+            step: 0,
+            outcome: None,
+        }
+    }
+
     /// Whether it touches job `hash`.
     pub fn touches(&self, hash: &JobHash) -> bool {
         self.from == *hash || self.to == *hash

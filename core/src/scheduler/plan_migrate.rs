@@ -18,7 +18,7 @@ use super::output::Reply;
 use super::plan::{ChangePlan, refusal};
 use crate::registry::validate_migrate;
 use crate::rollout::step::{self, Observed};
-use crate::rollout::{Rollout, RolloutParams, RolloutStatus, Wanted};
+use crate::rollout::{Rollout, RolloutParams, Wanted};
 use crate::wire::{JobConfig, JobHash};
 
 /// A migrate's first step, as planned.
@@ -65,23 +65,14 @@ impl Scheduler {
             .migrate_conflict(&from, &to_hash)
             .map_err(|(status, msg)| refusal(status, msg))?;
         // The rollout as the migrate would record it.
-        let rollout = Rollout {
-            id: self.registry.index() + 1,
-            from: from.clone(),
-            from_job: old.container.job.clone(),
-            from_scale: old.task_count(),
-            to: to_hash.clone(),
-            to_job: to.container.job.clone(),
-            to_scale: to.task_count(),
+        let rollout = Rollout::begin(
+            self.registry.index() + 1,
+            &from,
+            &old,
+            &to_hash,
+            &to,
             params,
-            status: RolloutStatus::Running,
-            wanted: Wanted {
-                from: old.task_count(),
-                to: 0,
-            },
-            step: 0,
-            outcome: None,
-        };
+        );
         let (from_running, from_present) = self.observe_old(&rollout);
         let observed = Observed {
             from_running,
