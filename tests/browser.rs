@@ -109,19 +109,7 @@ fn screenshot(url: &str, out: &Path, size: &str, profile: &Path) {
 #[test]
 fn the_status_page_shows_local_agents_and_a_running_job_in_chromium() {
     let env = TestEnv::new("browser-status");
-    let scheduler = Proc::start(
-        "harpoon-scheduler",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--local-agents",
-            "2",
-            "--persist",
-            &env.path("registry.redb"),
-            "--data-dir",
-            &env.path("agents"),
-        ],
-    );
+    let scheduler = env.scheduler_with_local_agents(2, &[]);
     let url = &scheduler.url;
     let script = "<script>document.body.setAttribute('data-pwned','yes')</script>";
     let mut job = env.job("web", 3);
@@ -161,21 +149,7 @@ fn the_status_page_shows_local_agents_and_a_running_job_in_chromium() {
 #[test]
 fn with_a_token_chromium_sees_the_login_form_and_nothing_else() {
     let env = TestEnv::new("browser-login");
-    let scheduler = Proc::start(
-        "harpoon-scheduler",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--local-agents",
-            "1",
-            "--token",
-            "s3cret",
-            "--persist",
-            &env.path("registry.redb"),
-            "--data-dir",
-            &env.path("agents"),
-        ],
-    );
+    let scheduler = env.scheduler_with_local_agents(1, &["--token", "s3cret"]);
     let profile = env.dir.path().join("chromium");
     let dom = dump_dom(&format!("{}/", scheduler.url), &profile);
     assert!(dom.contains("action=\"/ui/login\""), "{dom}");

@@ -13,22 +13,6 @@ use support::*;
 
 const SETTLE: Duration = Duration::from_secs(60);
 
-fn start_scheduler(env: &TestEnv) -> Proc {
-    Proc::start(
-        "harpoon-scheduler",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--local-agents",
-            "2",
-            "--persist",
-            &env.path("registry.redb"),
-            "--data-dir",
-            &env.path("agents"),
-        ],
-    )
-}
-
 fn hash_of(job: &Value) -> String {
     serde_json::from_value::<JobConfig>(job.clone())
         .unwrap()
@@ -77,7 +61,7 @@ fn web_running(env: &TestEnv, scheduler: &str) -> Value {
 #[test]
 fn a_rollout_replaces_the_old_job_task_by_task_and_succeeds() {
     let env = TestEnv::new("rollout-ok");
-    let scheduler = start_scheduler(&env);
+    let scheduler = env.scheduler_with_local_agents(2, &[]);
     let url = &scheduler.url;
     let web = web_running(&env, url);
     let mut web2 = web.clone();
@@ -120,7 +104,7 @@ fn a_rollout_replaces_the_old_job_task_by_task_and_succeeds() {
 #[test]
 fn a_new_version_that_exits_at_once_is_reverted_and_migrate_wait_fails() {
     let env = TestEnv::new("rollout-revert");
-    let scheduler = start_scheduler(&env);
+    let scheduler = env.scheduler_with_local_agents(2, &[]);
     let url = &scheduler.url;
     let web = web_running(&env, url);
     let mut broken = web.clone();
@@ -165,7 +149,7 @@ fn a_new_version_that_exits_at_once_is_reverted_and_migrate_wait_fails() {
 #[test]
 fn the_rollout_api_refuses_what_it_cannot_do_with_clear_messages() {
     let env = TestEnv::new("rollout-api");
-    let scheduler = start_scheduler(&env);
+    let scheduler = env.scheduler_with_local_agents(2, &[]);
     let url = &scheduler.url;
     let web = web_running(&env, url);
     let post = |path: &str, body: &Value| {

@@ -17,19 +17,7 @@ fn address(url: &str) -> &str {
 #[test]
 fn the_page_shows_agents_and_jobs_with_user_input_escaped() {
     let env = TestEnv::new("status-page");
-    let scheduler = Proc::start(
-        "harpoon-scheduler",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--local-agents",
-            "2",
-            "--persist",
-            &env.path("registry.redb"),
-            "--data-dir",
-            &env.path("agents"),
-        ],
-    );
+    let scheduler = env.scheduler_with_local_agents(2, &[]);
     let url = &scheduler.url;
     let mut job = env.job("web", 2);
     job["command"]["exec"]
@@ -70,19 +58,7 @@ fn the_page_shows_agents_and_jobs_with_user_input_escaped() {
 #[test]
 fn the_page_explains_unplaced_jobs_and_shows_rollouts_and_drained_agents() {
     let env = TestEnv::new("status-rollouts");
-    let scheduler = Proc::start(
-        "harpoon-scheduler",
-        &[
-            "--listen",
-            "127.0.0.1:0",
-            "--local-agents",
-            "2",
-            "--persist",
-            &env.path("registry.redb"),
-            "--data-dir",
-            &env.path("agents"),
-        ],
-    );
+    let scheduler = env.scheduler_with_local_agents(2, &[]);
     let url = &scheduler.url;
     let at = address(url);
     let page = || {

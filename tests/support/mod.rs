@@ -134,6 +134,29 @@ impl TestEnv {
             .json()
     }
 
+    /// A harpoon-scheduler on an ephemeral loopback port running `agents`
+    /// local agents, its registry and the agents' data in this test's
+    /// directory, with `extra` arguments after those.
+    pub fn scheduler_with_local_agents(&self, agents: u32, extra: &[&str]) -> Proc {
+        let (registry, data, count) = (
+            self.path("registry.redb"),
+            self.path("agents"),
+            agents.to_string(),
+        );
+        let mut args = vec![
+            "--listen",
+            "127.0.0.1:0",
+            "--local-agents",
+            &count,
+            "--persist",
+            &registry,
+            "--data-dir",
+            &data,
+        ];
+        args.extend_from_slice(extra);
+        Proc::start("harpoon-scheduler", &args)
+    }
+
     /// A harpoon-agent with its own data directory and a fixed share of
     /// resources, on an ephemeral loopback port or on `listen`.
     pub fn agent(&self, name: &str, listen: Option<&str>) -> Proc {
